@@ -1,0 +1,100 @@
+/**
+ * Every stack config key the program reads, with its type, default and meaning. Pulumi.yaml declares
+ * the same keys (a wiring test keeps the two in step); `schema.ts` validates the values.
+ */
+export const CONFIG_NAMESPACE = "jupyterhub-edge";
+
+export interface ConfigKeyDoc {
+  type: "string" | "integer" | "boolean" | "array";
+  description: string;
+  default?: string | number | boolean | unknown[];
+  secret?: boolean;
+}
+
+export const configKeys = {
+  host: { type: "string", description: "Address (IP or DNS name) of the server to configure over SSH. Required." },
+  sshPort: { type: "integer", default: 22, description: "SSH port of the server." },
+  sshUser: {
+    type: "string",
+    default: "root",
+    description: "SSH user: root, or a user with passwordless sudo (commands run through `sudo -n`).",
+  },
+  sshPrivateKey: {
+    type: "string",
+    secret: true,
+    description: "SSH private key (PEM/OpenSSH), as a secret. Set this or sshPrivateKeyFile.",
+  },
+  sshPrivateKeyFile: {
+    type: "string",
+    description: "Path of an SSH private key file on the machine running Pulumi. Set this or sshPrivateKey.",
+  },
+  hostKey: {
+    type: "string",
+    description: "The server's SSH host key in authorized_keys form (`ssh-ed25519 AAAA…`); pins it. Strongly recommended.",
+  },
+  hostKeyFile: { type: "string", description: "Path of a file holding hostKey (first line), instead of hostKey." },
+  proxy: { type: "string", default: "nginx", description: "Reverse proxy to install and configure: nginx or apache." },
+  platform: {
+    type: "string",
+    default: "debian-13",
+    description: "The server's OS release (debian-13, debian-12, ubuntu-24.04, ubuntu-22.04); decides config syntax. Checked against the host before anything changes.",
+  },
+  hubDomain: { type: "string", description: "DNS name users open for the hub, e.g. hub.example.org. Required." },
+  hubPath: { type: "string", default: "/", description: "Path the hub is served under, e.g. / or /jhub/." },
+  hubUpstream: {
+    type: "string",
+    default: "http://127.0.0.1:8000",
+    description: "Where the hub listens on the server: http://ADDRESS:PORT, or unix:/path/to.sock. Written to c.JupyterHub.bind_url.",
+  },
+  hubOutsidePath: {
+    type: "string",
+    default: "redirect",
+    description: "With a hubPath other than /: what the hub's domain serves elsewhere — redirect (to the hub), notFound, or an absolute web root directory.",
+  },
+  httpsPort: { type: "integer", default: 443, description: "Public HTTPS port. HTTP (redirects and ACME) stays on 80." },
+  ipv6: { type: "boolean", default: true, description: "Also listen on IPv6 ([::])." },
+  extraSites: {
+    type: "array",
+    default: [],
+    description: "Other domains served on the same HTTPS port from their own web roots: a list of {domain, root}; root defaults to /var/www/<domain>.",
+  },
+  certificateMode: {
+    type: "string",
+    default: "selfSigned",
+    description: "How certificates are obtained: selfSigned (a CA and per-domain leaf made with @pulumi/tls; the CA is a stack output for clients to trust).",
+  },
+  tlsProfile: {
+    type: "string",
+    default: "intermediate",
+    description: "Mozilla TLS profile: intermediate (TLS 1.2 + 1.3, ECDHE AEAD ciphers) or modern (TLS 1.3 only).",
+  },
+  hstsMaxAge: {
+    type: "integer",
+    default: 63072000,
+    description: "HSTS max-age in seconds (≥ 15552000 for an SSL Labs A+; 0 sends no HSTS header).",
+  },
+  hstsIncludeSubdomains: { type: "boolean", default: true, description: "Add includeSubDomains to HSTS." },
+  maxUploadMb: {
+    type: "integer",
+    default: 512,
+    description: "Largest request body in MiB (notebook saves and uploads go through the proxy).",
+  },
+  websocketIdleTimeout: {
+    type: "integer",
+    default: 3600,
+    description: "Seconds an idle proxied connection (a kernel websocket) may stay silent before the proxy closes it.",
+  },
+  manageHubConfig: {
+    type: "boolean",
+    default: true,
+    description: "Write c.JupyterHub.bind_url into the hub's config as a managed block and restart the hub.",
+  },
+  hubConfigPath: {
+    type: "string",
+    default: "/etc/jupyterhub/jupyterhub_config.py",
+    description: "The hub's config file on the server. Only the managed block is touched; the rest is kept byte for byte.",
+  },
+  hubService: { type: "string", default: "jupyterhub", description: "systemd unit that runs the hub (restarted after bind_url changes)." },
+} as const satisfies Record<string, ConfigKeyDoc>;
+
+export type ConfigKey = keyof typeof configKeys;

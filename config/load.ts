@@ -1,0 +1,84 @@
+/**
+ * Reads the stack's config (every key under `jupyterhub-edge:`) into the raw shape the schema
+ * validates, reading the key and host-key files named there. No host is contacted here.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_NAMESPACE, ConfigKey, configKeys } from "./keys";
+import { ConfigError, parseConfig } from "./schema";
+import { ConnectionSpec, SiteSpec } from "../model/site";
+
+/** Typed view of string config values: integers and booleans as such, lists as parsed JSON. */
+export function coerceRaw(strings: Record<string, string>): { raw: Record<string, unknown>; problems: string[] } {
+  const raw: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, text] of Object.entries(strings)) {
+    const doc = (configKeys as Record<string, { type: string } | undefined>)[key];
+    if (key === "sshPrivateKey") continue; // secret: only its presence is validated
+    if (!doc) {
+      raw[key] = text; // the schema reports unknown keys by name
+      continue;
+    }
+    if (doc.type === "integer") raw[key] = /^-?\d+$/.test(text.trim()) ? Number(text) : text;
+    else if (doc.type === "boolean") raw[key] = text === "true" ? true : text === "false" ? false : text;
+    else if (doc.type === "array") {
+      try {
+        raw[key] = JSON.parse(text);
+      } catch {
+        problems.push(`${CONFIG_NAMESPACE}:${key}: is not a valid list (set it with \`pulumi config set --path '${key}[0].domain' …\` or as JSON)`);
+      }
+    } else raw[key] = text;
+  }
+  raw.sshPrivateKeyGiven = "sshPrivateKey" in strings;
+  return { raw, problems };
+}
+
+function readFileFor(key: ConfigKey, file: string, baseDir: string): string {
+  const full = path.resolve(baseDir, file);
+  try {
+    return fs.readFileSync(full, "utf8");
+  } catch (e) {
+    throw new ConfigError([`${CONFIG_NAMESPACE}:${key}: cannot read ${full}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`]);
+  }
+}
+
+export interface LoadedConfig {
+  site: SiteSpec;
+  connection: ConnectionSpec;
+  privateKey: pulumi.Output<string>;
+}
+
+/** Validates the given string config (as `pulumi config` holds it) and resolves files. */
+export function loadFromStrings(strings: Record<string, string>, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedConfig {
+  const { raw, problems } = coerceRaw(strings);
+  if (typeof raw.hostKeyFile === "string") {
+    if (raw.hostKey !== undefined) problems.push(`${CONFIG_NAMESPACE}:hostKeyFile: set only one of hostKey and hostKeyFile`);
+    else raw.hostKey = readFileFor("hostKeyFile", raw.hostKeyFile, baseDir).split("\n")[0].trim();
+  }
+  delete raw.hostKeyFile;
+  let parsed: ReturnType<typeof parseConfig> | undefined;
+  try {
+    parsed = parseConfig(raw);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    problems.push(...e.problems);
+  }
+  if (problems.length || !parsed) throw new ConfigError(problems);
+  const { site, connection } = parsed;
+  const privateKey = connection.privateKeyFile
+    ? pulumi.secret(readFileFor("sshPrivateKeyFile", connection.privateKeyFile, baseDir))
+    : secretKey!;
+  return { site, connection, privateKey };
+}
+
+/** The stack's own config, from the running Pulumi program. */
+export function loadStackConfig(): LoadedConfig {
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  const strings: Record<string, string> = {};
+  for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
+    if (k.startsWith(prefix)) strings[k.slice(prefix.length)] = v;
+  }
+  const secretKey = new pulumi.Config(CONFIG_NAMESPACE).getSecret("sshPrivateKey");
+  return loadFromStrings(strings, secretKey, process.cwd());
+}

@@ -1,0 +1,34 @@
+/**
+ * The Pulumi program: stack config → validated model → components. Validation runs first and throws
+ * before any resource is registered, so bad input never reaches a host.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { LoadedConfig, loadStackConfig } from "./config/load";
+import { EdgeSite } from "./components/edge-site";
+import { hubBindUrl } from "./model/site";
+
+export interface EdgeOutputs {
+  /** The hub's public URL. */
+  url: pulumi.Output<string>;
+  /** CA certificate to trust (self-signed mode). */
+  caCertificate: pulumi.Output<string>;
+  /** What the hub binds to behind the proxy. */
+  hubBindUrl: string;
+  /** The proxy config as pushed to the host. */
+  proxyConfig: pulumi.Output<string>;
+}
+
+export function deploy(config: LoadedConfig): EdgeOutputs {
+  const edge = new EdgeSite("edge", config);
+  return {
+    url: edge.url,
+    caCertificate: edge.caPem,
+    hubBindUrl: hubBindUrl(config.site),
+    proxyConfig: edge.renderedProxyConfig,
+  };
+}
+
+/** Entry point for `pulumi up` and for Automation API inline programs. */
+export async function main(): Promise<EdgeOutputs> {
+  return deploy(loadStackConfig());
+}

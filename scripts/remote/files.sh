@@ -1,0 +1,153 @@
+# files: put a set of rendered files in place, as one transaction, and own them until undo.
+# payload (see render/files.ts):   set NAME / after ACTION / then records:
+#     file /abs/path MODE
+#     |content line …
+#     end
+# ACTION: none | nginx | apache2 — after writing, test the proxy's config and reload it gracefully;
+#   if the test or the reload fails, every file goes back to what it was and the proxy keeps serving.
+# apply: files of the set's previous apply that are no longer in the payload are removed (or their
+#   original restored). A file that existed before the first apply is backed up and restored on undo.
+# undo: restores/removes every file of the set, removes directories it created, tests + reloads.
+
+sets_dir=$JHE_STATE/files
+
+proxy_test() {
+  case $1 in
+    nginx) nginx -t -q 2>&1 ;;
+    apache2) apache2ctl configtest 2>&1 ;;
+  esac
+}
+
+# Reload gracefully; then make sure the unit is still up. Apache's configtest does not load
+# certificates, so a passing test can still kill the server: check, and let the caller roll back.
+proxy_reload() {
+  local unit=$1
+  if systemctl is-active --quiet "$unit"; then
+    systemctl reload "$unit" 2>&1 || return 1
+  else
+    systemctl start "$unit" 2>&1 || return 1
+  fi
+  sleep 0.5
+  systemctl is-active --quiet "$unit"
+}
+
+undo_set() {   # $1 = set directory: restore originals, remove ours, remove dirs we created
+  local dir=$1 path key
+  [[ -f $dir/manifest ]] || return 0
+  while IFS= read -r path; do
+    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+    if [[ -f $dir/originals/$key ]]; then cp -p "$dir/originals/$key" "$path"; else rm -f "$path"; fi
+  done <"$dir/manifest"
+  if [[ -f $dir/created-dirs ]]; then
+    tac "$dir/created-dirs" | while IFS= read -r path; do rmdir "$path" 2>/dev/null || true; done
+  fi
+}
+
+if [[ $JHE_MODE == undo ]]; then
+  shopt -s nullglob
+  for dir in "$sets_dir"/*/; do
+    dir=${dir%/}
+    after=$(cat "$dir/after" 2>/dev/null || echo none)
+    undo_set "$dir"
+    if [[ $after != none ]] && systemctl is-active --quiet "$after"; then
+      out=$(proxy_test "$after") || die "after removing our files, $after's config test fails (someone else's config?): $out"
+      proxy_reload "$after" >/dev/null || die "$after did not reload"
+    fi
+    say "removed file set $(basename "$dir")"
+    rm -rf "$dir"
+  done
+  rmdir "$sets_dir" 2>/dev/null || true
+  exit 0
+fi
+
+# ---- apply: parse the payload into a staging directory
+work=$(mktemp -d "$JHE_STATE/.files.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+set_name='' after=none count=0 current=''
+: >"$work/index"
+while IFS= read -r line || [[ -n $line ]]; do
+  case $line in
+    "|"*) [[ -n $current ]] || die "content line outside a file record"; printf '%s\n' "${line:1}" >>"$current" ;;
+    "set "*) set_name=${line#set } ;;
+    "after "*) after=${line#after } ;;
+    "file "*)
+      read -r _ path mode extra <<<"$line"
+      [[ -z ${extra:-} ]] && safe_path "$path" || die "file record needs a safe absolute path and a mode"
+      [[ $mode =~ ^0[0-7]{3}$ ]] || die "bad mode for $path"
+      count=$((count + 1)); current=$work/$count; : >"$current"
+      printf '%s %s\n' "$mode" "$path" >>"$work/index" ;;
+    end) current='' ;;
+    '') ;;
+    *) die "malformed payload line $((count)) records in" ;;
+  esac
+done
+[[ $set_name =~ ^[a-z0-9-]+$ ]] || die "payload lacks a valid 'set NAME'"
+case $after in none|nginx|apache2) ;; *) die "unknown after-action '$after'" ;; esac
+((count > 0)) || die "payload holds no files"
+
+dir=$sets_dir/$set_name
+install -d -m 0700 "$sets_dir" "$dir" "$dir/originals"
+touch "$dir/manifest" "$dir/created-dirs"
+
+# Snapshot everything this apply may touch, so a failed proxy test restores it exactly.
+snapshot=$work/snapshot; mkdir "$snapshot"
+{ cat "$dir/manifest"; cut -d' ' -f2- "$work/index"; } | sort -u >"$work/touched"
+while IFS= read -r path; do
+  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+  [[ -e $path ]] && cp -p "$path" "$snapshot/$key"
+done <"$work/touched"
+cp "$dir/manifest" "$work/old-manifest"; cp "$dir/created-dirs" "$work/old-created-dirs"
+
+rollback() {
+  local path key
+  while IFS= read -r path; do
+    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+    if [[ -e $snapshot/$key ]]; then cp -p "$snapshot/$key" "$path"; else rm -f "$path"; fi
+  done <"$work/touched"
+  cp "$work/old-manifest" "$dir/manifest"
+  comm -13 <(sort "$work/old-created-dirs") <(sort "$dir/created-dirs") | sort -r | while IFS= read -r p; do rmdir "$p" 2>/dev/null || true; done
+  cp "$work/old-created-dirs" "$dir/created-dirs"
+}
+
+changed=0
+i=0
+while read -r mode path; do
+  i=$((i + 1))
+  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+  # First touch of a file that was already there (not ours): keep the original for undo.
+  if ! grep -qxF "$path" "$dir/manifest" && [[ -e $path && ! -e $dir/originals/$key ]]; then
+    cp -p "$path" "$dir/originals/$key"
+  fi
+  parent=$(dirname "$path") missing_dirs=()
+  while [[ ! -d $parent ]]; do missing_dirs=("$parent" "${missing_dirs[@]}"); parent=$(dirname "$parent"); done
+  for p in "${missing_dirs[@]}"; do install -d -m 0755 "$p"; echo "$p" >>"$dir/created-dirs"; done
+  if [[ -f $path ]] && cmp -s "$work/$i" "$path" && [[ $(stat -c %a "$path") == "${mode#0}" ]]; then continue; fi
+  install -m "$mode" -o root -g root "$work/$i" "$path.jhe-new"
+  mv -f "$path.jhe-new" "$path"
+  changed=1
+done <"$work/index"
+
+# Files the previous apply owned that this payload no longer has.
+cut -d' ' -f2- "$work/index" | sort >"$work/new-manifest"
+comm -23 <(sort "$dir/manifest") "$work/new-manifest" | while IFS= read -r path; do
+  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+  if [[ -f $dir/originals/$key ]]; then cp -p "$dir/originals/$key" "$path"; rm -f "$dir/originals/$key"; else rm -f "$path"; fi
+  echo changed >"$work/removed"
+done
+[[ -e $work/removed ]] && changed=1
+cp "$work/new-manifest" "$dir/manifest"
+echo "$after" >"$dir/after"
+
+if [[ $after != none && $changed == 1 ]]; then
+  if ! out=$(proxy_test "$after"); then
+    rollback
+    die "new $after config failed its test; the previous files are back and $after keeps serving them:"$'\n'"$out"
+  fi
+  if ! out=$(proxy_reload "$after"); then
+    rollback
+    proxy_reload "$after" >/dev/null || true
+    die "$after failed to reload with the new files; rolled back:"$'\n'"$out"$'\n'"$(journalctl -u "$after" -n 15 --no-pager 2>/dev/null)"
+  fi
+  say "$after config tested and reloaded"
+fi
+say "file set $set_name: $count file(s), $([[ $changed == 1 ]] && echo changed || echo unchanged)"

@@ -1,0 +1,105 @@
+# hub-managed-block: keep c.JupyterHub.bind_url (and nothing else) in a marked block of the hub's
+# config, restart the hub through systemd, and wait until it answers again.
+# payload: config PATH / service UNIT / health URL / [health_socket PATH] / then `|`-prefixed block
+#   lines (the block includes its BEGIN and END marker lines).
+# apply: replaces the block between the markers, or appends it; every other byte stays as it was.
+#   The first apply keeps a copy of the original file. If the hub does not come back healthy, the
+#   previous file is restored and the hub restarted on it.
+# undo: removes the block — restoring the original bytes exactly when nothing else changed — and
+#   restarts the hub.
+
+rec=$JHE_STATE/hub-config
+begin_re='^# BEGIN jupyterhub-edge managed block'
+end_re='^# END jupyterhub-edge managed block'
+
+strip_block() {  # stdin → stdout without the managed block
+  awk -v b="$begin_re" -v e="$end_re" '$0 ~ b {skip = 1; next} skip && $0 ~ e {skip = 0; next} !skip {print}'
+}
+
+restart_and_wait() {   # unit health-url [socket]
+  systemctl restart "$1" || return 1
+  wait_http_ok "$2" 90 "${3:-}"
+}
+
+if [[ $JHE_MODE == undo ]]; then
+  [[ -f $rec/path ]] || exit 0
+  config=$(cat "$rec/path") service=$(cat "$rec/service")
+  if [[ -f $config ]]; then
+    stripped=$(mktemp)
+    strip_block <"$config" >"$stripped"
+    if [[ -f $rec/created ]] && ! grep -q '[^[:space:]]' "$stripped"; then
+      rm -f "$config"
+      say "removed $config (this program created it)"
+    elif [[ -f $rec/original ]] && { cmp -s "$stripped" "$rec/original" || cmp -s "$stripped" <(cat "$rec/original"; echo); }; then
+      cat "$rec/original" >"$config"   # keeps the file's inode, owner and mode
+      say "restored $config byte for byte"
+    else
+      cat "$stripped" >"$config"
+      say "removed the managed block from $config (other edits made since are kept)"
+    fi
+    rm -f "$stripped"
+  fi
+  if systemctl is-enabled --quiet "$service" 2>/dev/null || systemctl is-active --quiet "$service"; then
+    systemctl restart "$service" || die "could not restart $service on its original config"
+  fi
+  rm -rf "$rec"
+  exit 0
+fi
+
+block=$(mktemp) ; trap 'rm -f "$block" "${new:-}"' EXIT
+declare -A P=()
+while IFS= read -r line || [[ -n $line ]]; do
+  case $line in
+    "|"*) printf '%s\n' "${line:1}" >>"$block" ;;
+    config\ *|service\ *|health\ *|health_socket\ *) P[${line%% *}]=${line#* } ;;
+    '') ;;
+    *) die "malformed payload line" ;;
+  esac
+done
+config=${P[config]:-} service=${P[service]:-} health=${P[health]:-} socket=${P[health_socket]:-}
+safe_path "$config" || die "hub config path must be a safe absolute path"
+[[ $service =~ ^[A-Za-z0-9@._:-]+$ ]] || die "bad unit name"
+[[ $health =~ ^https?://[A-Za-z0-9.:%/_~-]+$ ]] || die "bad health URL"
+[[ -z $socket ]] || safe_path "$socket" || die "bad socket path"
+head -n1 "$block" | grep -q "$begin_re" && tail -n1 "$block" | grep -q "$end_re" || die "block lacks its markers"
+systemctl cat "$service" >/dev/null 2>&1 || die "systemd unit $service not found (set jupyterhub-edge:hubService)"
+
+install -d -m 0700 "$rec"
+if [[ ! -f $rec/path ]]; then
+  echo "$config" >"$rec/path"
+  if [[ -f $config ]]; then cp -p "$config" "$rec/original"; else touch "$rec/created"; fi
+fi
+echo "$service" >"$rec/service"
+
+new=$(mktemp)
+if [[ -f $config ]]; then
+  if grep -q "$begin_re" "$config"; then
+    awk -v b="$begin_re" -v e="$end_re" -v f="$block" '
+      $0 ~ b {while ((getline l < f) > 0) print l; skip = 1; next}
+      skip && $0 ~ e {skip = 0; next}
+      !skip {print}' "$config" >"$new"
+  else
+    cat "$config" >"$new"
+    [[ -s $config && $(tail -c1 "$config" | od -An -c | tr -d ' ') != '\n' ]] && echo >>"$new"
+    cat "$block" >>"$new"
+  fi
+else
+  install -d -m 0755 "$(dirname "$config")"
+  cat "$block" >"$new"
+fi
+
+if [[ -f $config ]] && cmp -s "$new" "$config"; then
+  say "managed block in $config already current"
+  systemctl is-active --quiet "$service" || restart_and_wait "$service" "$health" "$socket" || die "$service is not running and did not start"
+  exit 0
+fi
+
+previous=$(mktemp); [[ -f $config ]] && cp -p "$config" "$previous"
+if [[ -f $config ]]; then cat "$new" >"$config"; else install -m 0644 "$new" "$config"; fi
+if ! restart_and_wait "$service" "$health" "$socket"; then
+  journal=$(journalctl -u "$service" -n 20 --no-pager 2>/dev/null || true)
+  if [[ -s $previous ]]; then cat "$previous" >"$config"; systemctl restart "$service" || true; fi
+  die "$service did not answer $health after the restart; the previous config is back. Last log lines:"$'\n'"$journal"
+fi
+rm -f "$previous"
+say "bind_url block written to $config; $service restarted and healthy at $health"

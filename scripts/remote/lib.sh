@@ -1,0 +1,55 @@
+# Shared prelude of every remote step. The program sends it in front of the step's own script:
+#   bash -c '<lib.sh + step.sh>' jhe-<step> apply|undo   with the step's payload on stdin.
+# Only this committed text travels as shell; stack values arrive as data on stdin and are never
+# evaluated. Scripts must never print payload content (it may hold private keys).
+set -euo pipefail
+umask 022
+export LC_ALL=C DEBIAN_FRONTEND=noninteractive
+
+readonly JHE_STATE=/var/lib/jupyterhub-edge
+readonly JHE_STEP=${0#jhe-}
+readonly JHE_MODE=${1:-apply}
+
+say() { printf 'jupyterhub-edge %s: %s\n' "$JHE_STEP" "$*"; }
+die() { printf 'jupyterhub-edge %s: error: %s\n' "$JHE_STEP" "$*" >&2; exit 1; }
+
+case $JHE_MODE in apply|undo) ;; *) die "mode must be apply or undo, not '$JHE_MODE'" ;; esac
+[[ $(id -u) == 0 ]] || die "must run as root (connect as root, or as a user with passwordless sudo)"
+
+# Absolute path of safe characters, no '..': the same rule the stack config is validated with.
+safe_path() {
+  [[ $1 =~ ^/([A-Za-z0-9._@+-]+/?)*$ && ! $1 =~ (^|/)\.\.(/|$) ]]
+}
+
+# Reads `key value` lines from stdin into the associative array PAYLOAD (last one wins) and,
+# for keys listed in $@, requires them. Keys are [a-z_]+; values are taken verbatim.
+declare -A PAYLOAD=()
+read_kv_payload() {
+  local key value
+  while IFS= read -r line || [[ -n $line ]]; do
+    [[ -z $line || $line == \#* ]] && continue
+    key=${line%% *}
+    value=${line#"$key"}; value=${value# }
+    [[ $key =~ ^[a-z_]+$ ]] || die "malformed payload line (key '${key:0:20}')"
+    PAYLOAD[$key]=$value
+  done
+  for key in "$@"; do [[ -n ${PAYLOAD[$key]:-} ]] || die "payload lacks '$key'"; done
+}
+
+# Waits until a URL answers 200 (bounded): the hub's health endpoint after a restart.
+wait_http_ok() {
+  local url=$1 seconds=$2 socket=${3:-} i
+  for ((i = 0; i < seconds * 2; i++)); do
+    if command -v curl >/dev/null; then
+      if [[ -n $socket ]]; then curl -fsS -o /dev/null --max-time 2 --unix-socket "$socket" "$url" 2>/dev/null && return 0
+      else curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0; fi
+    else
+      python3 - "$url" <<'PY' 2>/dev/null && return 0
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=2)
+PY
+    fi
+    sleep 0.5
+  done
+  return 1
+}

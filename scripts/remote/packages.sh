@@ -1,0 +1,60 @@
+# packages: install the proxy's packages, remembering exactly what this step added so that undo
+# leaves the package set as it was found.
+# payload: set (name for the record, e.g. nginx), packages (space-separated), service (systemd unit)
+# apply: apt-get install; start + enable the unit. Records added packages and the unit's prior state.
+# undo: purges the packages this step added (and what only they pulled in); restores the unit state.
+
+record_dir=$JHE_STATE/packages
+
+if [[ $JHE_MODE == undo ]]; then
+  shopt -s nullglob
+  for record in "$record_dir"/*.added; do
+    name=$(basename "$record" .added)
+    mapfile -t added <"$record"
+    service=$(cat "$record_dir/$name.service" 2>/dev/null || true)
+    if ((${#added[@]})); then
+      [[ -n $service ]] && systemctl stop "$service" 2>/dev/null || true
+      say "purging what was installed for $name: ${added[*]}"
+      apt-get purge -y -q "${added[@]}" >/dev/null
+    elif [[ -n $service && $(cat "$record_dir/$name.was-active" 2>/dev/null) == inactive ]]; then
+      systemctl stop "$service" || true
+    fi
+    rm -f "$record" "$record_dir/$name.service" "$record_dir/$name.was-active"
+  done
+  rmdir "$record_dir" 2>/dev/null || true
+  exit 0
+fi
+
+read_kv_payload set packages service
+name=${PAYLOAD[set]}
+[[ $name =~ ^[a-z0-9-]+$ ]] || die "bad record name"
+read -r -a wanted <<<"${PAYLOAD[packages]}"
+for p in "${wanted[@]}"; do [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || die "bad package name '$p'"; done
+service=${PAYLOAD[service]}
+[[ $service =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit name"
+install -d -m 0700 "$record_dir"
+
+installed() { dpkg-query -W -f='${Package} ${db:Status-Status}\n' 2>/dev/null | awk '$2 == "installed" {print $1}' | sort; }
+
+if [[ ! -e $record_dir/$name.added ]]; then
+  # First apply: remember the unit's state before we touch anything.
+  systemctl is-active --quiet "$service" 2>/dev/null && echo active >"$record_dir/$name.was-active" || echo inactive >"$record_dir/$name.was-active"
+  before=$(installed)
+  missing=()
+  for p in "${wanted[@]}"; do grep -qx "$p" <<<"$before" || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    say "installing ${missing[*]}"
+    # Lists may be absent (fresh image) or stale: refresh once, then install.
+    apt-get update -q >/dev/null || die "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
+  else
+    say "already installed: ${wanted[*]}"
+  fi
+  comm -13 <(echo "$before") <(installed) >"$record_dir/$name.added.tmp"
+  mv "$record_dir/$name.added.tmp" "$record_dir/$name.added"
+  echo "$service" >"$record_dir/$name.service"
+fi
+
+systemctl enable --quiet "$service" 2>/dev/null || true
+systemctl is-active --quiet "$service" || systemctl start "$service" || die "$service did not start: $(systemctl status --no-pager -n 20 "$service" 2>&1 | tail -n 20)"
+say "$service is $(systemctl is-active "$service")"

@@ -1,0 +1,160 @@
+/**
+ * SiteSpec → the ordered remote steps that realise it. Pure: no Pulumi, no I/O but reading the
+ * committed scripts. The components turn each step into a remote.Command; the host test tier runs the
+ * very same steps over SSH without the engine.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { SiteSpec, allDomains, hubBindUrl } from "../model/site";
+import { renderNginx } from "../render/nginx";
+import { renderHubBlock } from "../render/hub-config";
+import { RenderedFile, filesPayload } from "../render/files";
+
+export type ScriptName = "preflight" | "packages" | "files" | "web-roots" | "hub-managed-block";
+
+export interface Step<P = string> {
+  /** Unique, stable: becomes the resource name suffix and the record name on the host. */
+  name: string;
+  script: ScriptName;
+  /** What the script reads on stdin; a secret payload stays secret in state and preview. */
+  payload: string | P;
+  secret: boolean;
+  /** Names of steps that must be applied before this one (and undone after it). */
+  after: string[];
+}
+
+/** PEM material of one domain's certificate, as pushed to the host. */
+export interface CertificateMaterial {
+  domain: string;
+  /** Leaf first, then intermediates (what the proxies call the full chain). */
+  fullchainPem: string;
+  privateKeyPem: string;
+}
+
+const scriptsDir = path.join(__dirname, "..", "scripts", "remote");
+
+/** The shell text of a step: the shared prelude, then the step's own script. Committed text only. */
+export function scriptText(name: ScriptName): string {
+  const lib = fs.readFileSync(path.join(scriptsDir, "lib.sh"), "utf8");
+  const body = fs.readFileSync(path.join(scriptsDir, `${name}.sh`), "utf8");
+  return `${lib}\n${body}`;
+}
+
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The command line run over SSH. `sudo -n` for non-root users: no tty, so no password prompts. */
+export function remoteCommand(step: Pick<Step, "name" | "script">, mode: "apply" | "undo", user: string): string {
+  const cmd = `bash -c ${shellQuote(scriptText(step.script))} jhe-${step.name} ${mode}`;
+  return user === "root" ? cmd : `sudo -n ${cmd}`;
+}
+
+export function proxyFiles(site: SiteSpec): RenderedFile[] {
+  if (site.proxy === "nginx") return renderNginx(site);
+  throw new Error(`proxy ${site.proxy} is not implemented yet`);
+}
+
+function proxyFacts(site: SiteSpec) {
+  return site.proxy === "nginx" ? site.platform.nginx : site.platform.apache;
+}
+
+/** The key + certificate files of every domain; keys 0600. This payload is secret. */
+export function certificateFiles(site: SiteSpec, material: CertificateMaterial[]): RenderedFile[] {
+  const byDomain = new Map(material.map((m) => [m.domain, m]));
+  const tlsOf = (domain: string) => (domain === site.hub.domain ? site.hub.tls : site.extraSites.find((s) => s.domain === domain)!.tls);
+  return allDomains(site).flatMap((domain) => {
+    const m = byDomain.get(domain);
+    if (!m) throw new Error(`no certificate material for ${domain}`);
+    const tls = tlsOf(domain);
+    const pem = (s: string) => (s.endsWith("\n") ? s : `${s}\n`);
+    return [
+      { path: tls.certificateFile, mode: "0644", content: pem(m.fullchainPem) },
+      { path: tls.keyFile, mode: "0600", content: pem(m.privateKeyPem) },
+    ];
+  });
+}
+
+export function kvPayload(entries: Record<string, string>): string {
+  return Object.entries(entries)
+    .map(([k, v]) => {
+      if (/[\n\r]/.test(v)) throw new Error(`payload value for ${k} must be one line`);
+      return `${k} ${v}\n`;
+    })
+    .join("");
+}
+
+export function hubHealthUrl(site: SiteSpec): { url: string; socket?: string } {
+  const up = site.hub.upstream;
+  return up.kind === "tcp"
+    ? { url: `${up.origin}${site.hub.path}hub/health` }
+    : { url: `http://localhost${site.hub.path}hub/health`, socket: up.socketPath };
+}
+
+/**
+ * The steps for a site, in dependency order. `certificatePayload` is the (secret) files payload of
+ * the certificates — built by `filesPayload(certificateFiles(...))` from Pulumi outputs or test PEMs.
+ */
+export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): Step<P>[] {
+  const facts = proxyFacts(site);
+  const steps: Step<P>[] = [
+    {
+      name: "preflight",
+      script: "preflight",
+      payload: kvPayload({
+        platform: site.platform.id,
+        os_id: site.platform.osRelease.id,
+        os_version: site.platform.osRelease.versionId,
+      }),
+      secret: false,
+      after: [],
+    },
+    {
+      name: `packages-${site.proxy}`,
+      script: "packages",
+      payload: kvPayload({ set: site.proxy, packages: facts.packages.join(" "), service: facts.service }),
+      secret: false,
+      after: ["preflight"],
+    },
+    { name: "tls-files", script: "files", payload: certificatePayload, secret: true, after: ["preflight"] },
+  ];
+  if (site.extraSites.length > 0) {
+    steps.push({
+      name: "web-roots",
+      script: "web-roots",
+      payload: site.extraSites.map((s) => `root ${s.root} ${s.domain}\n`).join(""),
+      secret: false,
+      after: ["preflight"],
+    });
+  }
+  steps.push({
+    name: `proxy-config-${site.proxy}`,
+    script: "files",
+    payload: `set proxy-${site.proxy}\nafter ${facts.service}\n` + filesPayload(proxyFiles(site)),
+    secret: false,
+    after: steps.filter((s) => s.name !== "preflight").map((s) => s.name),
+  });
+  if (site.hubConfig.manage) {
+    const health = hubHealthUrl(site);
+    const block = renderHubBlock(site);
+    steps.push({
+      name: "hub-bind-url",
+      script: "hub-managed-block",
+      payload:
+        kvPayload({
+          config: site.hubConfig.path,
+          service: site.hubConfig.service,
+          health: health.url,
+          ...(health.socket ? { health_socket: health.socket } : {}),
+        }) + block.slice(0, -1).split("\n").map((l) => `|${l}\n`).join(""),
+      secret: false,
+      after: [`proxy-config-${site.proxy}`],
+    });
+  }
+  return steps;
+}
+
+/** The files payload with its set header, for the certificate step. */
+export function certificatePayload(site: SiteSpec, material: CertificateMaterial[]): string {
+  return "set tls\nafter none\n" + filesPayload(certificateFiles(site, material));
+}
+
+export { hubBindUrl };

@@ -1,0 +1,86 @@
+/**
+ * Render tier: pure renderers against golden files, and every variant through the real `nginx -t`
+ * of its platform's nginx release. UPDATE_GOLDEN=1 rewrites the golden files (review the diff!).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import { parseConfig } from "../../config/schema";
+import { renderNginx } from "../../render/nginx";
+import { renderHubBlock } from "../../render/hub-config";
+import { filesPayload } from "../../render/files";
+import { variants } from "./variants";
+import { nginxTest } from "../support/nginx-check";
+
+const goldenDir = path.join(__dirname, "..", "fixtures", "golden");
+
+function golden(name: string, actual: string): void {
+  const file = path.join(goldenDir, name);
+  if (process.env.UPDATE_GOLDEN === "1" || !fs.existsSync(file)) {
+    if (process.env.CI === "true" && !fs.existsSync(file)) assert.fail(`golden file ${name} is missing; run UPDATE_GOLDEN=1 locally and commit it`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, actual);
+  }
+  assert.equal(actual, fs.readFileSync(file, "utf8"), `${name} differs from its golden file (UPDATE_GOLDEN=1 to accept)`);
+}
+
+for (const [name, raw] of Object.entries(variants)) {
+  const { site } = parseConfig(raw);
+  const files = renderNginx(site);
+
+  test(`render nginx ${name}: matches golden file`, () => {
+    assert.equal(files.length, 1);
+    golden(`nginx/${name}.conf`, files[0].content);
+    golden(`hub-block/${name}.py`, renderHubBlock(site));
+  });
+
+  test(`render nginx ${name}: real nginx -t (${site.platform.id}, nginx ${site.platform.nginx.version}) accepts it`, () => {
+    const r = nginxTest(files, site.platform);
+    assert.equal(r.version, site.platform.nginx.version, "checked by the platform's own nginx release");
+    assert.ok(r.ok, `nginx -t failed:\n${r.output}`);
+  });
+}
+
+test("render is deterministic and payload round-trips line structure", () => {
+  const { site } = parseConfig(variants["debian13-extra-site"]);
+  assert.equal(renderNginx(site)[0].content, renderNginx(site)[0].content);
+  const payload = filesPayload(renderNginx(site));
+  const body = payload.split("\n").filter((l) => l.startsWith("|")).map((l) => l.slice(1));
+  assert.equal(body.join("\n") + "\n", renderNginx(site)[0].content);
+});
+
+test("nginx -t catches a broken config (the check can fail)", () => {
+  const { site } = parseConfig(variants["debian12-default"]);
+  const [file] = renderNginx(site);
+  const broken = { ...file, content: file.content.replace("proxy_buffering off;", "proxy_buffering sideways;") };
+  const r = nginxTest([broken], site.platform);
+  assert.equal(r.ok, false);
+  assert.match(r.output, /proxy_buffering/);
+});
+
+test("required behaviours are present in every variant", () => {
+  for (const [name, raw] of Object.entries(variants)) {
+    const { site } = parseConfig(raw);
+    const text = renderNginx(site)[0].content;
+    const must = [
+      /location \^~ \/\.well-known\/acme-challenge\//,
+      /return 301 https:\/\/\$host(:\d+)?\$request_uri;/,
+      /proxy_set_header Upgrade \$http_upgrade;/,
+      /proxy_set_header Connection \$jhe_connection_upgrade;/,
+      /proxy_set_header X-Forwarded-Proto https;/,
+      /proxy_set_header X-Real-IP \$remote_addr;/,
+      /proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/,
+      /proxy_set_header X-Scheme https;/,
+      /proxy_http_version 1\.1;/,
+      /proxy_buffering off;/,
+      /client_max_body_size \d+m;/,
+    ];
+    for (const re of must) assert.match(text, re, `${name}: missing ${re}`);
+    assert.doesNotMatch(text, /\bssl on;/, `${name}: 'ssl on' was removed in nginx 1.25.1`);
+    assert.doesNotMatch(text, /TLSv1(\.1)?\b(?!\.)/, `${name}: TLS 1.0/1.1 must not be offered`);
+    if (site.tls.hstsMaxAge > 0) assert.match(text, /add_header Strict-Transport-Security "max-age=\d+[^"]*" always;/);
+    const http2 = site.platform.nginx.http2Directive === "server-directive" ? /^\s+http2 on;$/m : /listen \S+ ssl http2;/;
+    assert.match(text, http2, `${name}: HTTP/2 in ${site.platform.id}'s syntax`);
+  }
+});

@@ -1,0 +1,76 @@
+/** Render tier: stack config validation — every bad input is refused with a message naming the key. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, parseConfig } from "../../config/schema";
+import { coerceRaw } from "../../config/load";
+import { baseConfig } from "./variants";
+
+function problems(raw: Record<string, unknown>): string[] {
+  try {
+    parseConfig(raw);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.problems;
+  }
+  return [];
+}
+
+const cases: [string, Record<string, unknown>, RegExp][] = [
+  ["malformed domain", { hubDomain: "hub example.org" }, /^jupyterhub-edge:hubDomain: must be a DNS name/],
+  ["single-label domain", { hubDomain: "localhost" }, /^jupyterhub-edge:hubDomain: /],
+  ["domain with injection", { hubDomain: "hub.example.org;evil" }, /^jupyterhub-edge:hubDomain: /],
+  ["port out of range", { httpsPort: 70000 }, /^jupyterhub-edge:httpsPort: must be 1–65535/],
+  ["port not a number", { httpsPort: "https" }, /^jupyterhub-edge:httpsPort: must be a whole number/],
+  ["https on 80", { httpsPort: 80 }, /^jupyterhub-edge:httpsPort: must not be 80/],
+  ["bad address", { host: "10.0.0.0.1/8" }, /^jupyterhub-edge:host: must be an IPv4\/IPv6 address or a host name/],
+  ["missing host", { host: undefined }, /^jupyterhub-edge:host: is required/],
+  ["missing hub domain", { hubDomain: undefined }, /^jupyterhub-edge:hubDomain: is required/],
+  ["unknown proxy", { proxy: "caddy" }, /^jupyterhub-edge:proxy: must be nginx or apache/],
+  ["unknown platform", { platform: "centos-7" }, /^jupyterhub-edge:platform: must be one of debian-13/],
+  ["hub path without slash", { hubPath: "/jhub" }, /^jupyterhub-edge:hubPath: must start and end with '\/'/],
+  ["upstream with path", { hubUpstream: "http://127.0.0.1:8000/jhub/" }, /^jupyterhub-edge:hubUpstream: must be http:\/\/ADDRESS:PORT/],
+  ["extra site bad root", { extraSites: [{ domain: "www.example.org", root: "relative/dir" }] }, /^jupyterhub-edge:extraSites\[0\]\.root: must be an absolute path/],
+  ["extra site duplicate", { extraSites: [{ domain: "hub.example.org" }] }, /^jupyterhub-edge:extraSites\[0\]\.domain: hub\.example\.org is already served by hubDomain/],
+  ["extra site unknown field", { extraSites: [{ domain: "www.example.org", docroot: "/x" }] }, /^jupyterhub-edge:extraSites\[0\]: unknown field\(s\) docroot/],
+  ["unknown key (typo)", { hubDomian: "x.example.org" }, /^jupyterhub-edge:hubDomian: unknown config key/],
+  ["no ssh key", { sshPrivateKeyFile: undefined }, /^jupyterhub-edge:sshPrivateKeyFile: no SSH key/],
+  ["two ssh keys", { sshPrivateKeyGiven: true }, /^jupyterhub-edge:sshPrivateKeyFile: set only one/],
+  ["bad host key", { hostKey: "AAAAC3Nza" }, /^jupyterhub-edge:hostKey: must be a public key line/],
+  ["short hsts", { hstsMaxAge: 300 }, /^jupyterhub-edge:hstsMaxAge: must be 0 \(off\) or at least 86400/],
+  ["tiny websocket timeout", { websocketIdleTimeout: 10 }, /^jupyterhub-edge:websocketIdleTimeout: must be at least 60/],
+  ["bad hub config path", { hubConfigPath: "/etc/jupyterhub/my config.py" }, /^jupyterhub-edge:hubConfigPath: /],
+  ["unsupported cert mode", { certificateMode: "acme" }, /^jupyterhub-edge:certificateMode: /],
+];
+
+for (const [what, patch, expected] of cases) {
+  test(`config: ${what} is refused, naming the key`, () => {
+    const found = problems({ ...baseConfig, ...patch });
+    assert.ok(found.some((p) => expected.test(p)), `expected ${expected} among:\n${found.join("\n")}`);
+  });
+}
+
+test("config: every problem is reported at once", () => {
+  const found = problems({ ...baseConfig, hubDomain: "bad domain", httpsPort: 0, proxy: "iis" });
+  assert.equal(found.length, 3, found.join("\n"));
+});
+
+test("config: defaults fill a minimal stack", () => {
+  const { site, connection } = parseConfig(baseConfig);
+  assert.equal(site.proxy, "nginx");
+  assert.equal(site.platform.id, "debian-13");
+  assert.equal(site.httpsPort, 443);
+  assert.deepEqual(site.hub.upstream, { kind: "tcp", origin: "http://127.0.0.1:8000" });
+  assert.equal(site.hub.path, "/");
+  assert.equal(connection.user, "root");
+  assert.equal(connection.port, 22);
+});
+
+test("config: string values from `pulumi config` are coerced by declared type", () => {
+  const { raw, problems: p } = coerceRaw({ httpsPort: "8443", ipv6: "false", extraSites: '[{"domain":"www.example.org"}]', sshPrivateKey: "SECRET" });
+  assert.deepEqual(p, []);
+  assert.equal(raw.httpsPort, 8443);
+  assert.equal(raw.ipv6, false);
+  assert.deepEqual(raw.extraSites, [{ domain: "www.example.org" }]);
+  assert.equal(raw.sshPrivateKeyGiven, true);
+  assert.ok(!JSON.stringify(raw).includes("SECRET"), "the secret key never enters the raw config");
+});

@@ -1,0 +1,22 @@
+/**
+ * The site variants every render-tier check runs over: each is a raw stack config, so the schema,
+ * defaults and renderers are exercised exactly as `pulumi up` would.
+ */
+export const baseConfig = { host: "203.0.113.10", sshPrivateKeyFile: "/dev/null", hubDomain: "hub.example.org" };
+
+export const variants: Record<string, Record<string, unknown>> = {
+  "debian13-default": { ...baseConfig },
+  "debian12-default": { ...baseConfig, platform: "debian-12" },
+  "debian13-extra-site": { ...baseConfig, extraSites: [{ domain: "www.example.org" }, { domain: "docs.example.org", root: "/srv/docs" }] },
+  "debian13-subpath-port": {
+    ...baseConfig,
+    hubPath: "/jhub/",
+    httpsPort: 8443,
+    extraSites: [{ domain: "www.example.org" }],
+  },
+  "debian12-subpath-notfound": { ...baseConfig, platform: "debian-12", hubPath: "/courses/jhub/", hubOutsidePath: "notFound" },
+  "debian13-subpath-webroot": { ...baseConfig, hubPath: "/jhub/", hubOutsidePath: "/var/www/landing" },
+  "debian13-unix-socket": { ...baseConfig, hubUpstream: "unix:/run/jupyterhub/hub.sock" },
+  "debian13-modern-no-hsts-ipv4": { ...baseConfig, tlsProfile: "modern", hstsMaxAge: 0, ipv6: false },
+  "debian12-limits": { ...baseConfig, platform: "debian-12", maxUploadMb: 2048, websocketIdleTimeout: 86400, hubUpstream: "http://127.0.0.1:8765" },
+};

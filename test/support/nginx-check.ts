@@ -1,0 +1,73 @@
+/**
+ * Runs the real `nginx -t` on rendered files. A platform's files are checked by that platform's own
+ * nginx: the machine's when it is the same release, otherwise the one installed in a checker root
+ * (a Debian root of that release, prepared by scripts/sandbox/checker-root.sh) through chroot.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { PlatformFacts, hostPaths } from "../../model/platforms";
+import { RenderedFile } from "../../render/files";
+
+const sandboxDir = process.env.JHE_SANDBOX_DIR ?? "/var/lib/jupyterhub-edge-sandbox";
+
+function machineNginxVersion(): string | null {
+  const r = spawnSync("nginx", ["-v"], { encoding: "utf8" });
+  if (r.error) return null;
+  return /nginx\/(\S+)/.exec(r.stderr)?.[1] ?? null;
+}
+
+/** Root directory whose nginx matches the platform's version, "" for the machine itself, or null. */
+export function nginxRootFor(platform: PlatformFacts): string | null {
+  if (machineNginxVersion() === platform.nginx.version) return "";
+  const suite = { "debian-13": "trixie", "debian-12": "bookworm" }[platform.id as string];
+  if (!suite) return null;
+  const root = path.join(sandboxDir, "checkers", suite);
+  return fs.existsSync(path.join(root, "usr/sbin/nginx")) ? root : null;
+}
+
+/** A self-signed certificate the checks load in place of the real ones (nginx -t reads them). */
+function makeCert(dir: string): { cert: string; key: string } {
+  const cert = path.join(dir, "cert.pem");
+  const key = path.join(dir, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+    "-subj", "/CN=check.invalid", "-keyout", key, "-out", cert], { stdio: "ignore" });
+  return { cert, key };
+}
+
+export function nginxTest(files: RenderedFile[], platform: PlatformFacts): { ok: boolean; output: string; version: string } {
+  const root = nginxRootFor(platform);
+  if (root === null) throw new Error(`no nginx ${platform.nginx.version} to check ${platform.id} files (run scripts/sandbox/checker-root.sh)`);
+  const base = fs.mkdtempSync(path.join(root ? path.join(root, "tmp") : os.tmpdir(), "jhe-nginx-check-"));
+  const inRoot = (p: string) => (root ? p.slice(root.length) : p);
+  try {
+    const { cert, key } = makeCert(base);
+    const includes = files.map((f, i) => {
+      const target = path.join(base, `site-${i}.conf`);
+      const text = f.content
+        .replace(new RegExp(`${hostPaths.tlsDir}/[^/]+/fullchain\\.pem`, "g"), inRoot(cert))
+        .replace(new RegExp(`${hostPaths.tlsDir}/[^/]+/privkey\\.pem`, "g"), inRoot(key));
+      fs.writeFileSync(target, text);
+      return `    include ${inRoot(target)};`;
+    });
+    const conf = path.join(base, "nginx.conf");
+    fs.writeFileSync(conf, [
+      `pid ${inRoot(base)}/nginx.pid;`,
+      `error_log ${inRoot(base)}/error.log;`,
+      "events {}",
+      "http {",
+      `    access_log off;`,
+      `    client_body_temp_path ${inRoot(base)}/tmp;`,
+      ...includes,
+      "}",
+      "",
+    ].join("\n"));
+    const args = ["-t", "-c", inRoot(conf), "-p", inRoot(base)];
+    const r = root ? spawnSync("chroot", [root, "/usr/sbin/nginx", ...args], { encoding: "utf8" }) : spawnSync("nginx", args, { encoding: "utf8" });
+    const v = root ? spawnSync("chroot", [root, "/usr/sbin/nginx", "-v"], { encoding: "utf8" }).stderr : spawnSync("nginx", ["-v"], { encoding: "utf8" }).stderr;
+    return { ok: r.status === 0, output: `${r.stdout}${r.stderr}`, version: /nginx\/(\S+)/.exec(v)?.[1] ?? "?" };
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}
