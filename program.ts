@@ -18,8 +18,8 @@ export interface EdgeOutputs {
   proxyConfig: pulumi.Output<string>;
 }
 
-export function deploy(config: LoadedConfig): EdgeOutputs {
-  const edge = new EdgeSite("edge", config);
+export function deploy(config: LoadedConfig, opts?: pulumi.ComponentResourceOptions): EdgeOutputs {
+  const edge = new EdgeSite("edge", config, opts);
   return {
     url: edge.url,
     caCertificate: edge.caPem,

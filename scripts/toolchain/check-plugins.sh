@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Makes sure the resource plugins the npm packages ask for are installed, the ordinary way
+# (`pulumi plugin install`, which downloads them where the internet is reachable), and says in one
+# line per missing piece what is missing and how to install it. Never builds anything.
+#
+#   check-plugins.sh            try to install what is missing, then report; exit 1 if any is missing
+#   check-plugins.sh --check    report only
+# Prints lines `ok <kind> <name> <version>` / `missing <kind> <name> <version>: <how>` on stdout.
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+mode=${1:-install}
+plugins_dir=${PULUMI_HOME:-$HOME/.pulumi}/plugins
+missing=0
+
+pkg_version() { node -p "require('$root/node_modules/@pulumi/$1/package.json').version" 2>/dev/null; }
+
+for name in command tls random; do
+  version=$(pkg_version "$name")
+  if [[ -z $version ]]; then echo "missing npm @pulumi/$name: run 'npm ci' in $root"; missing=1; continue; fi
+  dir=$plugins_dir/resource-$name-v$version
+  if [[ ! -x $dir/pulumi-resource-$name && $mode == install ]] && command -v pulumi >/dev/null; then
+    echo "installing plugin resource $name $version ..." >&2
+    timeout 120 pulumi plugin install resource "$name" "$version" >/dev/null 2>&1 || true
+  fi
+  if [[ -x $dir/pulumi-resource-$name ]]; then
+    echo "ok plugin resource-$name $version"
+  else
+    echo "missing plugin resource-$name $version: 'pulumi plugin install resource $name $version' (needs the internet) or '... --file <binary>'"
+    missing=1
+  fi
+done
+
+# Plain `pulumi up` needs the nodejs language host (normal Pulumi installs ship it next to the CLI);
+# the Automation API path used by scripts/deploy-dev.ts and the tests does not.
+if command -v pulumi-language-nodejs >/dev/null || [[ -x $(dirname "$(command -v pulumi 2>/dev/null || echo /x)")/pulumi-language-nodejs ]]; then
+  echo "ok language-host nodejs"
+else
+  echo "missing language-host pulumi-language-nodejs: comes with a normal Pulumi install (https://www.pulumi.com/docs/install/); only plain 'pulumi up' needs it"
+fi
+exit $missing
