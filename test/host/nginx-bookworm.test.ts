@@ -1,0 +1,3 @@
+import { hostScenario } from "./scenario";
+
+hostScenario("bookworm", "debian-12");

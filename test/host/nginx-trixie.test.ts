@@ -1,0 +1,3 @@
+import { hostScenario } from "./scenario";
+
+hostScenario("trixie", "debian-13");

@@ -1,0 +1,96 @@
+/**
+ * Test access to sandbox hosts (scripts/sandbox/host.sh): create/remove, SSH exactly as the
+ * remote.Command provider runs steps (the command line over SSH, the payload on stdin), and the
+ * host-as-found fingerprint.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { Step, remoteCommand } from "../../steps/plan";
+
+const repo = path.join(__dirname, "..", "..");
+const hostScript = path.join(repo, "scripts", "sandbox", "host.sh");
+
+export interface SandboxHost {
+  name: string;
+  addr: string;
+  machineAddr: string;
+  sshKey: string;
+  hostKey: string;
+  hostKeyFile: string;
+  knownHosts: string;
+  hubUser: string;
+  hubPassword: string;
+  suite: string;
+}
+
+function parseEnvFile(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+    const m = /^([A-Z_]+)='(.*)'$/.exec(line);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+export function createHost(name: string, suite = "trixie", index?: number): SandboxHost {
+  const args = ["create", name, "--suite", suite, ...(index ? ["--index", String(index)] : [])];
+  const r = spawnSync("bash", [hostScript, ...args], { encoding: "utf8", timeout: 15 * 60_000 });
+  if (r.status !== 0) throw new Error(`host.sh ${args.join(" ")} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
+  const env = parseEnvFile(r.stdout.trim().split("\n").pop()!);
+  return {
+    name,
+    addr: env.HOST_ADDR,
+    machineAddr: env.MACHINE_ADDR,
+    sshKey: env.SSH_KEY,
+    hostKey: env.HOST_KEY,
+    hostKeyFile: env.HOST_KEY_FILE,
+    knownHosts: env.KNOWN_HOSTS,
+    hubUser: env.HUB_USER,
+    hubPassword: env.HUB_PASSWORD,
+    suite: env.SUITE,
+  };
+}
+
+export function removeHost(name: string): void {
+  const r = spawnSync("bash", [hostScript, "remove", name], { encoding: "utf8", timeout: 5 * 60_000 });
+  if (r.status !== 0) throw new Error(`host.sh remove ${name} failed:\n${r.stderr.slice(-2000)}`);
+}
+
+export interface SshResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command line on the host over SSH (strict host-key checking against the pinned key). */
+export function ssh(host: SandboxHost, commandLine: string, stdin = "", timeoutMs = 10 * 60_000): SshResult {
+  const r = spawnSync(
+    "ssh",
+    ["-i", host.sshKey, "-o", `UserKnownHostsFile=${host.knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+      "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", `root@${host.addr}`, commandLine],
+    { input: stdin, encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+  );
+  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Applies or undoes a plan step the way the provider would: same command line, same stdin. */
+export function runStep(host: SandboxHost, step: Step, mode: "apply" | "undo"): SshResult {
+  return ssh(host, remoteCommand(step, mode, "root"), mode === "apply" ? step.payload : "");
+}
+
+export function fingerprint(host: SandboxHost): string {
+  const script = fs.readFileSync(path.join(__dirname, "host-fingerprint.sh"), "utf8");
+  const r = ssh(host, "bash -s", script);
+  if (r.status !== 0) throw new Error(`fingerprint failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Lines that differ between two fingerprints (for readable assertion messages). */
+export function fingerprintDiff(a: string, b: string): string {
+  const as = new Set(a.split("\n"));
+  const bs = new Set(b.split("\n"));
+  const gone = [...as].filter((l) => !bs.has(l)).map((l) => `- ${l}`);
+  const added = [...bs].filter((l) => !as.has(l)).map((l) => `+ ${l}`);
+  return [...gone, ...added].slice(0, 80).join("\n");
+}
