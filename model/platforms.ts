@@ -5,9 +5,18 @@
 
 export type PlatformId = "debian-13" | "debian-12" | "ubuntu-24.04" | "ubuntu-22.04";
 
-export interface NginxFacts {
+/** What a proxy's packages are, and what their purge leaves behind that was not there before. */
+interface PackageFacts {
   /** Debian package(s) that provide the server. */
   packages: string[];
+  /**
+   * Paths the packages' install scripts create and `apt-get purge` does not remove (deepest first).
+   * The packages step removes those of them that did not exist before it installed anything.
+   */
+  purgeLeftovers: string[];
+}
+
+export interface NginxFacts extends PackageFacts {
   service: string;
   /** Upstream version shipped by the platform; decides syntax (see `http2Directive`). */
   version: string;
@@ -20,8 +29,7 @@ export interface NginxFacts {
   confDir: string;
 }
 
-export interface ApacheFacts {
-  packages: string[];
+export interface ApacheFacts extends PackageFacts {
   service: string;
   version: string;
   /** Directory whose `*.conf` files are enabled by `a2ensite` (via symlinks in sites-enabled). */
@@ -44,12 +52,17 @@ export interface PlatformFacts {
   openssl: string;
 }
 
-const debianNginxDirs = { confDir: "/etc/nginx/conf.d", service: "nginx" } as const;
+const debianNginxDirs = {
+  confDir: "/etc/nginx/conf.d",
+  service: "nginx",
+  purgeLeftovers: ["/var/www/html/index.nginx-debian.html", "/var/www/html", "/var/www"],
+};
 const debianApacheDirs = {
   service: "apache2",
   sitesAvailableDir: "/etc/apache2/sites-available",
   sitesEnabledDir: "/etc/apache2/sites-enabled",
-} as const;
+  purgeLeftovers: ["/var/www/html/index.html", "/var/www/html", "/var/www"],
+};
 
 export const platforms: Record<PlatformId, PlatformFacts> = {
   "debian-13": {
@@ -87,6 +100,7 @@ export const platformIds = Object.keys(platforms) as PlatformId[];
 /** Where the project keeps its own state on a host (manifests, backups, ACME webroot). */
 export const hostPaths = {
   stateDir: "/var/lib/jupyterhub-edge",
-  acmeWebroot: "/var/lib/jupyterhub-edge/acme-webroot",
+  /** Outside the 0700 state directory: the proxy's workers must read challenge files here. */
+  acmeWebroot: "/var/lib/jupyterhub-edge-acme",
   tlsDir: "/etc/jupyterhub-edge/tls",
 } as const;

@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { SiteSpec, allDomains, hubBindUrl } from "../model/site";
+import { hostPaths } from "../model/platforms";
 import { renderNginx } from "../render/nginx";
 import { renderHubBlock } from "../render/hub-config";
 import { RenderedFile, filesPayload } from "../render/files";
@@ -110,21 +111,27 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
     {
       name: `packages-${site.proxy}`,
       script: "packages",
-      payload: kvPayload({ set: site.proxy, packages: facts.packages.join(" "), service: facts.service }),
+      payload: kvPayload({
+        set: site.proxy,
+        packages: facts.packages.join(" "),
+        service: facts.service,
+        leftovers: facts.purgeLeftovers.join(" "),
+      }),
       secret: false,
       after: ["preflight"],
     },
     { name: "tls-files", script: "files", payload: certificatePayload, secret: true, after: ["preflight"] },
   ];
-  if (site.extraSites.length > 0) {
-    steps.push({
-      name: "web-roots",
-      script: "web-roots",
-      payload: site.extraSites.map((s) => `root ${s.root} ${s.domain}\n`).join(""),
-      secret: false,
-      after: ["preflight"],
-    });
-  }
+  steps.push({
+    name: "web-roots",
+    script: "web-roots",
+    // The ACME webroot (answered on port 80 for every domain) and each extra site's root.
+    payload: [`acme ${hostPaths.acmeWebroot}`, ...site.extraSites.map((s) => `root ${s.root} ${s.domain}`)].join("\n") + "\n",
+    secret: false,
+    // After the packages: a web root under /var/www must not race the package creating /var/www,
+    // or neither would know to remove it on destroy.
+    after: [`packages-${site.proxy}`],
+  });
   steps.push({
     name: `proxy-config-${site.proxy}`,
     script: "files",

@@ -1,8 +1,11 @@
 # packages: install the proxy's packages, remembering exactly what this step added so that undo
 # leaves the package set as it was found.
-# payload: set (name for the record, e.g. nginx), packages (space-separated), service (systemd unit)
-# apply: apt-get install; start + enable the unit. Records added packages and the unit's prior state.
-# undo: purges the packages this step added (and what only they pulled in); restores the unit state.
+# payload: set (name for the record, e.g. nginx), packages (space-separated), service (systemd unit),
+#   leftovers (space-separated paths the packages create that their purge leaves behind)
+# apply: apt-get install; start + enable the unit. Records added packages, the unit's prior state,
+#   and which leftover paths did not exist before.
+# undo: purges the packages this step added, then removes the leftovers that were not there before;
+#   restores the unit state.
 
 record_dir=$JHE_STATE/packages
 
@@ -16,10 +19,15 @@ if [[ $JHE_MODE == undo ]]; then
       [[ -n $service ]] && systemctl stop "$service" 2>/dev/null || true
       say "purging what was installed for $name: ${added[*]}"
       apt-get purge -y -q "${added[@]}" >/dev/null
+      # Files the packages' scripts made that purge leaves (e.g. /var/www/html), deepest first.
+      while IFS= read -r path; do
+        [[ -z $path ]] && continue
+        if [[ -d $path && ! -L $path ]]; then rmdir "$path" 2>/dev/null || true; else rm -f "$path"; fi
+      done <"$record_dir/$name.leftovers"
     elif [[ -n $service && $(cat "$record_dir/$name.was-active" 2>/dev/null) == inactive ]]; then
       systemctl stop "$service" || true
     fi
-    rm -f "$record" "$record_dir/$name.service" "$record_dir/$name.was-active"
+    rm -f "$record" "$record_dir/$name.service" "$record_dir/$name.was-active" "$record_dir/$name.leftovers"
   done
   rmdir "$record_dir" 2>/dev/null || true
   exit 0
@@ -40,6 +48,11 @@ if [[ ! -e $record_dir/$name.added ]]; then
   # First apply: remember the unit's state before we touch anything.
   systemctl is-active --quiet "$service" 2>/dev/null && echo active >"$record_dir/$name.was-active" || echo inactive >"$record_dir/$name.was-active"
   before=$(installed)
+  : >"$record_dir/$name.leftovers"
+  for path in ${PAYLOAD[leftovers]:-}; do
+    safe_path "$path" || die "bad leftover path"
+    [[ -e $path ]] || echo "$path" >>"$record_dir/$name.leftovers"
+  done
   missing=()
   for p in "${wanted[@]}"; do grep -qx "$p" <<<"$before" || missing+=("$p"); done
   if ((${#missing[@]})); then

@@ -1,6 +1,8 @@
-# web-roots: make sure each extra site's web root exists. A missing root is created with a small
-# placeholder page (so the site answers at once); an existing root is never modified.
-# payload: lines `root /abs/path domain`
+# web-roots: the directories the proxy serves files from.
+# payload lines:  acme /abs/path            — the ACME HTTP-01 webroot (empty; certbot writes there)
+#                 root /abs/path DOMAIN     — an extra site's web root
+# A missing site root is created with a small placeholder page (so the site answers at once); an
+# existing root is never modified.
 # undo: removes only what this step created, and only while it is unchanged (the placeholder page
 #   is deleted if identical, the directory if then empty). Content the user added stays.
 
@@ -12,10 +14,10 @@ placeholder() {
 
 if [[ $JHE_MODE == undo ]]; then
   [[ -f $record ]] || exit 0
-  while read -r root domain; do
-    if [[ -f $root/index.html ]] && cmp -s <(placeholder "$domain") "$root/index.html"; then rm -f "$root/index.html"; fi
-    rmdir "$root" 2>/dev/null && say "removed $root" || say "kept $root (it holds other files)"
-  done <"$record"
+  tac "$record" | while read -r root domain; do
+    if [[ $domain != - && -f $root/index.html ]] && cmp -s <(placeholder "$domain") "$root/index.html"; then rm -f "$root/index.html"; fi
+    if rmdir "$root" 2>/dev/null; then say "removed $root"; else say "kept $root (it holds other files)"; fi
+  done
   rm -f "$record"
   exit 0
 fi
@@ -23,13 +25,21 @@ fi
 touch "$record"
 while read -r kind root domain extra || [[ -n ${kind:-} ]]; do
   [[ -z ${kind:-} ]] && continue
-  [[ $kind == root && -z ${extra:-} ]] && safe_path "$root" && [[ $domain =~ ^[a-z0-9.-]+$ ]] || die "malformed payload line"
+  [[ -z ${extra:-} ]] && safe_path "$root" || die "malformed payload line"
+  case $kind in
+    acme) [[ -z ${domain:-} ]] || die "malformed acme line"; domain=- ;;
+    root) [[ ${domain:-} =~ ^[a-z0-9.-]+$ ]] || die "malformed root line" ;;
+    *) die "unknown payload kind '$kind'" ;;
+  esac
   if [[ ! -e $root ]]; then
+    # Record missing parents too (outermost first), so undo can take away all it made.
+    missing=() parent=$(dirname "$root")
+    while [[ ! -e $parent ]]; do missing=("$parent" "${missing[@]}"); parent=$(dirname "$parent"); done
+    for p in "${missing[@]}"; do install -d -m 0755 "$p"; grep -qxF "$p -" "$record" || echo "$p -" >>"$record"; done
     install -d -m 0755 "$root"
-    placeholder "$domain" >"$root/index.html"
-    chmod 0644 "$root/index.html"
+    if [[ $domain != - ]]; then placeholder "$domain" >"$root/index.html"; chmod 0644 "$root/index.html"; fi
     grep -qxF "$root $domain" "$record" || echo "$root $domain" >>"$record"
-    say "created $root with a placeholder page"
+    say "created $root"
   elif [[ ! -d $root ]]; then
     die "$root exists and is not a directory"
   fi

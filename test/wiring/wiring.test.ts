@@ -101,7 +101,8 @@ test("one remote step per plan step, in dependency order", () => {
   ]);
   const deps = (n: string) => byName(n).dependsOn.sort();
   assert.deepEqual(deps("edge-host-preflight"), []);
-  for (const n of ["edge-certs-tls-files", "edge-nginx-packages-nginx", "edge-nginx-web-roots"]) assert.deepEqual(deps(n), ["edge-host-preflight"]);
+  for (const n of ["edge-certs-tls-files", "edge-nginx-packages-nginx"]) assert.deepEqual(deps(n), ["edge-host-preflight"]);
+  assert.deepEqual(deps("edge-nginx-web-roots"), ["edge-nginx-packages-nginx"]);
   assert.deepEqual(deps("edge-nginx-proxy-config-nginx"), ["edge-certs-tls-files", "edge-nginx-packages-nginx", "edge-nginx-web-roots"]);
   assert.deepEqual(deps("edge-hub-hub-bind-url"), ["edge-nginx-proxy-config-nginx"]);
 });

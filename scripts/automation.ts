@@ -1,0 +1,68 @@
+/**
+ * The project's program as an Automation API inline program — how the dev deployment and the engine
+ * tier drive the real Pulumi engine without the nodejs language host. The CLI comes from PATH
+ * (scripts/toolchain/env.sh puts it there), plugins from $PULUMI_HOME.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { main } from "../program";
+import { CONFIG_NAMESPACE } from "../config/keys";
+
+export const repoRoot = path.join(__dirname, "..");
+
+export interface EdgeStackOptions {
+  stackName: string;
+  /** Directory for the project's Pulumi.yaml copy and Pulumi.<stack>.yaml (encryption salt). */
+  workDir: string;
+  /** Local state backend directory. */
+  backendDir: string;
+  /** Passphrase protecting the stack's secrets in state. */
+  passphrase: string;
+  /** Stack config, without the namespace prefix; `secret` keys are stored encrypted. */
+  config: Record<string, string>;
+  secretConfig?: Record<string, string>;
+}
+
+/** The config a committed stack file holds (e.g. Pulumi.dev.yaml), without the namespace prefix. */
+export function readStackFile(file: string): Record<string, string> {
+  const doc = yaml.load(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(doc?.config ?? {})) {
+    if (!k.startsWith(`${CONFIG_NAMESPACE}:`)) continue;
+    if (v !== null && typeof v === "object" && "secure" in (v as object)) throw new Error(`${k}: encrypted values are not supported in ${file}; use *File keys`);
+    out[k.slice(CONFIG_NAMESPACE.length + 1)] = typeof v === "string" ? v : JSON.stringify(v);
+  }
+  return out;
+}
+
+export async function edgeStack(opts: EdgeStackOptions): Promise<Stack> {
+  fs.mkdirSync(opts.workDir, { recursive: true });
+  fs.mkdirSync(opts.backendDir, { recursive: true });
+  // The project file (config declarations and defaults) is the repository's own.
+  fs.copyFileSync(path.join(repoRoot, "Pulumi.yaml"), path.join(opts.workDir, "Pulumi.yaml"));
+  const pulumiCommand = await PulumiCommand.get({ skipVersionCheck: true });
+  const stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: opts.stackName, projectName: "jupyterhub-edge", program: main },
+    {
+      workDir: opts.workDir,
+      pulumiCommand,
+      envVars: {
+        PULUMI_BACKEND_URL: `file://${opts.backendDir}`,
+        PULUMI_CONFIG_PASSPHRASE: opts.passphrase,
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
+      },
+    },
+  );
+  const all: Record<string, { value: string; secret?: boolean }> = {};
+  for (const [k, v] of Object.entries(opts.config)) all[`${CONFIG_NAMESPACE}:${k}`] = { value: v };
+  for (const [k, v] of Object.entries(opts.secretConfig ?? {})) all[`${CONFIG_NAMESPACE}:${k}`] = { value: v, secret: true };
+  // Replace, not merge: a key removed from the source must not linger in the stack.
+  const existing = Object.keys(await stack.getAllConfig()).filter((k) => k.startsWith(`${CONFIG_NAMESPACE}:`) && !(k in all));
+  if (existing.length) await stack.removeAllConfig(existing);
+  await stack.setAllConfig(all);
+  return stack;
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs every test tier — the README's test command, and what .ci/run calls. On a fresh machine it
+# installs what the tiers need first (npm packages, Debian packages, the Pulumi CLI, checker roots,
+# the sandbox base). Tiers: render (golden files + real nginx -t), wiring (Pulumi mocks), host
+# (sandbox hosts over SSH), engine (Automation API + real plugins; one SKIP line if they are absent).
+#
+#   scripts/test-all.sh [--tier render|wiring|host|engine]...   (default: all tiers)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $EUID -eq 0 ]] || { echo "test-all: run as root (sandbox hosts use namespaces and systemd-nspawn)" >&2; exit 1; }
+
+tiers=()
+while (($#)); do
+  case $1 in
+    --tier) tiers+=("$2"); shift 2 ;;
+    *) echo "usage: $0 [--tier render|wiring|host|engine]..." >&2; exit 2 ;;
+  esac
+done
+((${#tiers[@]})) || tiers=(render wiring host engine)
+want() { [[ " ${tiers[*]} " == *" $1 "* ]]; }
+t0=$SECONDS
+stamp() { printf 'test-all: [%4ds] %s\n' $((SECONDS - t0)) "$*"; }
+
+stamp "npm ci"
+npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 || npm ci --no-audit --no-fund
+
+# Debian packages the tiers use on the machine itself: nginx (render tier's nginx -t for the
+# machine's release), openssl (test CAs), ssh client, curl.
+need=()
+for p in nginx openssl openssh-client curl; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+if ((${#need[@]})); then
+  stamp "apt-get install ${need[*]}"
+  apt-get update -q >/dev/null
+  # The machine's own nginx is only a syntax checker here: don't let its package start it.
+  policy_rc=/usr/sbin/policy-rc.d; own_policy=0
+  [[ -e $policy_rc ]] || { printf '#!/bin/sh\nexit 101\n' >"$policy_rc"; chmod 755 "$policy_rc"; own_policy=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+  ((own_policy)) && rm -f "$policy_rc"
+fi
+
+if want render; then
+  stamp "checker roots (each release's own nginx)"
+  bash scripts/sandbox/checker-root.sh trixie >/dev/null
+  bash scripts/sandbox/checker-root.sh bookworm >/dev/null
+fi
+if want host || want engine; then
+  stamp "sandbox base roots"
+  bash scripts/sandbox/host.sh prepare --suite all
+fi
+if want engine; then
+  stamp "Pulumi toolchain"
+  # shellcheck source=toolchain/env.sh
+  source scripts/toolchain/env.sh
+  if ! bash scripts/toolchain/check-plugins.sh >"${TMPDIR:-/tmp}/jhe-plugins.txt"; then
+    export JHE_ENGINE_MISSING
+    JHE_ENGINE_MISSING=$(grep '^missing' "${TMPDIR:-/tmp}/jhe-plugins.txt" | paste -sd ';' -)
+  fi
+  cat "${TMPDIR:-/tmp}/jhe-plugins.txt"
+fi
+
+files=()
+want render && files+=(test/render/*.test.ts)
+want wiring && files+=(test/wiring/*.test.ts)
+want host && files+=(test/host/*.test.ts)
+want engine && files+=(test/engine/*.test.ts)
+stamp "running ${#files[@]} test files (${tiers[*]})"
+# One runner invocation, so one closing summary; files run one at a time (hosts are heavy).
+set +e
+node --import tsx --test --test-concurrency=1 --test-timeout=1800000 "${files[@]}"
+status=$?
+set -e
+stamp "done, exit $status"
+exit $status

@@ -1,0 +1,154 @@
+/**
+ * Engine tier: the project's own program through the real Pulumi engine (Automation API, inline
+ * program), the real CLI and the real command/tls/random plugins, against a fresh sandbox host:
+ * up → user probes → a second up with no changes → preview of a change shows the rendered diff →
+ * bad config refused before SSH → destroy → host as found. Without the CLI or plugins it prints one
+ * SKIP line naming what is missing.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { randomBytes } from "crypto";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { edgeStack, repoRoot } from "../../scripts/automation";
+import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, ssh } from "../support/sandbox";
+import { httpsGet, probeHubKernel } from "../support/hub-probe";
+
+function missingToolchain(): string {
+  if (process.env.JHE_ENGINE_MISSING !== undefined) return process.env.JHE_ENGINE_MISSING;
+  if (spawnSync("pulumi", ["version"]).status !== 0) return "pulumi CLI not on PATH (source scripts/toolchain/env.sh)";
+  const r = spawnSync("bash", [path.join(repoRoot, "scripts/toolchain/check-plugins.sh"), "--check"], { encoding: "utf8" });
+  return r.stdout.split("\n").filter((l) => l.startsWith("missing plugin")).join("; ");
+}
+
+const missing = missingToolchain();
+const HUB = "hub.engine.test";
+const WWW = "www.engine.test";
+
+if (missing) {
+  console.log(`SKIP engine tier: ${missing}`);
+  test("engine tier", { skip: `missing: ${missing}` }, () => {});
+} else {
+  let host: SandboxHost;
+  let stack: Stack;
+  let asFound: string;
+  let caPem: string;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-engine-"));
+  const stackConfig = (h: SandboxHost): Record<string, string> => ({
+    host: h.addr,
+    sshPrivateKeyFile: h.sshKey,
+    hostKey: h.hostKey,
+    platform: "debian-13",
+    hubDomain: HUB,
+    extraSites: JSON.stringify([{ domain: WWW }]),
+  });
+  const log: string[] = [];
+  const onOutput = (s: string) => log.push(s);
+
+  before(async () => {
+    host = createHost("engine-nginx", "trixie");
+    asFound = fingerprint(host);
+    stack = await edgeStack({
+      stackName: "engine",
+      workDir: path.join(work, "project"),
+      backendDir: path.join(work, "backend"),
+      passphrase: randomBytes(16).toString("hex"),
+      config: stackConfig(host),
+    });
+  });
+  after(async () => {
+    if (process.env.JHE_KEEP_HOSTS === "1") return;
+    try { await stack?.destroy({ onOutput }); } catch { /* already destroyed, or the failure is reported by a test */ }
+    removeHost("engine-nginx");
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test("engine: pulumi up creates the site", async () => {
+    const t0 = Date.now();
+    const up = await stack.up({ onOutput });
+    const changes = up.summary.resourceChanges ?? {};
+    console.log(`# up: ${JSON.stringify(changes)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(up.summary.result, "succeeded");
+    assert.ok((changes.create ?? 0) >= 15, `expected the whole graph created, got ${JSON.stringify(changes)}`);
+    assert.equal(up.outputs.url.value, `https://${HUB}/`);
+    assert.equal(up.outputs.caCertificate.secret, false);
+    caPem = up.outputs.caCertificate.value as string;
+    assert.match(caPem, /BEGIN CERTIFICATE/);
+  });
+
+  test("engine: a user gets the login page, the redirect, the other domain and a kernel", async () => {
+    const get = (url: string) => httpsGet(url, { connectTo: { host: host.addr }, ca: caPem, timeoutMs: 15_000 });
+    const login = await get(`https://${HUB}/hub/login`);
+    assert.equal(login.status, 200);
+    assert.equal(login.tls?.authorized, true, "served certificate chains to the stack's CA");
+    assert.match(String(login.headers["strict-transport-security"]), /max-age=63072000/);
+    assert.equal((await get(`http://${HUB}/hub/`)).headers.location, `https://${HUB}/hub/`);
+    assert.equal((await get(`https://${WWW}/`)).status, 200);
+    const r = await probeHubKernel({ baseUrl: `https://${HUB}/`, connectTo: { host: host.addr }, ca: caPem, username: host.hubUser, password: host.hubPassword });
+    assert.match(r.output, /42/);
+    console.log(`# kernel through the engine-deployed proxy: ${r.output.trim()} in ${r.totalMs} ms`);
+  });
+
+  test("engine: a second up changes nothing and runs no remote command", async () => {
+    const before = fingerprint(host);
+    const t0 = Date.now();
+    const up = await stack.up({ onOutput });
+    const changes = up.summary.resourceChanges ?? {};
+    console.log(`# second up: ${JSON.stringify(changes)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.deepEqual(Object.keys(changes), ["same"], `expected only unchanged resources, got ${JSON.stringify(changes)}`);
+    assert.equal(fingerprintDiff(before, fingerprint(host)), "");
+  });
+
+  test("engine: preview of a config change shows the rendered file diff, and nothing runs", async () => {
+    const before = fingerprint(host);
+    await stack.setConfig("jupyterhub-edge:maxUploadMb", { value: "2048" });
+    try {
+      const preview = await stack.preview({ diff: true, onOutput });
+      assert.equal(preview.changeSummary.update, 1, JSON.stringify(preview.changeSummary));
+      assert.match(preview.stdout, /-\s*\|\s+client_max_body_size 512m;/);
+      assert.match(preview.stdout, /\+\s*\|\s+client_max_body_size 2048m;/);
+      assert.ok(!/PRIVATE KEY-----\n[A-Za-z0-9+/]/.test(preview.stdout), "no key material in preview");
+    } finally {
+      await stack.removeConfig("jupyterhub-edge:maxUploadMb");
+    }
+    assert.equal(fingerprintDiff(before, fingerprint(host)), "");
+  });
+
+  test("engine: bad config is refused before anything reaches the host", async () => {
+    await stack.setConfig("jupyterhub-edge:hubDomain", { value: "not a domain" });
+    await stack.setConfig("jupyterhub-edge:httpsPort", { value: "99999" });
+    try {
+      const err = await stack.preview({ onOutput }).then(() => null, (e: Error) => e);
+      assert.ok(err, "preview must fail");
+      assert.match(String(err), /jupyterhub-edge:hubDomain: must be a DNS name/);
+      assert.match(String(err), /jupyterhub-edge:httpsPort: must be 1–65535/);
+    } finally {
+      await stack.setConfig("jupyterhub-edge:hubDomain", { value: HUB });
+      await stack.removeConfig("jupyterhub-edge:httpsPort");
+    }
+  });
+
+  test("engine: no secret in state or logs in plaintext", async () => {
+    const state = JSON.stringify(await stack.exportStack());
+    const sshKey = fs.readFileSync(host.sshKey, "utf8");
+    const keyBody = sshKey.split("\n")[1];
+    assert.ok(!state.includes(keyBody), "SSH private key in state");
+    assert.ok(!/BEGIN (EC )?PRIVATE KEY/.test(state), "a TLS private key in state in plaintext");
+    assert.match(state, /"ciphertext"/, "secrets are stored encrypted");
+    const all = log.join("");
+    assert.ok(!all.includes(keyBody) && !/BEGIN (EC )?PRIVATE KEY/.test(all), "key material in engine output");
+    const modes = ssh(host, "stat -c '%a' /etc/jupyterhub-edge/tls/*/privkey.pem").stdout.trim().split("\n");
+    assert.deepEqual([...new Set(modes)], ["600"]);
+  });
+
+  test("engine: destroy leaves the host as it was found", async () => {
+    const t0 = Date.now();
+    const res = await stack.destroy({ onOutput });
+    console.log(`# destroy: ${JSON.stringify(res.summary.resourceChanges)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const diff = fingerprintDiff(asFound, fingerprint(host));
+    assert.equal(diff, "", `host differs from how it was found:\n${diff}`);
+  });
+}
