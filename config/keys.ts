@@ -1,6 +1,8 @@
 /**
  * Every stack config key the program reads, with its type, default and meaning. Pulumi.yaml declares
  * the same keys (a wiring test keeps the two in step); `schema.ts` validates the values.
+ * Optional keys default to "" (= not set): Pulumi treats a declared key without a default as
+ * required.
  */
 export const CONFIG_NAMESPACE = "jupyterhub-edge";
 
@@ -22,17 +24,20 @@ export const configKeys = {
   sshPrivateKey: {
     type: "string",
     secret: true,
+    default: "",
     description: "SSH private key (PEM/OpenSSH), as a secret. Set this or sshPrivateKeyFile.",
   },
   sshPrivateKeyFile: {
     type: "string",
+    default: "",
     description: "Path of an SSH private key file on the machine running Pulumi. Set this or sshPrivateKey.",
   },
   hostKey: {
     type: "string",
+    default: "",
     description: "The server's SSH host key in authorized_keys form (`ssh-ed25519 AAAA…`); pins it. Strongly recommended.",
   },
-  hostKeyFile: { type: "string", description: "Path of a file holding hostKey (first line), instead of hostKey." },
+  hostKeyFile: { type: "string", default: "", description: "Path of a file holding hostKey (first line), instead of hostKey." },
   proxy: { type: "string", default: "nginx", description: "Reverse proxy to install and configure: nginx or apache." },
   platform: {
     type: "string",

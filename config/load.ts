@@ -14,8 +14,9 @@ export function coerceRaw(strings: Record<string, string>): { raw: Record<string
   const raw: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [key, text] of Object.entries(strings)) {
-    const doc = (configKeys as Record<string, { type: string } | undefined>)[key];
+    const doc = (configKeys as Record<string, { type: string; default?: unknown } | undefined>)[key];
     if (key === "sshPrivateKey") continue; // secret: only its presence is validated
+    if (doc?.default === "" && text === "") continue; // optional key left at its "not set" default
     if (!doc) {
       raw[key] = text; // the schema reports unknown keys by name
       continue;
@@ -30,7 +31,7 @@ export function coerceRaw(strings: Record<string, string>): { raw: Record<string
       }
     } else raw[key] = text;
   }
-  raw.sshPrivateKeyGiven = "sshPrivateKey" in strings;
+  raw.sshPrivateKeyGiven = (strings.sshPrivateKey ?? "") !== "";
   return { raw, problems };
 }
 

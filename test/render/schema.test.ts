@@ -74,3 +74,19 @@ test("config: string values from `pulumi config` are coerced by declared type", 
   assert.equal(raw.sshPrivateKeyGiven, true);
   assert.ok(!JSON.stringify(raw).includes("SECRET"), "the secret key never enters the raw config");
 });
+
+test("config: Pulumi.yaml declares exactly the keys the program reads, with the same types and defaults", async () => {
+  const yaml = await import("js-yaml");
+  const fs = await import("fs");
+  const { configKeys, CONFIG_NAMESPACE } = await import("../../config/keys");
+  const doc = yaml.load(fs.readFileSync(`${__dirname}/../../Pulumi.yaml`, "utf8")) as { config: Record<string, Record<string, unknown>> };
+  const declared = Object.keys(doc.config).map((k) => k.replace(`${CONFIG_NAMESPACE}:`, "")).sort();
+  assert.deepEqual(declared, Object.keys(configKeys).sort());
+  for (const [k, v] of Object.entries(configKeys) as [string, { type: string; default?: unknown; secret?: boolean; description: string }][]) {
+    const d = doc.config[`${CONFIG_NAMESPACE}:${k}`];
+    assert.equal(d.type, v.type, `${k}: type`);
+    assert.deepEqual(d.default, v.default, `${k}: default`);
+    assert.equal(d.secret ?? false, v.secret ?? false, `${k}: secret`);
+    assert.equal(d.description, v.description, `${k}: description`);
+  }
+});
