@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { LoadedConfig, loadStackConfig } from "./config/load";
+import { ConfigError } from "./config/schema";
 import { EdgeSite } from "./components/edge-site";
 import { hubBindUrl } from "./model/site";
 
@@ -29,6 +30,16 @@ export function deploy(config: LoadedConfig, opts?: pulumi.ComponentResourceOpti
 }
 
 /** Entry point for `pulumi up` and for Automation API inline programs. */
-export async function main(): Promise<EdgeOutputs> {
-  return deploy(loadStackConfig());
+export async function main(): Promise<EdgeOutputs | Record<string, never>> {
+  let config: LoadedConfig;
+  try {
+    config = loadStackConfig();
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    // Logged as an error diagnostic, the run fails with just the problems, each naming its key
+    // (no stack trace), and no resource is registered — so nothing reaches the host.
+    pulumi.log.error(e.message);
+    return {};
+  }
+  return deploy(config);
 }

@@ -10,6 +10,10 @@ export interface ConfigKeyDoc {
   type: "string" | "integer" | "boolean" | "array";
   description: string;
   default?: string | number | boolean | unknown[];
+  /**
+   * Must be set as a secret. Enforced by the program, not declared in Pulumi.yaml: Pulumi requires a
+   * declared secret in every stack, and this one is optional.
+   */
   secret?: boolean;
 }
 
@@ -25,7 +29,7 @@ export const configKeys = {
     type: "string",
     secret: true,
     default: "",
-    description: "SSH private key (PEM/OpenSSH), as a secret. Set this or sshPrivateKeyFile.",
+    description: "SSH private key (PEM/OpenSSH); set it with `pulumi config set --secret` (a plaintext key is refused). Set this or sshPrivateKeyFile.",
   },
   sshPrivateKeyFile: {
     type: "string",

@@ -80,6 +80,12 @@ export function loadStackConfig(): LoadedConfig {
   for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
     if (k.startsWith(prefix)) strings[k.slice(prefix.length)] = v;
   }
+  // Pulumi cannot declare an optional secret (a declared secret must be set in every stack), so
+  // the program itself refuses a private key stored in plaintext.
+  const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+  if ((strings.sshPrivateKey ?? "") !== "" && isSecret && !isSecret(`${CONFIG_NAMESPACE}:sshPrivateKey`)) {
+    throw new ConfigError([`${CONFIG_NAMESPACE}:sshPrivateKey: is stored in plaintext; set it with \`pulumi config set --secret\``]);
+  }
   const secretKey = new pulumi.Config(CONFIG_NAMESPACE).getSecret("sshPrivateKey");
   return loadFromStrings(strings, secretKey, process.cwd());
 }

@@ -58,11 +58,34 @@ export async function edgeStack(opts: EdgeStackOptions): Promise<Stack> {
     },
   );
   const all: Record<string, { value: string; secret?: boolean }> = {};
-  for (const [k, v] of Object.entries(opts.config)) all[`${CONFIG_NAMESPACE}:${k}`] = { value: v };
+  for (const [k, v] of Object.entries(opts.config)) Object.assign(all, pathEntries(`${CONFIG_NAMESPACE}:${k}`, v));
   for (const [k, v] of Object.entries(opts.secretConfig ?? {})) all[`${CONFIG_NAMESPACE}:${k}`] = { value: v, secret: true };
   // Replace, not merge: a key removed from the source must not linger in the stack.
-  const existing = Object.keys(await stack.getAllConfig()).filter((k) => k.startsWith(`${CONFIG_NAMESPACE}:`) && !(k in all));
-  if (existing.length) await stack.removeAllConfig(existing);
-  await stack.setAllConfig(all);
+  const keep = new Set(Object.keys(all).map((k) => k.replace(/\[.*$/, "")));
+  const stale = Object.keys(await stack.getAllConfig()).filter((k) => k.startsWith(`${CONFIG_NAMESPACE}:`) && !keep.has(k));
+  if (stale.length) await stack.removeAllConfig(stale);
+  for (const k of keep) if (k in (await stack.getAllConfig())) await stack.removeConfig(k);
+  await stack.setAllConfig(all, true);
   return stack;
+}
+
+/**
+ * A config value as `--path` entries: JSON lists/objects become structured config (what
+ * `pulumi config set --path 'k[0].domain' …` writes), which the project's typed declarations require.
+ */
+export function pathEntries(key: string, value: string): Record<string, { value: string }> {
+  let parsed: unknown;
+  try {
+    parsed = /^[[{]/.test(value.trim()) ? JSON.parse(value) : value;
+  } catch {
+    parsed = value;
+  }
+  const out: Record<string, { value: string }> = {};
+  const walk = (prefix: string, v: unknown) => {
+    if (Array.isArray(v)) v.forEach((item, i) => walk(`${prefix}[${i}]`, item));
+    else if (v !== null && typeof v === "object") for (const [k, item] of Object.entries(v)) walk(`${prefix}.${k}`, item);
+    else out[prefix] = { value: String(v) };
+  };
+  walk(key, parsed);
+  return out;
 }
