@@ -44,8 +44,10 @@ export class EdgeSite extends pulumi.ComponentResource {
     // The keys go to the host as a step of the certificates component: it owns their lifecycle.
     remoteStep(`${name}-certs`, byName("tls-files")!, stepArgs, { parent: certs });
 
+    // One stable name whichever proxy runs: switching nginx ⇄ apache replaces the steps in place
+    // (old undone first) instead of creating the new proxy beside the old one.
     const proxy = new ReverseProxy(
-      `${name}-${site.proxy}`,
+      `${name}-proxy`,
       { ...stepArgs, proxy: site.proxy, steps: steps.filter((s) => !["preflight", "tls-files", "hub-bind-url"].includes(s.name)) },
       { parent: this },
     );

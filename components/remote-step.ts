@@ -42,12 +42,14 @@ export function remoteStep(
       stdin: step.secret ? pulumi.secret(step.payload) : step.payload,
       // Old stdout as environment variables is noise (and sshd drops them anyway).
       addPreviousOutputInEnv: false,
+      ...(step.replaceOn ? { triggers: [step.replaceOn] } : {}),
       // Scripts never print payloads, but a secret step's output stays out of logs regardless.
       logging: step.secret ? "none" : "stdoutAndStderr",
     },
     {
       ...opts,
       dependsOn,
+      ...(step.replaceOn ? { deleteBeforeReplace: true } : {}),
       additionalSecretOutputs: step.secret ? ["stdout", "stderr"] : [],
     },
   );

@@ -23,7 +23,7 @@ export class ReverseProxy extends pulumi.ComponentResource {
   constructor(name: string, args: ReverseProxyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("jupyterhub-edge:proxy:ReverseProxy", name, {}, opts);
     const made = args.steps.map((step) => ({ step, resource: remoteStep(name, step, args, { parent: this }) }));
-    const config = made.find((m) => m.step.name.startsWith("proxy-config-"));
+    const config = made.find((m) => m.step.name === "proxy-config");
     if (!config) throw new Error("the plan has no proxy-config step");
     this.configStep = config.resource;
     this.renderedConfig = pulumi.output(config.step.payload);

@@ -64,19 +64,21 @@ const debianApacheDirs = {
   purgeLeftovers: ["/var/www/html/index.html", "/var/www/html", "/var/www"],
 };
 
+// Debian versions are what the checker roots (scripts/sandbox/checker-root.sh) install today and the
+// render tier asserts them; the Ubuntu rows are from the distributions' package lists, not run here.
 export const platforms: Record<PlatformId, PlatformFacts> = {
   "debian-13": {
     id: "debian-13",
     osRelease: { id: "debian", versionId: "13" },
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.26.3", http2Directive: "server-directive" },
-    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.66", websocketMode: "proxypass-upgrade" },
+    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.71", websocketMode: "proxypass-upgrade" },
     openssl: "3.5",
   },
   "debian-12": {
     id: "debian-12",
     osRelease: { id: "debian", versionId: "12" },
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.22.1", http2Directive: "listen-flag" },
-    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.65", websocketMode: "proxypass-upgrade" },
+    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.68", websocketMode: "proxypass-upgrade" },
     openssl: "3.0",
   },
   "ubuntu-24.04": {

@@ -8,10 +8,11 @@ import * as path from "path";
 import { SiteSpec, allDomains, hubBindUrl } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { renderNginx } from "../render/nginx";
+import { apacheModules, renderApache } from "../render/apache";
 import { renderHubBlock } from "../render/hub-config";
 import { RenderedFile, filesPayload } from "../render/files";
 
-export type ScriptName = "preflight" | "packages" | "files" | "web-roots" | "hub-managed-block";
+export type ScriptName = "preflight" | "packages" | "files" | "web-roots" | "hub-managed-block" | "apache-modules";
 
 export interface Step<P = string> {
   /** Unique, stable: becomes the resource name suffix and the record name on the host. */
@@ -22,6 +23,11 @@ export interface Step<P = string> {
   secret: boolean;
   /** Names of steps that must be applied before this one (and undone after it). */
   after: string[];
+  /**
+   * When this value changes the step is replaced, undo first (delete-before-replace): switching
+   * proxies must take the old one's files and ports away before the new one starts.
+   */
+  replaceOn?: string;
 }
 
 /** PEM material of one domain's certificate, as pushed to the host. */
@@ -50,8 +56,7 @@ export function remoteCommand(step: Pick<Step, "name" | "script">, mode: "apply"
 }
 
 export function proxyFiles(site: SiteSpec): RenderedFile[] {
-  if (site.proxy === "nginx") return renderNginx(site);
-  throw new Error(`proxy ${site.proxy} is not implemented yet`);
+  return site.proxy === "nginx" ? renderNginx(site) : renderApache(site);
 }
 
 function proxyFacts(site: SiteSpec) {
@@ -96,6 +101,7 @@ export function hubHealthUrl(site: SiteSpec): { url: string; socket?: string } {
  */
 export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): Step<P>[] {
   const facts = proxyFacts(site);
+  const other = site.proxy === "nginx" ? site.platform.apache : site.platform.nginx;
   const steps: Step<P>[] = [
     {
       name: "preflight",
@@ -109,16 +115,19 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
       after: [],
     },
     {
-      name: `packages-${site.proxy}`,
+      name: "proxy-packages",
       script: "packages",
       payload: kvPayload({
         set: site.proxy,
         packages: facts.packages.join(" "),
         service: facts.service,
         leftovers: facts.purgeLeftovers.join(" "),
+        // The other proxy, if it runs, holds 80/443: stopped while ours serves, started on undo.
+        conflicts: other.service,
       }),
       secret: false,
       after: ["preflight"],
+      replaceOn: site.proxy,
     },
     { name: "tls-files", script: "files", payload: certificatePayload, secret: true, after: ["preflight"] },
   ];
@@ -130,14 +139,26 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
     secret: false,
     // After the packages: a web root under /var/www must not race the package creating /var/www,
     // or neither would know to remove it on destroy.
-    after: [`packages-${site.proxy}`],
+    after: ["proxy-packages"],
   });
+  if (site.proxy === "apache") {
+    steps.push({
+      name: "apache-modules",
+      script: "apache-modules",
+      payload: kvPayload({ modules: apacheModules(site).join(" ") }),
+      secret: false,
+      after: ["proxy-packages"],
+    });
+  }
   steps.push({
-    name: `proxy-config-${site.proxy}`,
+    name: "proxy-config",
     script: "files",
-    payload: `set proxy-${site.proxy}\nafter ${facts.service}\n` + filesPayload(proxyFiles(site)),
+    // `handshake`: after the reload, a real TLS handshake on the public port (Apache's configtest
+    // does not load certificates, so a passing test can still leave HTTPS broken).
+    payload: `set proxy\nafter ${facts.service}\nhandshake ${site.httpsPort} ${site.hub.domain}\n` + filesPayload(proxyFiles(site)),
     secret: false,
     after: steps.filter((s) => s.name !== "preflight").map((s) => s.name),
+    replaceOn: site.proxy,
   });
   if (site.hubConfig.manage) {
     const health = hubHealthUrl(site);
@@ -153,7 +174,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
           ...(health.socket ? { health_socket: health.socket } : {}),
         }) + block.slice(0, -1).split("\n").map((l) => `|${l}\n`).join(""),
       secret: false,
-      after: [`proxy-config-${site.proxy}`],
+      after: ["proxy-config"],
     });
   }
   return steps;

@@ -5,6 +5,8 @@
 #     end
 # ACTION: none | nginx | apache2 — after writing, test the proxy's config and reload it gracefully;
 #   if the test or the reload fails, every file goes back to what it was and the proxy keeps serving.
+# optional `handshake PORT SERVERNAME`: after the reload, a real TLS handshake on 127.0.0.1:PORT
+#   must succeed too (Apache's configtest does not load certificates), or the files are rolled back.
 # apply: files of the set's previous apply that are no longer in the payload are removed (or their
 #   original restored). A file that existed before the first apply is backed up and restored on undo.
 # undo: restores/removes every file of the set, removes directories it created, tests + reloads.
@@ -16,6 +18,24 @@ proxy_test() {
     nginx) nginx -t -q 2>&1 ;;
     apache2) apache2ctl configtest 2>&1 ;;
   esac
+}
+
+# A real TLS handshake with the server as reloaded, with whatever client the host has.
+tls_handshake() {
+  local port=$1 name=$2 i
+  for ((i = 0; i < 10; i++)); do
+    if command -v openssl >/dev/null; then
+      timeout 5 openssl s_client -connect "127.0.0.1:$port" -servername "$name" </dev/null >/dev/null 2>&1 && return 0
+    elif command -v curl >/dev/null; then
+      curl -sk -o /dev/null --max-time 5 --resolve "$name:$port:127.0.0.1" "https://$name:$port/" && return 0
+    elif command -v python3 >/dev/null; then
+      python3 -c 'import socket,ssl,sys; c=ssl.create_default_context(); c.check_hostname=False; c.verify_mode=ssl.CERT_NONE; c.wrap_socket(socket.create_connection(("127.0.0.1",int(sys.argv[1])),5),server_hostname=sys.argv[2]).close()' "$port" "$name" 2>/dev/null && return 0
+    else
+      say "warning: no openssl, curl or python3 on the host: TLS handshake not checked"; return 0
+    fi
+    sleep 0.5
+  done
+  return 1
 }
 
 # Reload gracefully; then make sure the unit is still up. Apache's configtest does not load
@@ -63,13 +83,16 @@ fi
 # ---- apply: parse the payload into a staging directory
 work=$(mktemp -d "$JHE_STATE/.files.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-set_name='' after=none count=0 current=''
+set_name='' after=none count=0 current='' handshake=''
 : >"$work/index"
 while IFS= read -r line || [[ -n $line ]]; do
   case $line in
     "|"*) [[ -n $current ]] || die "content line outside a file record"; printf '%s\n' "${line:1}" >>"$current" ;;
     "set "*) set_name=${line#set } ;;
     "after "*) after=${line#after } ;;
+    "handshake "*)
+      handshake=${line#handshake }
+      [[ $handshake =~ ^[0-9]{1,5}\ [a-z0-9.-]+$ ]] || die "malformed handshake line" ;;
     "file "*)
       read -r _ path mode extra <<<"$line"
       [[ -z ${extra:-} ]] && safe_path "$path" || die "file record needs a safe absolute path and a mode"
@@ -147,6 +170,11 @@ if [[ $after != none && $changed == 1 ]]; then
     rollback
     proxy_reload "$after" >/dev/null || true
     die "$after failed to reload with the new files; rolled back:"$'\n'"$out"$'\n'"$(journalctl -u "$after" -n 15 --no-pager 2>/dev/null)"
+  fi
+  if [[ -n $handshake ]] && ! tls_handshake ${handshake}; then
+    rollback
+    proxy_reload "$after" >/dev/null || systemctl restart "$after" || true
+    die "$after reloaded but no TLS handshake succeeded on port ${handshake%% *}; rolled back to the previous files"
   fi
   say "$after config tested and reloaded"
 fi

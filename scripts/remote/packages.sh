@@ -1,11 +1,14 @@
 # packages: install the proxy's packages, remembering exactly what this step added so that undo
 # leaves the package set as it was found.
 # payload: set (name for the record, e.g. nginx), packages (space-separated), service (systemd unit),
-#   leftovers (space-separated paths the packages create that their purge leaves behind)
+#   leftovers (space-separated paths the packages create that their purge leaves behind),
+#   conflicts (units that must not hold the ports while ours runs — the other proxy)
 # apply: apt-get install; start + enable the unit. Records added packages, the unit's prior state,
 #   and which leftover paths did not exist before.
 # undo: purges the packages this step added, then removes the leftovers that were not there before;
-#   restores the unit state.
+#   restores the unit state. Our own config files for the unit (file sets whose after-action is
+#   this unit) go first, so that the purge leaves nothing of theirs behind. Conflicting units this
+#   step stopped are started again.
 
 record_dir=$JHE_STATE/packages
 
@@ -15,6 +18,12 @@ if [[ $JHE_MODE == undo ]]; then
     name=$(basename "$record" .added)
     mapfile -t added <"$record"
     service=$(cat "$record_dir/$name.service" 2>/dev/null || true)
+    # Our vhosts for this unit: removed before the purge (a purge keeps directories holding files).
+    for set_dir in "$JHE_STATE"/files/*/; do
+      [[ -f $set_dir/after && $(cat "$set_dir/after") == "$service" && -f $set_dir/manifest ]] || continue
+      while IFS= read -r path; do rm -f "$path"; done <"$set_dir/manifest"
+      rm -rf "$set_dir"
+    done
     if ((${#added[@]})); then
       [[ -n $service ]] && systemctl stop "$service" 2>/dev/null || true
       say "purging what was installed for $name: ${added[*]}"
@@ -27,7 +36,10 @@ if [[ $JHE_MODE == undo ]]; then
     elif [[ -n $service && $(cat "$record_dir/$name.was-active" 2>/dev/null) == inactive ]]; then
       systemctl stop "$service" || true
     fi
-    rm -f "$record" "$record_dir/$name.service" "$record_dir/$name.was-active" "$record_dir/$name.leftovers"
+    while IFS= read -r unit; do
+      [[ -n $unit ]] && systemctl start "$unit" 2>/dev/null && say "started $unit again"
+    done < <(cat "$record_dir/$name.stopped-conflicts" 2>/dev/null)
+    rm -f "$record" "$record_dir/$name.service" "$record_dir/$name.was-active" "$record_dir/$name.leftovers" "$record_dir/$name.stopped-conflicts"
   done
   rmdir "$record_dir" 2>/dev/null || true
   exit 0
@@ -43,6 +55,17 @@ service=${PAYLOAD[service]}
 install -d -m 0700 "$record_dir"
 
 installed() { dpkg-query -W -f='${Package} ${db:Status-Status}\n' 2>/dev/null | awk '$2 == "installed" {print $1}' | sort; }
+
+# The other proxy holds 80/443 if it runs: stop it (and keep it from starting at boot) while
+# ours serves; undo starts it again.
+for unit in ${PAYLOAD[conflicts]:-}; do
+  [[ $unit =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit name"
+  if systemctl is-active --quiet "$unit"; then
+    systemctl stop "$unit"
+    grep -qx "$unit" "$record_dir/$name.stopped-conflicts" 2>/dev/null || echo "$unit" >>"$record_dir/$name.stopped-conflicts"
+    say "stopped $unit: it held the ports $service needs"
+  fi
+done
 
 if [[ ! -e $record_dir/$name.added ]]; then
   # First apply: remember the unit's state before we touch anything.

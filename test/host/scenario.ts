@@ -150,7 +150,7 @@ export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId)
   });
 
   test(`${suite}: a broken config is refused by nginx -t and the live site keeps its old files`, async () => {
-    const config = steps.find((s) => s.name === "proxy-config-nginx")!;
+    const config = steps.find((s) => s.name === "proxy-config")!;
     const broken: Step = { ...config, payload: config.payload.replace("proxy_buffering off;", "proxy_buffering sideways;") };
     const before = fingerprint(host);
     const r = runStep(host, broken, "apply");
@@ -165,7 +165,7 @@ export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId)
     const moved = planFor(host, ca, { hubPath: "/jhub/", httpsPort: 8443 }, platform).steps;
     // Like `pulumi up` after a config change: only steps whose payload changed run again.
     const changed = moved.filter((s) => steps.find((o) => o.name === s.name)?.payload !== s.payload);
-    assert.deepEqual(changed.map((s) => s.name), ["proxy-config-nginx", "hub-bind-url"]);
+    assert.deepEqual(changed.map((s) => s.name), ["proxy-config", "hub-bind-url"]);
     applyAll(host, changed);
     const bare = await get(`https://${HUB}:8443/jhub`);
     assert.equal(bare.status, 301);

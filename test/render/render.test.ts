@@ -11,7 +11,8 @@ import { renderNginx } from "../../render/nginx";
 import { renderHubBlock } from "../../render/hub-config";
 import { filesPayload } from "../../render/files";
 import { variants } from "./variants";
-import { nginxTest } from "../support/nginx-check";
+import { apacheTest, nginxTest } from "../support/proxy-check";
+import { renderApache } from "../../render/apache";
 
 const goldenDir = path.join(__dirname, "..", "fixtures", "golden");
 
@@ -40,7 +41,46 @@ for (const [name, raw] of Object.entries(variants)) {
     assert.equal(r.version, site.platform.nginx.version, "checked by the platform's own nginx release");
     assert.ok(r.ok, `nginx -t failed:\n${r.output}`);
   });
+
+  const apacheSite = parseConfig({ ...raw, proxy: "apache" }).site;
+  const apacheFiles = renderApache(apacheSite);
+  test(`render apache ${name}: matches golden file`, () => {
+    assert.equal(apacheFiles.length, 1);
+    golden(`apache/${name}.conf`, apacheFiles[0].content);
+  });
+  test(`render apache ${name}: real apache2ctl -t (${site.platform.id}, Apache ${site.platform.apache.version}) accepts it`, () => {
+    const r = apacheTest(apacheFiles, apacheSite.platform);
+    assert.equal(r.version, apacheSite.platform.apache.version, "checked by the platform's own Apache release");
+    assert.ok(r.ok, `apache2ctl -t failed:\n${r.output}`);
+  });
 }
+
+test("apache2ctl -t catches a broken config (the check can fail)", () => {
+  const { site } = parseConfig({ ...variants["debian13-default"], proxy: "apache" });
+  const [file] = renderApache(site);
+  const r = apacheTest([{ ...file, content: file.content.replace("ProxyPreserveHost on", "ProxyPreserveHost sideways") }], site.platform);
+  assert.equal(r.ok, false);
+  assert.match(r.output, /ProxyPreserveHost/);
+});
+
+test("apache: required behaviours are present in every variant", () => {
+  for (const [name, raw] of Object.entries(variants)) {
+    const { site } = parseConfig({ ...raw, proxy: "apache" });
+    const text = renderApache(site)[0].content;
+    for (const re of [
+      /RewriteCond %\{REQUEST_URI\} !\^\/\\\.well-known\/acme-challenge\//,
+      /RewriteRule \^ https:\/\/%\{SERVER_NAME\}(:\d+)?%\{REQUEST_URI\} \[R=301,L\]/,
+      /ProxyPass \S+ \S+ upgrade=websocket flushpackets=on timeout=\d+/,
+      /ProxyPreserveHost on/,
+      /RequestHeader set X-Forwarded-Proto https/,
+      /RequestHeader set X-Forwarded-Port "\d+"/,
+      /SSLProtocol -all \+TLSv1\.2 \+TLSv1\.3|SSLProtocol -all \+TLSv1\.3/,
+      /Protocols h2 http\/1\.1/,
+      /LimitRequestBody \d+/,
+    ]) assert.match(text, re, `${name}: missing ${re}`);
+    if (site.tls.hstsMaxAge > 0) assert.match(text, /Header always set Strict-Transport-Security "max-age=\d+/);
+  }
+});
 
 test("render is deterministic and payload round-trips line structure", () => {
   const { site } = parseConfig(variants["debian13-extra-site"]);

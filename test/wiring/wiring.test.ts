@@ -95,16 +95,16 @@ test("one remote step per plan step, in dependency order", () => {
     "edge-certs-tls-files",
     "edge-host-preflight",
     "edge-hub-hub-bind-url",
-    "edge-nginx-packages-nginx",
-    "edge-nginx-proxy-config-nginx",
-    "edge-nginx-web-roots",
+    "edge-proxy-proxy-config",
+    "edge-proxy-proxy-packages",
+    "edge-proxy-web-roots",
   ]);
   const deps = (n: string) => byName(n).dependsOn.sort();
   assert.deepEqual(deps("edge-host-preflight"), []);
-  for (const n of ["edge-certs-tls-files", "edge-nginx-packages-nginx"]) assert.deepEqual(deps(n), ["edge-host-preflight"]);
-  assert.deepEqual(deps("edge-nginx-web-roots"), ["edge-nginx-packages-nginx"]);
-  assert.deepEqual(deps("edge-nginx-proxy-config-nginx"), ["edge-certs-tls-files", "edge-nginx-packages-nginx", "edge-nginx-web-roots"]);
-  assert.deepEqual(deps("edge-hub-hub-bind-url"), ["edge-nginx-proxy-config-nginx"]);
+  for (const n of ["edge-certs-tls-files", "edge-proxy-proxy-packages"]) assert.deepEqual(deps(n), ["edge-host-preflight"]);
+  assert.deepEqual(deps("edge-proxy-web-roots"), ["edge-proxy-proxy-packages"]);
+  assert.deepEqual(deps("edge-proxy-proxy-config"), ["edge-certs-tls-files", "edge-proxy-proxy-packages", "edge-proxy-web-roots"]);
+  assert.deepEqual(deps("edge-hub-hub-bind-url"), ["edge-proxy-proxy-config"]);
 });
 
 test("every step can be undone, and no stack value is spliced into shell text", () => {
@@ -129,7 +129,7 @@ test("secrets stay secret: keys in stdin, SSH key in the connection, nothing in 
   for (const c of commands()) {
     assert.equal(await pulumi.isSecret(c.props.connection as pulumi.Output<unknown>), true, `${c.name}: connection (with key) is secret`);
   }
-  const config = byName("edge-nginx-proxy-config-nginx");
+  const config = byName("edge-proxy-proxy-config");
   const proxyPayload = String(await resolve(pulumi.output(config.props.stdin as string)));
   assert.equal(await pulumi.isSecret(pulumi.output(config.props.stdin)), false, "rendered config stays readable in preview");
   assert.match(proxyPayload, /^\|\s+proxy_pass http:\/\/127\.0\.0\.1:8000;$/m);
@@ -139,11 +139,20 @@ test("secrets stay secret: keys in stdin, SSH key in the connection, nothing in 
   }
 });
 
+test("switching proxies replaces the proxy steps in place, old one undone first", () => {
+  for (const n of ["edge-proxy-proxy-packages", "edge-proxy-proxy-config"]) {
+    assert.deepEqual(byName(n).props.triggers, ["nginx"], `${n}: a proxy change replaces it`);
+  }
+  for (const c of commands().filter((c) => !["edge-proxy-proxy-packages", "edge-proxy-proxy-config"].includes(c.name))) {
+    assert.equal(c.props.triggers, undefined, `${c.name} must not be replaced on a proxy switch`);
+  }
+});
+
 test("host key is pinned and SSH wait is generous on the first step only", async () => {
   const pre = await resolve(byName("edge-host-preflight").props.connection as pulumi.Output<Record<string, unknown>>);
   assert.match(String(pre.hostKey), /^ssh-ed25519 /);
   assert.equal(pre.dialErrorLimit, 60);
-  const other = await resolve(byName("edge-nginx-packages-nginx").props.connection as pulumi.Output<Record<string, unknown>>);
+  const other = await resolve(byName("edge-proxy-proxy-packages").props.connection as pulumi.Output<Record<string, unknown>>);
   assert.ok(Number(other.dialErrorLimit ?? 10) < 60, "later steps fail fast on a lost host");
   assert.match(String(other.hostKey), /^ssh-ed25519 /);
 });

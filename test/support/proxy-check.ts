@@ -71,3 +71,37 @@ export function nginxTest(files: RenderedFile[], platform: PlatformFacts): { ok:
     fs.rmSync(base, { recursive: true, force: true });
   }
 }
+
+/** The checker root for a platform (Apache is checked in it always: the machine has no Apache). */
+function checkerRoot(platform: PlatformFacts): string {
+  const suite = { "debian-13": "trixie", "debian-12": "bookworm" }[platform.id as string];
+  const root = suite ? path.join(sandboxDir, "checkers", suite) : "";
+  if (!root || !fs.existsSync(path.join(root, "usr/sbin/apache2"))) {
+    throw new Error(`no Apache ${platform.apache.version} root to check ${platform.id} files (run scripts/sandbox/checker-root.sh)`);
+  }
+  return root;
+}
+
+/** `apache2ctl -t` of the platform's own Apache on rendered files, in its checker root. */
+export function apacheTest(files: RenderedFile[], platform: PlatformFacts): { ok: boolean; output: string; version: string } {
+  const root = checkerRoot(platform);
+  const base = fs.mkdtempSync(path.join(root, "tmp", "jhe-apache-check-"));
+  const inRoot = (p: string) => p.slice(root.length);
+  const placed: string[] = [];
+  try {
+    const { cert, key } = makeCert(base);
+    files.forEach((f, i) => {
+      const target = path.join(root, "etc/apache2/sites-enabled", `zz-jhe-check-${i}.conf`);
+      fs.writeFileSync(target, f.content
+        .replace(new RegExp(`${hostPaths.tlsDir}/[^/]+/fullchain\\.pem`, "g"), inRoot(cert))
+        .replace(new RegExp(`${hostPaths.tlsDir}/[^/]+/privkey\\.pem`, "g"), inRoot(key)));
+      placed.push(target);
+    });
+    const r = spawnSync("chroot", [root, "/usr/sbin/apache2ctl", "-t"], { encoding: "utf8" });
+    const v = spawnSync("chroot", [root, "/usr/sbin/apache2", "-v"], { encoding: "utf8" }).stdout;
+    return { ok: r.status === 0, output: `${r.stdout}${r.stderr}`, version: /Apache\/(\S+)/.exec(v)?.[1] ?? "?" };
+  } finally {
+    placed.forEach((p) => fs.rmSync(p, { force: true }));
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}

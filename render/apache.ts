@@ -1,0 +1,145 @@
+/**
+ * SiteSpec → Apache 2.4 vhost file, with the same behaviour as render/nginx.ts: redirect on 80 with
+ * the ACME path exempt, the hub proxied with websocket upgrade and unbuffered streaming, other
+ * domains from their own roots, HSTS on every response, TLS 1.2/1.3. Pure.
+ */
+import { SiteSpec, StaticSite, TlsFiles, allDomains } from "../model/site";
+import { hostPaths } from "../model/platforms";
+import { Node, blank, block, comment, d, quoted, serializeApache } from "./directives";
+import { hstsValue, managedBanner, tlsPolicy } from "./tls-policy";
+import { RenderedFile } from "./files";
+
+/** Modules the rendered file needs, beyond Debian's defaults. */
+export function apacheModules(site: SiteSpec): string[] {
+  const mods = ["ssl", "socache_shmcb", "proxy", "proxy_http", "headers", "http2", "rewrite"];
+  if (site.platform.apache.websocketMode === "wstunnel-rewrite") mods.push("proxy_wstunnel");
+  return mods;
+}
+
+export function apacheConfigPath(site: SiteSpec): string {
+  // A regular file in sites-enabled: Apache includes sites-enabled/*.conf; keeping it out of
+  // sites-available means `a2ensite` state is never ours to track.
+  return `${site.platform.apache.sitesEnabledDir}/jupyterhub-edge.conf`;
+}
+
+function tlsDirectives(site: SiteSpec, files: TlsFiles): Node[] {
+  const policy = tlsPolicy(site.tls.profile);
+  const hsts = hstsValue(site);
+  return [
+    d("SSLEngine", "on"),
+    d("SSLCertificateFile", files.certificateFile),
+    d("SSLCertificateKeyFile", files.keyFile),
+    d("SSLProtocol", "-all", ...policy.protocols.map((p) => `+${p}`)),
+    ...(policy.tls12Ciphers ? [d("SSLCipherSuite", policy.tls12Ciphers)] : []),
+    d("SSLHonorCipherOrder", policy.preferServerCiphers ? "on" : "off"),
+    d("SSLSessionTickets", policy.sessionTickets ? "on" : "off"),
+    d("SSLOpenSSLConfCmd", "Curves", policy.curves.join(":")),
+    d("Protocols", "h2", "http/1.1"),
+    // `always`: also on errors (401/404/5xx) and on proxied responses.
+    ...(hsts ? [d("Header", "always", "set", "Strict-Transport-Security", quoted(hsts))] : []),
+  ];
+}
+
+function upstreamFor(site: SiteSpec): string {
+  const up = site.hub.upstream;
+  const path = site.hub.path;
+  return up.kind === "tcp" ? `${up.origin}${path}` : `unix:${up.socketPath}|http://localhost${path}`;
+}
+
+function hubVhost(site: SiteSpec): Node {
+  const hub = site.hub;
+  const port = site.httpsPort;
+  const base = `https://${hub.domain}${port === 443 ? "" : `:${port}`}`;
+  const target = upstreamFor(site);
+  const timeout = site.limits.websocketIdleTimeoutSeconds;
+  const proxy: Node[] = [];
+  if (site.platform.apache.websocketMode === "wstunnel-rewrite") {
+    const ws = target.replace(/^http:/, "ws:");
+    proxy.push(
+      d("RewriteEngine", "on"),
+      d("RewriteCond", "%{HTTP:Upgrade}", "=websocket", "[NC]"),
+      d("RewriteRule", `^${hub.path}(.*)$`, `${ws}$1`, "[P,L]"),
+      d("ProxyPass", hub.path, target, "flushpackets=on", `timeout=${timeout}`),
+    );
+  } else {
+    // upgrade=websocket (2.4.47+): mod_proxy_http tunnels the kernel websockets itself.
+    // flushpackets=on: the spawn progress event stream reaches the browser as it is produced.
+    proxy.push(d("ProxyPass", hub.path, target, "upgrade=websocket", "flushpackets=on", `timeout=${timeout}`));
+  }
+  proxy.push(d("ProxyPassReverse", hub.path, target));
+
+  const outside: Node[] = [];
+  if (hub.path !== "/") {
+    const bare = hub.path.replace(/\/$/, "");
+    const rest = hub.path.slice(1);
+    outside.push(d("RewriteEngine", "on"), d("RewriteRule", `^${bare}$`, `${base}${hub.path}`, "[R=301,L]"));
+    if (hub.outsidePath.kind === "redirect") outside.push(d("RewriteRule", `^/(?!${rest})`, `${base}${hub.path}`, "[R=302,L]"));
+    else if (hub.outsidePath.kind === "notFound") outside.push(d("RewriteRule", `^/(?!${rest})`, "-", "[R=404,L]"));
+    else {
+      outside.push(
+        d("DocumentRoot", hub.outsidePath.root),
+        block("Directory", [hub.outsidePath.root], [d("Options", "-Indexes"), d("Require", "all", "granted")]),
+      );
+    }
+  }
+
+  return block("VirtualHost", [`*:${port}`], [
+    d("ServerName", hub.domain),
+    blank,
+    ...tlsDirectives(site, hub.tls),
+    blank,
+    d("LimitRequestBody", site.limits.maxUploadMb * 1024 * 1024),
+    // Idle kernels must not be cut off: the tunnel lives as long as this allows silence.
+    d("ProxyTimeout", timeout),
+    d("ProxyRequests", "off"),
+    // The public Host (with its port) reaches the hub: Jupyter Server compares it with Origin.
+    d("ProxyPreserveHost", "on"),
+    d("RequestHeader", "set", "X-Forwarded-Proto", "https"),
+    d("RequestHeader", "set", "X-Forwarded-Port", quoted(String(port))),
+    d("RequestHeader", "set", "X-Scheme", "https"),
+    d("RequestHeader", "set", "X-Real-IP", quoted("%{REMOTE_ADDR}s")),
+    ...outside,
+    ...proxy,
+  ]);
+}
+
+function staticVhost(site: SiteSpec, s: StaticSite): Node {
+  return block("VirtualHost", [`*:${site.httpsPort}`], [
+    d("ServerName", s.domain),
+    blank,
+    ...tlsDirectives(site, s.tls),
+    blank,
+    d("DocumentRoot", s.root),
+    block("Directory", [s.root], [d("Options", "-Indexes"), d("AllowOverride", "None"), d("Require", "all", "granted")]),
+  ]);
+}
+
+function redirectVhost(site: SiteSpec): Node {
+  const [first, ...aliases] = allDomains(site);
+  const port = site.httpsPort === 443 ? "" : `:${site.httpsPort}`;
+  return block("VirtualHost", ["*:80"], [
+    d("ServerName", first),
+    ...(aliases.length ? [d("ServerAlias", ...aliases)] : []),
+    d("DocumentRoot", hostPaths.acmeWebroot),
+    block("Directory", [hostPaths.acmeWebroot], [d("Options", "None"), d("AllowOverride", "None"), d("Require", "all", "granted")]),
+    d("RewriteEngine", "on"),
+    d("RewriteCond", "%{REQUEST_URI}", "!^/\\.well-known/acme-challenge/"),
+    d("RewriteRule", "^", `https://%{SERVER_NAME}${port}%{REQUEST_URI}`, "[R=301,L]"),
+  ]);
+}
+
+export function renderApache(site: SiteSpec): RenderedFile[] {
+  const tree: Node[] = [
+    ...comment(...managedBanner),
+    blank,
+    // Debian's ports.conf listens on 80 and 443 already; another port needs its own Listen.
+    ...(site.httpsPort !== 443 ? [d("Listen", site.httpsPort, "https"), blank] : []),
+    ...comment("Port 80: ACME HTTP-01 challenges are answered here; everything else moves to HTTPS."),
+    redirectVhost(site),
+    blank,
+    ...comment(`The hub: https://${site.hub.domain}${site.httpsPort === 443 ? "" : `:${site.httpsPort}`}${site.hub.path}`),
+    hubVhost(site),
+    ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticVhost(site, s)]),
+  ];
+  return [{ path: apacheConfigPath(site), mode: "0644", content: serializeApache(tree) + "\n" }];
+}
