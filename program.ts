@@ -20,7 +20,7 @@ export interface EdgeOutputs {
 }
 
 export function deploy(config: LoadedConfig, opts?: pulumi.ComponentResourceOptions): EdgeOutputs {
-  const edge = new EdgeSite("edge", config, opts);
+  const edge = new EdgeSite("edge", { ...config, providedCertificates: config.providedCertificates }, opts);
   return {
     url: edge.url,
     caCertificate: edge.caPem,

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectionSpec, SiteSpec, allDomains, hubBindUrl, publicOrigin } from "../model/site";
-import { certificatePayload, planSteps } from "../steps/plan";
+import { ConnectionSpec, SiteSpec, allSites, hubBindUrl, publicOrigin } from "../model/site";
+import { CertificateMaterial, certificatePayload, planSteps } from "../steps/plan";
 import { SelfSignedCertificates } from "./certificates";
+import { AcmeCertificates } from "./acme-certificates";
 import { Host } from "./host";
 import { ReverseProxy } from "./reverse-proxy";
 import { HubBindUrl } from "./hub-bind-url";
@@ -14,6 +15,8 @@ export interface EdgeSiteArgs {
   connection: ConnectionSpec;
   /** SSH private key (secret). */
   privateKey: pulumi.Input<string>;
+  /** Certificates of `provided` domains (secret). Default: none. */
+  providedCertificates?: pulumi.Input<CertificateMaterial[]>;
 }
 
 /**
@@ -22,6 +25,7 @@ export interface EdgeSiteArgs {
  */
 export class EdgeSite extends pulumi.ComponentResource {
   public readonly url: pulumi.Output<string>;
+  /** The self-signed CA to trust ("" when no domain is self-signed). */
   public readonly caPem: pulumi.Output<string>;
   public readonly renderedProxyConfig: pulumi.Output<string>;
 
@@ -29,8 +33,14 @@ export class EdgeSite extends pulumi.ComponentResource {
     super("jupyterhub-edge:site:EdgeSite", name, {}, opts);
     const { site } = args;
 
-    const certs = new SelfSignedCertificates(`${name}-certs`, { domains: allDomains(site) }, { parent: this });
-    const tlsPayload: StepPayload = pulumi.secret(certs.material.apply((m) => certificatePayload(site, m)));
+    const selfSignedDomains = allSites(site).filter((s) => s.certificate === "selfSigned").map((s) => s.domain);
+    const selfSigned = selfSignedDomains.length
+      ? new SelfSignedCertificates(`${name}-certs`, { domains: selfSignedDomains }, { parent: this })
+      : undefined;
+    const material = pulumi
+      .all([selfSigned?.material ?? [], args.providedCertificates ?? []])
+      .apply(([own, provided]) => [...own, ...provided.filter((p) => allSites(site).some((s) => s.domain === p.domain && s.certificate === "provided"))]);
+    const tlsPayload: StepPayload = pulumi.secret(material.apply((m) => certificatePayload(site, m)));
     const steps = planSteps<StepPayload>(site, tlsPayload);
     const byName = (n: string) => steps.find((s) => s.name === n);
     const registry: StepRegistry = new Map();
@@ -41,21 +51,33 @@ export class EdgeSite extends pulumi.ComponentResource {
       { parent: this },
     );
     const stepArgs = { connection: host.connection, user: args.connection.user, registry };
-    // The keys go to the host as a step of the certificates component: it owns their lifecycle.
-    remoteStep(`${name}-certs`, byName("tls-files")!, stepArgs, { parent: certs });
-
-    // One stable name whichever proxy runs: switching nginx ⇄ apache replaces the steps in place
-    // (old undone first) instead of creating the new proxy beside the old one.
+    const proxySteps = ["proxy-packages", "web-roots", "apache-modules", "proxy-http"];
     const proxy = new ReverseProxy(
+      // One stable name whichever proxy runs: switching nginx ⇄ apache replaces the steps in place
+      // (old undone first) instead of creating the new proxy beside the old one.
       `${name}-proxy`,
-      { ...stepArgs, proxy: site.proxy, steps: steps.filter((s) => !["preflight", "tls-files", "hub-bind-url"].includes(s.name)) },
+      { ...stepArgs, proxy: site.proxy, steps: steps.filter((s) => proxySteps.includes(s.name)) },
       { parent: this },
     );
+    // Certificate files go to the host as a step of whoever owns them.
+    const tlsStep = byName("tls-files");
+    if (tlsStep) remoteStep(`${name}-certs`, tlsStep, stepArgs, { parent: selfSigned ?? this });
+    if (site.acme) {
+      new AcmeCertificates(
+        `${name}-acme`,
+        { ...stepArgs, steps: steps.filter((s) => ["certbot-packages", "acme-certificates"].includes(s.name)) },
+        { parent: this },
+      );
+    }
+    const dhparam = byName("dhparam");
+    if (dhparam) remoteStep(`${name}-proxy`, dhparam, stepArgs, { parent: proxy });
+    proxy.configure(byName("proxy-config")!, stepArgs);
+
     const hubStep = byName("hub-bind-url");
     if (hubStep) new HubBindUrl(`${name}-hub`, { ...stepArgs, step: hubStep, bindUrl: hubBindUrl(site) }, { parent: this });
 
     this.url = pulumi.output(`${publicOrigin(site)}${site.hub.path}`);
-    this.caPem = certs.caPem;
+    this.caPem = selfSigned?.caPem ?? pulumi.output("");
     this.renderedProxyConfig = proxy.renderedConfig;
     this.registerOutputs({ url: this.url, caPem: this.caPem });
   }

@@ -65,12 +65,30 @@ export const configKeys = {
   extraSites: {
     type: "array",
     default: [],
-    description: "Other domains served on the same HTTPS port from their own web roots: a list of {domain, root}; root defaults to /var/www/<domain>.",
+    description: "Other domains served on the same HTTPS port from their own web roots: a list of {domain, root, certificateMode}; root defaults to /var/www/<domain>, certificateMode to the stack's.",
   },
   certificateMode: {
     type: "string",
     default: "selfSigned",
-    description: "How certificates are obtained: selfSigned (a CA and per-domain leaf made with @pulumi/tls; the CA is a stack output for clients to trust).",
+    description: "How certificates are obtained, for the hub and (unless an extraSites entry says otherwise) every domain: acme (certbot, webroot), selfSigned (a CA + per-domain leaf made with @pulumi/tls; the CA is a stack output), or provided (PEMs from providedCertificates).",
+  },
+  acmeServer: {
+    type: "string",
+    default: "letsencrypt",
+    description: "ACME directory: letsencrypt, letsencrypt-staging, or the https URL of any ACME server (e.g. a university's own CA).",
+  },
+  acmeEmail: { type: "string", default: "", description: "Contact email for the ACME account (expiry notices). Required with certificateMode acme." },
+  acmeCaBundleFile: {
+    type: "string",
+    default: "",
+    description: "Path (on the machine running Pulumi) of a PEM CA that signs a private ACME server's HTTPS endpoint; installed for certbot and its unattended renewals.",
+  },
+  acmeRevokeOnDestroy: { type: "boolean", default: false, description: "Revoke ACME certificates on destroy (they are always deleted from the host)." },
+  providedCertificates: {
+    type: "string",
+    default: "",
+    secret: true,
+    description: "For certificateMode provided: JSON {\"<domain>\": {\"certificate\": \"<PEM chain>\", \"privateKey\": \"<PEM>\"}}, set with `pulumi config set --secret`.",
   },
   tlsProfile: {
     type: "string",
@@ -83,6 +101,17 @@ export const configKeys = {
     description: "HSTS max-age in seconds (≥ 15552000 for an SSL Labs A+; 0 sends no HSTS header).",
   },
   hstsIncludeSubdomains: { type: "boolean", default: true, description: "Add includeSubDomains to HSTS." },
+  dhe: {
+    type: "boolean",
+    default: false,
+    description: "Also offer DHE-RSA AEAD suites (for old clients); a dhparam is generated once per host and never regenerated.",
+  },
+  dhparamBits: { type: "integer", default: 2048, description: "Size of the generated dhparam (used only with dhe)." },
+  ocspStapling: {
+    type: "boolean",
+    default: false,
+    description: "Staple OCSP responses. Only for certificates with an OCSP URL: Let's Encrypt ended OCSP in 2025.",
+  },
   maxUploadMb: {
     type: "integer",
     default: 512,

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, ConfigKey, configKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
 import { ConnectionSpec, SiteSpec } from "../model/site";
+import { CertificateMaterial } from "../steps/plan";
 
 /** Typed view of string config values: integers and booleans as such, lists as parsed JSON. */
 export function coerceRaw(strings: Record<string, string>): { raw: Record<string, unknown>; problems: string[] } {
@@ -15,7 +16,7 @@ export function coerceRaw(strings: Record<string, string>): { raw: Record<string
   const problems: string[] = [];
   for (const [key, text] of Object.entries(strings)) {
     const doc = (configKeys as Record<string, { type: string; default?: unknown } | undefined>)[key];
-    if (key === "sshPrivateKey") continue; // secret: only its presence is validated
+    if (key === "sshPrivateKey" || key === "providedCertificates") continue; // secrets: handled apart, never echoed
     if (doc?.default === "" && text === "") continue; // optional key left at its "not set" default
     if (!doc) {
       raw[key] = text; // the schema reports unknown keys by name
@@ -48,6 +49,37 @@ export interface LoadedConfig {
   site: SiteSpec;
   connection: ConnectionSpec;
   privateKey: pulumi.Output<string>;
+  /** PEMs of certificateMode "provided" domains (secret). */
+  providedCertificates: pulumi.Output<CertificateMaterial[]>;
+}
+
+/**
+ * Parses the secret providedCertificates JSON. Problems are described by shape only: the value is a
+ * secret and must not appear in an error message.
+ */
+export function parseProvided(text: string, problems: string[]): CertificateMaterial[] {
+  if (text.trim() === "") return [];
+  const key = `${CONFIG_NAMESPACE}:providedCertificates`;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    problems.push(`${key}: is not valid JSON (expected {"<domain>": {"certificate": "<PEM>", "privateKey": "<PEM>"}})`);
+    return [];
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+    problems.push(`${key}: must be a JSON object keyed by domain`);
+    return [];
+  }
+  const out: CertificateMaterial[] = [];
+  for (const [domain, v] of Object.entries(doc as Record<string, unknown>)) {
+    const entry = v as { certificate?: unknown; privateKey?: unknown } | null;
+    const cert = entry?.certificate, pk = entry?.privateKey;
+    if (typeof cert !== "string" || !/-----BEGIN CERTIFICATE-----/.test(cert)) problems.push(`${key}.${domain}.certificate: must be a PEM certificate chain`);
+    else if (typeof pk !== "string" || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pk)) problems.push(`${key}.${domain}.privateKey: must be a PEM private key`);
+    else out.push({ domain, fullchainPem: cert, privateKeyPem: pk });
+  }
+  return out;
 }
 
 /** Validates the given string config (as `pulumi config` holds it) and resolves files. */
@@ -58,6 +90,10 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
     else raw.hostKey = readFileFor("hostKeyFile", raw.hostKeyFile, baseDir).split("\n")[0].trim();
   }
   delete raw.hostKeyFile;
+  if (typeof raw.acmeCaBundleFile === "string") raw.acmeCaBundlePem = readFileFor("acmeCaBundleFile", raw.acmeCaBundleFile, baseDir);
+  delete raw.acmeCaBundleFile;
+  const provided = parseProvided(strings.providedCertificates ?? "", problems);
+  raw.providedDomains = provided.map((p) => p.domain);
   let parsed: ReturnType<typeof parseConfig> | undefined;
   try {
     parsed = parseConfig(raw);
@@ -70,7 +106,7 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   const privateKey = connection.privateKeyFile
     ? pulumi.secret(readFileFor("sshPrivateKeyFile", connection.privateKeyFile, baseDir))
     : secretKey!;
-  return { site, connection, privateKey };
+  return { site, connection, privateKey, providedCertificates: pulumi.secret(provided) };
 }
 
 /** The stack's own config, from the running Pulumi program. */

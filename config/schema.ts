@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { CONFIG_NAMESPACE, ConfigKey, configKeys } from "./keys";
-import { ConnectionSpec, HubUpstream, OutsideHubPath, SiteSpec, tlsFilesFor } from "../model/site";
+import { AcmeSettings, CertificateMode, ConnectionSpec, HubUpstream, OutsideHubPath, SiteSpec, tlsFilesFor } from "../model/site";
 import { PlatformId, platformIds, platforms } from "../model/platforms";
 
 const dnsLabel = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
@@ -65,10 +65,23 @@ const outsidePath = z.string().transform((value, ctx): OutsideHubPath => {
   return z.NEVER;
 });
 
+const certificateMode = z.enum(["selfSigned", "acme", "provided"], "must be acme, selfSigned or provided");
+
 const extraSite = z.strictObject(
-  { domain, root: absolutePath.optional() },
-  { error: "each entry must be an object {domain, root}" },
+  { domain, root: absolutePath.optional(), certificateMode: certificateMode.optional() },
+  { error: "each entry must be an object {domain, root, certificateMode}" },
 );
+
+const acmeDirectories: Record<string, string> = {
+  letsencrypt: "https://acme-v02.api.letsencrypt.org/directory",
+  "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+};
+const acmeServer = z.string().transform((value, ctx) => {
+  if (acmeDirectories[value]) return acmeDirectories[value];
+  if (/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/.test(value)) return value;
+  ctx.addIssue({ code: "custom", message: "must be letsencrypt, letsencrypt-staging, or an https:// ACME directory URL" });
+  return z.NEVER;
+});
 
 const authorizedKey = z
   .string()
@@ -103,7 +116,17 @@ export const rawConfigSchema = z
     httpsPort: withDefault("httpsPort", port),
     ipv6: withDefault("ipv6", z.boolean("must be true or false")),
     extraSites: withDefault("extraSites", z.array(extraSite, "must be a list of {domain, root}")),
-    certificateMode: withDefault("certificateMode", z.enum(["selfSigned"], "must be selfSigned (acme and provided are not available yet)")),
+    certificateMode: withDefault("certificateMode", certificateMode),
+    acmeServer: withDefault("acmeServer", acmeServer),
+    acmeEmail: z.email("must be an email address").optional(),
+    /** The CA file's PEM text (config/load.ts reads acmeCaBundleFile). */
+    acmeCaBundlePem: z.string().regex(/^-----BEGIN CERTIFICATE-----/, "must hold PEM certificates").optional(),
+    acmeRevokeOnDestroy: withDefault("acmeRevokeOnDestroy", z.boolean("must be true or false")),
+    /** Only the domains of the (secret) provided certificates: their PEMs never enter validation. */
+    providedDomains: z.array(z.string()).default([]),
+    dhe: withDefault("dhe", z.boolean("must be true or false")),
+    dhparamBits: withDefault("dhparamBits", z.union([z.literal(2048), z.literal(3072), z.literal(4096)], "must be 2048, 3072 or 4096")),
+    ocspStapling: withDefault("ocspStapling", z.boolean("must be true or false")),
     tlsProfile: withDefault("tlsProfile", z.enum(["intermediate", "modern"], "must be intermediate or modern")),
     hstsMaxAge: withDefault("hstsMaxAge", z.int("must be a whole number of seconds").min(0).max(2 ** 31 - 1)),
     hstsIncludeSubdomains: withDefault("hstsIncludeSubdomains", z.boolean("must be true or false")),
@@ -133,6 +156,21 @@ export const rawConfigSchema = z
     if (c.hubPath === "/" && c.hubOutsidePath.kind === "webRoot") {
       ctx.addIssue({ code: "custom", path: ["hubOutsidePath"], message: "a web root outside the hub needs a hubPath other than /" });
     }
+    const modes: [string, CertificateMode, PropertyKey[]][] = [
+      [c.hubDomain, c.certificateMode, ["certificateMode"]],
+      ...c.extraSites.map((s, i): [string, CertificateMode, PropertyKey[]] => [s.domain, s.certificateMode ?? c.certificateMode, ["extraSites", i, "certificateMode"]]),
+    ];
+    if (modes.some(([, m]) => m === "acme") && !c.acmeEmail) {
+      ctx.addIssue({ code: "custom", path: ["acmeEmail"], message: "is required when a certificate comes from ACME (expiry notices go there)" });
+    }
+    for (const [d, m, path] of modes) {
+      if (m === "provided" && !c.providedDomains.includes(d)) {
+        ctx.addIssue({ code: "custom", path, message: `provided, but providedCertificates has no entry for ${d}` });
+      }
+    }
+    if (c.ocspStapling && modes.some(([, m]) => m === "acme") && /letsencrypt\.org/.test(c.acmeServer)) {
+      ctx.addIssue({ code: "custom", path: ["ocspStapling"], message: "Let's Encrypt certificates carry no OCSP URL since 2025; leave stapling off" });
+    }
     if (c.hstsMaxAge > 0 && c.hstsMaxAge < 86400) {
       ctx.addIssue({ code: "custom", path: ["hstsMaxAge"], message: "must be 0 (off) or at least 86400; 15552000+ for an SSL Labs A+" });
     }
@@ -149,7 +187,8 @@ export class ConfigError extends Error {
 
 function keyName(path: PropertyKey[]): string {
   const [head, ...rest] = path;
-  const key = head === "sshPrivateKeyGiven" ? "sshPrivateKey" : String(head ?? "(config)");
+  const renamed: Record<string, string> = { sshPrivateKeyGiven: "sshPrivateKey", acmeCaBundlePem: "acmeCaBundleFile", providedDomains: "providedCertificates" };
+  const key = renamed[String(head)] ?? String(head ?? "(config)");
   const suffix = rest.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
   return `${CONFIG_NAMESPACE}:${key}${suffix}`;
 }
@@ -170,6 +209,10 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
   const result = rawConfigSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(result.error.issues.flatMap((i) => describeIssue(i).split("\n")));
   const c = result.data;
+  const hubCert = c.certificateMode;
+  const acme: AcmeSettings | undefined = [hubCert, ...c.extraSites.map((s) => s.certificateMode ?? hubCert)].includes("acme")
+    ? { directoryUrl: c.acmeServer, email: c.acmeEmail!, caBundlePem: c.acmeCaBundlePem, revokeOnDestroy: c.acmeRevokeOnDestroy }
+    : undefined;
   const site: SiteSpec = {
     proxy: c.proxy,
     platform: platforms[c.platform],
@@ -180,15 +223,24 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
       path: c.hubPath,
       upstream: c.hubUpstream,
       outsidePath: c.hubPath === "/" ? { kind: "notFound" } : c.hubOutsidePath,
-      tls: tlsFilesFor(c.hubDomain),
+      certificate: hubCert,
+      tls: tlsFilesFor(c.hubDomain, hubCert),
     },
     extraSites: c.extraSites.map((s) => ({
       domain: s.domain,
       root: (s.root ?? `/var/www/${s.domain}`).replace(/\/+$/, ""),
-      tls: tlsFilesFor(s.domain),
+      certificate: s.certificateMode ?? hubCert,
+      tls: tlsFilesFor(s.domain, s.certificateMode ?? hubCert),
     })),
-    tls: { profile: c.tlsProfile, hstsMaxAge: c.hstsMaxAge, hstsIncludeSubdomains: c.hstsIncludeSubdomains },
-    certificates: { mode: c.certificateMode },
+    tls: {
+      profile: c.tlsProfile,
+      hstsMaxAge: c.hstsMaxAge,
+      hstsIncludeSubdomains: c.hstsIncludeSubdomains,
+      dhe: c.dhe,
+      dhparamBits: c.dhparamBits,
+      ocspStapling: c.ocspStapling,
+    },
+    acme,
     limits: { maxUploadMb: c.maxUploadMb, websocketIdleTimeoutSeconds: c.websocketIdleTimeout },
     hubConfig: { manage: c.manageHubConfig, path: c.hubConfigPath, service: c.hubService },
   };

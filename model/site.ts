@@ -6,7 +6,18 @@ import { PlatformFacts, hostPaths } from "./platforms";
 
 export type ProxyKind = "nginx" | "apache";
 export type TlsProfile = "intermediate" | "modern";
-export type CertificateMode = "selfSigned";
+/** selfSigned: a CA + leaf from @pulumi/tls; acme: certbot (webroot); provided: PEMs from secret config. */
+export type CertificateMode = "selfSigned" | "acme" | "provided";
+
+export interface AcmeSettings {
+  /** ACME directory URL (Let's Encrypt production unless the stack says otherwise). */
+  directoryUrl: string;
+  email: string;
+  /** Extra CA (PEM) that signs a private ACME server's HTTPS endpoint; also used by renewals. */
+  caBundlePem?: string;
+  /** Revoke certificates on destroy (off: revocation is rarely wanted for short-lived workshops). */
+  revokeOnDestroy: boolean;
+}
 
 /** Where the hub listens on the host, behind the proxy. */
 export type HubUpstream =
@@ -23,6 +34,7 @@ export interface TlsFiles {
 
 export interface HubSite {
   domain: string;
+  certificate: CertificateMode;
   /** "/" or "/seg/…/" — always with leading and trailing slash. */
   path: string;
   upstream: HubUpstream;
@@ -32,6 +44,7 @@ export interface HubSite {
 
 export interface StaticSite {
   domain: string;
+  certificate: CertificateMode;
   root: string;
   tls: TlsFiles;
 }
@@ -44,8 +57,18 @@ export interface SiteSpec {
   ipv6: boolean;
   hub: HubSite;
   extraSites: StaticSite[];
-  tls: { profile: TlsProfile; hstsMaxAge: number; hstsIncludeSubdomains: boolean };
-  certificates: { mode: CertificateMode };
+  tls: {
+    profile: TlsProfile;
+    hstsMaxAge: number;
+    hstsIncludeSubdomains: boolean;
+    /** Also offer DHE-RSA AEAD suites, with a dhparam generated once per host. */
+    dhe: boolean;
+    dhparamBits: number;
+    /** OCSP stapling: only for certificates that carry an OCSP URL (Let's Encrypt's no longer do). */
+    ocspStapling: boolean;
+  };
+  /** Present when any domain uses ACME. */
+  acme?: AcmeSettings;
   limits: { maxUploadMb: number; websocketIdleTimeoutSeconds: number };
   hubConfig: { manage: boolean; path: string; service: string };
 }
@@ -60,12 +83,18 @@ export interface ConnectionSpec {
   hostKey?: string;
 }
 
-/** Files of the project's own certificates on the host, one directory per domain. */
-export function tlsFilesFor(domain: string): TlsFiles {
-  return {
-    certificateFile: `${hostPaths.tlsDir}/${domain}/fullchain.pem`,
-    keyFile: `${hostPaths.tlsDir}/${domain}/privkey.pem`,
-  };
+/**
+ * Where a domain's certificate lives on the host: certbot's live directory (one lineage per domain,
+ * named after it) for ACME, else the project's own directory.
+ */
+export function tlsFilesFor(domain: string, mode: CertificateMode): TlsFiles {
+  const dir = mode === "acme" ? `${hostPaths.letsencryptLive}/${domain}` : `${hostPaths.tlsDir}/${domain}`;
+  return { certificateFile: `${dir}/fullchain.pem`, keyFile: `${dir}/privkey.pem` };
+}
+
+/** Every served site with its domain and certificate mode, hub first. */
+export function allSites(site: SiteSpec): { domain: string; certificate: CertificateMode; tls: TlsFiles }[] {
+  return [site.hub, ...site.extraSites];
 }
 
 /** Every domain the site serves, hub first. */

@@ -6,8 +6,8 @@
 import { SiteSpec, StaticSite, TlsFiles, allDomains } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeApache } from "./directives";
-import { hstsValue, managedBanner, tlsPolicy } from "./tls-policy";
-import { RenderedFile } from "./files";
+import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
+import { ProxyFiles } from "./files";
 
 /** Modules the rendered file needs, beyond Debian's defaults. */
 export function apacheModules(site: SiteSpec): string[] {
@@ -16,14 +16,15 @@ export function apacheModules(site: SiteSpec): string[] {
   return mods;
 }
 
-export function apacheConfigPath(site: SiteSpec): string {
-  // A regular file in sites-enabled: Apache includes sites-enabled/*.conf; keeping it out of
+export function apacheConfigPaths(site: SiteSpec): { http: string; https: string } {
+  // Regular files in sites-enabled: Apache includes sites-enabled/*.conf; keeping them out of
   // sites-available means `a2ensite` state is never ours to track.
-  return `${site.platform.apache.sitesEnabledDir}/jupyterhub-edge.conf`;
+  const dir = site.platform.apache.sitesEnabledDir;
+  return { http: `${dir}/jupyterhub-edge-http.conf`, https: `${dir}/jupyterhub-edge.conf` };
 }
 
 function tlsDirectives(site: SiteSpec, files: TlsFiles): Node[] {
-  const policy = tlsPolicy(site.tls.profile);
+  const policy = tlsPolicy(site.tls.profile, site.tls.dhe);
   const hsts = hstsValue(site);
   return [
     d("SSLEngine", "on"),
@@ -34,6 +35,8 @@ function tlsDirectives(site: SiteSpec, files: TlsFiles): Node[] {
     d("SSLHonorCipherOrder", policy.preferServerCiphers ? "on" : "off"),
     d("SSLSessionTickets", policy.sessionTickets ? "on" : "off"),
     d("SSLOpenSSLConfCmd", "Curves", policy.curves.join(":")),
+    ...(needsDhparam(site) ? [d("SSLOpenSSLConfCmd", "DHParameters", quoted(hostPaths.dhparam))] : []),
+    ...(site.tls.ocspStapling ? [d("SSLUseStapling", "on")] : []),
     d("Protocols", "h2", "http/1.1"),
     // `always`: also on errors (401/404/5xx) and on proxied responses.
     ...(hsts ? [d("Header", "always", "set", "Strict-Transport-Security", quoted(hsts))] : []),
@@ -128,18 +131,27 @@ function redirectVhost(site: SiteSpec): Node {
   ]);
 }
 
-export function renderApache(site: SiteSpec): RenderedFile[] {
-  const tree: Node[] = [
+export function renderApache(site: SiteSpec): ProxyFiles {
+  const paths = apacheConfigPaths(site);
+  const http: Node[] = [
+    ...comment(...managedBanner),
+    blank,
+    ...comment("Port 80: ACME HTTP-01 challenges are answered here; everything else moves to HTTPS."),
+    redirectVhost(site),
+  ];
+  const https: Node[] = [
     ...comment(...managedBanner),
     blank,
     // Debian's ports.conf listens on 80 and 443 already; another port needs its own Listen.
     ...(site.httpsPort !== 443 ? [d("Listen", site.httpsPort, "https"), blank] : []),
-    ...comment("Port 80: ACME HTTP-01 challenges are answered here; everything else moves to HTTPS."),
-    redirectVhost(site),
-    blank,
+    // The stapling cache is server-wide; a name of our own avoids clashing with another site's.
+    ...(site.tls.ocspStapling ? [d("SSLStaplingCache", quoted("shmcb:${APACHE_RUN_DIR}/jhe_ocsp(128000)")), blank] : []),
     ...comment(`The hub: https://${site.hub.domain}${site.httpsPort === 443 ? "" : `:${site.httpsPort}`}${site.hub.path}`),
     hubVhost(site),
     ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticVhost(site, s)]),
   ];
-  return [{ path: apacheConfigPath(site), mode: "0644", content: serializeApache(tree) + "\n" }];
+  return {
+    http: { path: paths.http, mode: "0644", content: serializeApache(http) + "\n" },
+    https: { path: paths.https, mode: "0644", content: serializeApache(https) + "\n" },
+  };
 }

@@ -21,3 +21,13 @@ export function filesPayload(files: RenderedFile[]): string {
     .join("\n")
     .concat("\n");
 }
+
+/**
+ * A proxy's config as two files, pushed by two steps: the port-80 vhost (redirect + ACME challenges)
+ * goes live first, so an ACME server can validate before the HTTPS vhosts name certificates that do
+ * not exist yet.
+ */
+export interface ProxyFiles {
+  http: RenderedFile;
+  https: RenderedFile;
+}

@@ -4,14 +4,17 @@
 import { HubSite, SiteSpec, StaticSite, TlsFiles, allDomains } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeNginx } from "./directives";
-import { hstsValue, managedBanner, tlsPolicy } from "./tls-policy";
-import { RenderedFile } from "./files";
+import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
+import { ProxyFiles } from "./files";
 
 /** Unique name: another site on the host may already define the common `$connection_upgrade`. */
 const upgradeVar = "$jhe_connection_upgrade";
 
-export function nginxConfigPath(site: SiteSpec): string {
-  return `${site.platform.nginx.confDir}/jupyterhub-edge.conf`;
+export function nginxConfigPaths(site: SiteSpec): { http: string; https: string } {
+  return {
+    http: `${site.platform.nginx.confDir}/jupyterhub-edge-http.conf`,
+    https: `${site.platform.nginx.confDir}/jupyterhub-edge.conf`,
+  };
 }
 
 function listen(site: SiteSpec, port: number, tls: boolean): Node[] {
@@ -28,7 +31,7 @@ function publicHostExpr(site: SiteSpec): string {
 }
 
 function tlsServerDirectives(site: SiteSpec, files: TlsFiles): Node[] {
-  const policy = tlsPolicy(site.tls.profile);
+  const policy = tlsPolicy(site.tls.profile, site.tls.dhe);
   const hsts = hstsValue(site);
   return [
     d("ssl_certificate", files.certificateFile),
@@ -40,6 +43,8 @@ function tlsServerDirectives(site: SiteSpec, files: TlsFiles): Node[] {
     d("ssl_session_timeout", `${policy.sessionTimeoutSeconds}s`),
     d("ssl_session_cache", "shared:jhe_tls:10m"),
     d("ssl_session_tickets", policy.sessionTickets ? "on" : "off"),
+    ...(needsDhparam(site) ? [d("ssl_dhparam", hostPaths.dhparam)] : []),
+    ...(site.tls.ocspStapling ? [d("ssl_stapling", "on"), d("ssl_stapling_verify", "on")] : []),
     // `always`: HSTS must reach 401/404/5xx answers too. Only set at server level, because any
     // add_header inside a location would silently drop this one there.
     ...(hsts ? [d("add_header", "Strict-Transport-Security", quoted(hsts), "always")] : []),
@@ -131,20 +136,27 @@ function redirectServer(site: SiteSpec): Node {
   ]);
 }
 
-export function renderNginx(site: SiteSpec): RenderedFile[] {
-  const tree: Node[] = [
+export function renderNginx(site: SiteSpec): ProxyFiles {
+  const paths = nginxConfigPaths(site);
+  const http: Node[] = [
     ...comment(...managedBanner),
-    blank,
-    block("map", ["$http_upgrade", upgradeVar], [d("default", "upgrade"), d("''", "close")]),
     blank,
     ...comment("Port 80: ACME HTTP-01 challenges are answered here; everything else moves to HTTPS."),
     redirectServer(site),
+  ];
+  const https: Node[] = [
+    ...comment(...managedBanner),
+    blank,
+    block("map", ["$http_upgrade", upgradeVar], [d("default", "upgrade"), d("''", "close")]),
     blank,
     ...comment(`The hub: ${hub(site)}`),
     hubServer(site),
     ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticServer(site, s)]),
   ];
-  return [{ path: nginxConfigPath(site), mode: "0644", content: serializeNginx(tree) + "\n" }];
+  return {
+    http: { path: paths.http, mode: "0644", content: serializeNginx(http) + "\n" },
+    https: { path: paths.https, mode: "0644", content: serializeNginx(https) + "\n" },
+  };
 }
 
 function hub(site: SiteSpec): string {

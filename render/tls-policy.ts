@@ -26,11 +26,24 @@ const intermediateTls12Ciphers = [
   "ECDHE-RSA-CHACHA20-POLY1305",
 ].join(":");
 
-export function tlsPolicy(profile: TlsProfile): TlsPolicy {
+/** Mozilla 5.7's DHE additions: forward secret and AEAD, for clients without ECDHE. */
+const dheTls12Ciphers = ["DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305"].join(":");
+
+export function tlsPolicy(profile: TlsProfile, dhe = false): TlsPolicy {
   const common = { curves: ["X25519", "prime256v1", "secp384r1"], sessionTimeoutSeconds: 86400, sessionTickets: false };
   return profile === "modern"
     ? { ...common, protocols: ["TLSv1.3"], tls12Ciphers: null, preferServerCiphers: false }
-    : { ...common, protocols: ["TLSv1.2", "TLSv1.3"], tls12Ciphers: intermediateTls12Ciphers, preferServerCiphers: false };
+    : {
+        ...common,
+        protocols: ["TLSv1.2", "TLSv1.3"],
+        tls12Ciphers: dhe ? `${intermediateTls12Ciphers}:${dheTls12Ciphers}` : intermediateTls12Ciphers,
+        preferServerCiphers: false,
+      };
+}
+
+/** A dhparam is needed only when DHE suites are actually offered. */
+export function needsDhparam(site: SiteSpec): boolean {
+  return site.tls.dhe && site.tls.profile !== "modern";
 }
 
 /** The Strict-Transport-Security value, or null when HSTS is off (max-age 0). */

@@ -5,14 +5,15 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { SiteSpec, allDomains, hubBindUrl } from "../model/site";
+import { SiteSpec, allSites, hubBindUrl } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { renderNginx } from "../render/nginx";
 import { apacheModules, renderApache } from "../render/apache";
 import { renderHubBlock } from "../render/hub-config";
-import { RenderedFile, filesPayload } from "../render/files";
+import { ProxyFiles, RenderedFile, filesPayload } from "../render/files";
+import { needsDhparam } from "../render/tls-policy";
 
-export type ScriptName = "preflight" | "packages" | "files" | "web-roots" | "hub-managed-block" | "apache-modules";
+export type ScriptName = "preflight" | "packages" | "files" | "web-roots" | "hub-managed-block" | "apache-modules" | "certbot" | "dhparam";
 
 export interface Step<P = string> {
   /** Unique, stable: becomes the resource name suffix and the record name on the host. */
@@ -55,7 +56,7 @@ export function remoteCommand(step: Pick<Step, "name" | "script">, mode: "apply"
   return user === "root" ? cmd : `sudo -n ${cmd}`;
 }
 
-export function proxyFiles(site: SiteSpec): RenderedFile[] {
+export function proxyFiles(site: SiteSpec): ProxyFiles {
   return site.proxy === "nginx" ? renderNginx(site) : renderApache(site);
 }
 
@@ -63,14 +64,12 @@ function proxyFacts(site: SiteSpec) {
   return site.proxy === "nginx" ? site.platform.nginx : site.platform.apache;
 }
 
-/** The key + certificate files of every domain; keys 0600. This payload is secret. */
+/** The key + certificate files of every pushed (non-ACME) domain; keys 0600. This payload is secret. */
 export function certificateFiles(site: SiteSpec, material: CertificateMaterial[]): RenderedFile[] {
   const byDomain = new Map(material.map((m) => [m.domain, m]));
-  const tlsOf = (domain: string) => (domain === site.hub.domain ? site.hub.tls : site.extraSites.find((s) => s.domain === domain)!.tls);
-  return allDomains(site).flatMap((domain) => {
+  return allSites(site).filter((s) => s.certificate !== "acme").flatMap(({ domain, tls }) => {
     const m = byDomain.get(domain);
     if (!m) throw new Error(`no certificate material for ${domain}`);
-    const tls = tlsOf(domain);
     const pem = (s: string) => (s.endsWith("\n") ? s : `${s}\n`);
     return [
       { path: tls.certificateFile, mode: "0644", content: pem(m.fullchainPem) },
@@ -95,43 +94,49 @@ export function hubHealthUrl(site: SiteSpec): { url: string; socket?: string } {
     : { url: `http://localhost${site.hub.path}hub/health`, socket: up.socketPath };
 }
 
+/** Domains whose certificate files the program pushes (selfSigned and provided). */
+export function pushedCertificateDomains(site: SiteSpec): string[] {
+  return allSites(site).filter((s) => s.certificate !== "acme").map((s) => s.domain);
+}
+
+/** `|`-prefixed lines of a text block, as the scripts read them. */
+const blockLines = (text: string): string => text.replace(/\n$/, "").split("\n").map((l) => `|${l}\n`).join("");
+
 /**
  * The steps for a site, in dependency order. `certificatePayload` is the (secret) files payload of
- * the certificates — built by `filesPayload(certificateFiles(...))` from Pulumi outputs or test PEMs.
+ * the pushed certificates (`certificatePayload()` of Pulumi outputs or test PEMs); unused when every
+ * domain uses ACME.
  */
 export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): Step<P>[] {
   const facts = proxyFacts(site);
   const other = site.proxy === "nginx" ? site.platform.apache : site.platform.nginx;
-  const steps: Step<P>[] = [
-    {
-      name: "preflight",
-      script: "preflight",
-      payload: kvPayload({
-        platform: site.platform.id,
-        os_id: site.platform.osRelease.id,
-        os_version: site.platform.osRelease.versionId,
-      }),
-      secret: false,
-      after: [],
-    },
-    {
-      name: "proxy-packages",
-      script: "packages",
-      payload: kvPayload({
-        set: site.proxy,
-        packages: facts.packages.join(" "),
-        service: facts.service,
-        leftovers: facts.purgeLeftovers.join(" "),
-        // The other proxy, if it runs, holds 80/443: stopped while ours serves, started on undo.
-        conflicts: other.service,
-      }),
-      secret: false,
-      after: ["preflight"],
-      replaceOn: site.proxy,
-    },
-    { name: "tls-files", script: "files", payload: certificatePayload, secret: true, after: ["preflight"] },
-  ];
-  steps.push({
+  const files = proxyFiles(site);
+  const steps: Step<P>[] = [];
+  const add = (step: Step<P>) => steps.push(step);
+
+  add({
+    name: "preflight",
+    script: "preflight",
+    payload: kvPayload({ platform: site.platform.id, os_id: site.platform.osRelease.id, os_version: site.platform.osRelease.versionId }),
+    secret: false,
+    after: [],
+  });
+  add({
+    name: "proxy-packages",
+    script: "packages",
+    payload: kvPayload({
+      set: site.proxy,
+      packages: facts.packages.join(" "),
+      service: facts.service,
+      leftovers: facts.purgeLeftovers.join(" "),
+      // The other proxy, if it runs, holds 80/443: stopped while ours serves, started on undo.
+      conflicts: other.service,
+    }),
+    secret: false,
+    after: ["preflight"],
+    replaceOn: site.proxy,
+  });
+  add({
     name: "web-roots",
     script: "web-roots",
     // The ACME webroot (answered on port 80 for every domain) and each extra site's root.
@@ -142,7 +147,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
     after: ["proxy-packages"],
   });
   if (site.proxy === "apache") {
-    steps.push({
+    add({
       name: "apache-modules",
       script: "apache-modules",
       payload: kvPayload({ modules: apacheModules(site).join(" ") }),
@@ -150,20 +155,71 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
       after: ["proxy-packages"],
     });
   }
-  steps.push({
-    name: "proxy-config",
+  // Port 80 first: redirects, and the ACME challenges certbot needs answered before any HTTPS
+  // vhost can name its certificate.
+  add({
+    name: "proxy-http",
     script: "files",
-    // `handshake`: after the reload, a real TLS handshake on the public port (Apache's configtest
-    // does not load certificates, so a passing test can still leave HTTPS broken).
-    payload: `set proxy\nafter ${facts.service}\nhandshake ${site.httpsPort} ${site.hub.domain}\n` + filesPayload(proxyFiles(site)),
+    payload: `after ${facts.service}\n` + filesPayload([files.http]),
     secret: false,
     after: steps.filter((s) => s.name !== "preflight").map((s) => s.name),
     replaceOn: site.proxy,
   });
+  const certificateSteps: string[] = [];
+  if (pushedCertificateDomains(site).length > 0) {
+    add({ name: "tls-files", script: "files", payload: certificatePayload, secret: true, after: ["preflight"] });
+    certificateSteps.push("tls-files");
+  }
+  if (site.acme) {
+    add({
+      name: "certbot-packages",
+      script: "packages",
+      payload: kvPayload({ set: "certbot", packages: "certbot", service: "certbot.timer", leftovers: "", conflicts: "" }),
+      secret: false,
+      after: ["preflight"],
+    });
+    const domains = allSites(site).filter((s) => s.certificate === "acme").map((s) => s.domain);
+    add({
+      name: "acme-certificates",
+      script: "certbot",
+      payload:
+        kvPayload({
+          server: site.acme.directoryUrl,
+          email: site.acme.email,
+          webroot: hostPaths.acmeWebroot,
+          reload: facts.service,
+          revoke: String(site.acme.revokeOnDestroy),
+        }) +
+        domains.map((d) => `domain ${d}\n`).join("") +
+        (site.acme.caBundlePem ? blockLines(site.acme.caBundlePem) : ""),
+      secret: false,
+      after: ["certbot-packages", "proxy-http"],
+    });
+    certificateSteps.push("acme-certificates");
+  }
+  if (needsDhparam(site)) {
+    add({
+      name: "dhparam",
+      script: "dhparam",
+      payload: kvPayload({ path: hostPaths.dhparam, bits: String(site.tls.dhparamBits) }),
+      secret: false,
+      after: ["preflight"],
+    });
+    certificateSteps.push("dhparam");
+  }
+  add({
+    name: "proxy-config",
+    script: "files",
+    // `handshake`: after the reload, a real TLS handshake on the public port (Apache's configtest
+    // does not load certificates, so a passing test can still leave HTTPS broken).
+    payload: `after ${facts.service}\nhandshake ${site.httpsPort} ${site.hub.domain}\n` + filesPayload([files.https]),
+    secret: false,
+    after: ["proxy-http", ...certificateSteps],
+    replaceOn: site.proxy,
+  });
   if (site.hubConfig.manage) {
     const health = hubHealthUrl(site);
-    const block = renderHubBlock(site);
-    steps.push({
+    add({
       name: "hub-bind-url",
       script: "hub-managed-block",
       payload:
@@ -172,7 +228,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
           service: site.hubConfig.service,
           health: health.url,
           ...(health.socket ? { health_socket: health.socket } : {}),
-        }) + block.slice(0, -1).split("\n").map((l) => `|${l}\n`).join(""),
+        }) + blockLines(renderHubBlock(site)),
       secret: false,
       after: ["proxy-config"],
     });
@@ -180,9 +236,9 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
   return steps;
 }
 
-/** The files payload with its set header, for the certificate step. */
+/** The files payload of the pushed certificates (keys 0600), for the secret tls-files step. */
 export function certificatePayload(site: SiteSpec, material: CertificateMaterial[]): string {
-  return "set tls\nafter none\n" + filesPayload(certificateFiles(site, material));
+  return "after none\n" + filesPayload(certificateFiles(site, material));
 }
 
 export { hubBindUrl };

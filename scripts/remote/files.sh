@@ -1,5 +1,6 @@
 # files: put a set of rendered files in place, as one transaction, and own them until undo.
-# payload (see render/files.ts):   set NAME / after ACTION / then records:
+# The set is named after the step (jhe-<step>), so each file step undoes only its own files.
+# payload (see render/files.ts):   after ACTION / [handshake PORT NAME] / then records:
 #     file /abs/path MODE
 #     |content line …
 #     end
@@ -63,19 +64,21 @@ undo_set() {   # $1 = set directory: restore originals, remove ours, remove dirs
   fi
 }
 
+[[ $JHE_STEP =~ ^[a-z0-9-]+$ ]] || die "bad step name"
+set_name=$JHE_STEP
+
 if [[ $JHE_MODE == undo ]]; then
-  shopt -s nullglob
-  for dir in "$sets_dir"/*/; do
-    dir=${dir%/}
+  dir=$sets_dir/$set_name
+  if [[ -d $dir ]]; then
     after=$(cat "$dir/after" 2>/dev/null || echo none)
     undo_set "$dir"
     if [[ $after != none ]] && systemctl is-active --quiet "$after"; then
       out=$(proxy_test "$after") || die "after removing our files, $after's config test fails (someone else's config?): $out"
       proxy_reload "$after" >/dev/null || die "$after did not reload"
     fi
-    say "removed file set $(basename "$dir")"
+    say "removed file set $set_name"
     rm -rf "$dir"
-  done
+  fi
   rmdir "$sets_dir" 2>/dev/null || true
   exit 0
 fi
@@ -83,12 +86,11 @@ fi
 # ---- apply: parse the payload into a staging directory
 work=$(mktemp -d "$JHE_STATE/.files.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-set_name='' after=none count=0 current='' handshake=''
+after=none count=0 current='' handshake=''
 : >"$work/index"
 while IFS= read -r line || [[ -n $line ]]; do
   case $line in
     "|"*) [[ -n $current ]] || die "content line outside a file record"; printf '%s\n' "${line:1}" >>"$current" ;;
-    "set "*) set_name=${line#set } ;;
     "after "*) after=${line#after } ;;
     "handshake "*)
       handshake=${line#handshake }
@@ -104,7 +106,6 @@ while IFS= read -r line || [[ -n $line ]]; do
     *) die "malformed payload line $((count)) records in" ;;
   esac
 done
-[[ $set_name =~ ^[a-z0-9-]+$ ]] || die "payload lacks a valid 'set NAME'"
 case $after in none|nginx|apache2) ;; *) die "unknown after-action '$after'" ;; esac
 ((count > 0)) || die "payload holds no files"
 

@@ -1,3 +1,4 @@
 import { hostScenario } from "./scenario";
 
-hostScenario("bookworm", "debian-12");
+// Starts from a host already running nginx with a site of its own.
+hostScenario({ suite: "bookworm", platform: "debian-12", proxy: "nginx", preexistingSite: true });

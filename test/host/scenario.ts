@@ -12,6 +12,7 @@ import * as tls from "tls";
 import { parseConfig } from "../../config/schema";
 import { SiteSpec, allDomains } from "../../model/site";
 import { PlatformId } from "../../model/platforms";
+import { ProxyKind } from "../../model/site";
 import { Step, certificatePayload, planSteps } from "../../steps/plan";
 import { TestCa, makeTestCa } from "../support/test-ca";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, runStep, ssh } from "../support/sandbox";
@@ -20,8 +21,9 @@ import { httpsGet, probeHubKernel } from "../support/hub-probe";
 const HUB = "hub.jhe.test";
 const WWW = "www.jhe.test";
 
-function planFor(host: SandboxHost, ca: TestCa, extra: Record<string, unknown>, platform: PlatformId): { site: SiteSpec; steps: Step[] } {
+function planFor(host: SandboxHost, ca: TestCa, extra: Record<string, unknown>, platform: PlatformId, proxy: ProxyKind): { site: SiteSpec; steps: Step[] } {
   const { site } = parseConfig({
+    proxy,
     host: host.addr,
     sshPrivateKeyFile: host.sshKey,
     hostKey: host.hostKey,
@@ -48,10 +50,36 @@ function undoAll(host: SandboxHost, steps: Step[]): void {
   }
 }
 
-const mainPids = (host: SandboxHost) => ssh(host, "systemctl show -p MainPID --value nginx jupyterhub").stdout.trim();
+const unitOf = (proxy: ProxyKind) => (proxy === "nginx" ? "nginx" : "apache2");
+const mainPids = (host: SandboxHost, proxy: ProxyKind) => ssh(host, `systemctl show -p MainPID --value ${unitOf(proxy)} jupyterhub`).stdout.trim();
 
-export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId): void {
-  const hostName = `ht-nginx-${suite}`;
+/** A site the host already serves before we arrive: it must keep working, untouched, throughout. */
+const LEGACY = "legacy.jhe.test";
+function installLegacySite(host: SandboxHost, proxy: ProxyKind): void {
+  const script = proxy === "nginx"
+    ? `set -e; apt-get install -y -q nginx >/dev/null
+       mkdir -p /srv/legacy; echo 'legacy site' >/srv/legacy/index.html
+       printf 'server {\n  listen 80;\n  server_name ${LEGACY};\n  root /srv/legacy;\n}\n' >/etc/nginx/sites-available/legacy
+       ln -sf /etc/nginx/sites-available/legacy /etc/nginx/sites-enabled/legacy; nginx -t -q; systemctl reload nginx`
+    : `set -e; apt-get install -y -q apache2 >/dev/null
+       mkdir -p /srv/legacy; echo 'legacy site' >/srv/legacy/index.html
+       printf '<VirtualHost *:80>\n  ServerName ${LEGACY}\n  DocumentRoot /srv/legacy\n  <Directory /srv/legacy>\n    Require all granted\n  </Directory>\n</VirtualHost>\n' >/etc/apache2/sites-available/legacy.conf
+       a2ensite -q legacy >/dev/null; apache2ctl configtest 2>/dev/null; systemctl reload apache2`;
+  const r = ssh(host, "bash -s", script);
+  assert.equal(r.status, 0, `legacy site setup failed: ${r.stderr}`);
+}
+
+export interface ScenarioOptions {
+  suite: "trixie" | "bookworm";
+  platform: PlatformId;
+  proxy: ProxyKind;
+  /** Start from a host that already runs the proxy with a site of its own (else: a fresh host). */
+  preexistingSite: boolean;
+}
+
+export function hostScenario({ suite, platform, proxy, preexistingSite }: ScenarioOptions): void {
+  const hostName = `ht-${proxy}-${suite}`;
+
   let host: SandboxHost;
   let ca: TestCa;
   let asFound: string;
@@ -67,7 +95,8 @@ export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId)
     host = createHost(hostName, suite);
     console.log(`# host ${hostName} (${suite}) up at ${host.addr} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     ca = makeTestCa([HUB, WWW]);
-    ({ site, steps } = planFor(host, ca, {}, platform));
+    if (preexistingSite) installLegacySite(host, proxy);
+    ({ site, steps } = planFor(host, ca, {}, platform, proxy));
     asFound = fingerprint(host);
     hubConfigBefore = ssh(host, "cat /etc/jupyterhub/jupyterhub_config.py").stdout;
   });
@@ -75,13 +104,13 @@ export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId)
     if (host && process.env.JHE_KEEP_HOSTS !== "1") removeHost(hostName);
   });
 
-  test(`${suite}: first apply of every step succeeds`, () => {
+  test(`${proxy}/${suite}: first apply of every step succeeds`, () => {
     const t0 = Date.now();
     const lines = applyAll(host, steps);
     console.log(`# applied ${steps.length} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s:\n#   ${lines.join("\n#   ")}`);
   });
 
-  test(`${suite}: key files are root-only, the hub config keeps the user's bytes`, () => {
+  test(`${proxy}/${suite}: key files are root-only, the hub config keeps the user's bytes`, () => {
     const modes = ssh(host, `stat -c '%a %U %n' /etc/jupyterhub-edge/tls/*/privkey.pem /etc/jupyterhub-edge/tls/*/fullchain.pem`).stdout;
     for (const d of allDomains(site)) {
       assert.match(modes, new RegExp(`^600 root /etc/jupyterhub-edge/tls/${d}/privkey\\.pem$`, "m"));
@@ -92,7 +121,7 @@ export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId)
     assert.match(config.slice(hubConfigBefore.length), /^# BEGIN jupyterhub-edge managed block.*\nc\.JupyterHub\.bind_url = 'http:\/\/127\.0\.0\.1:8000\/'\n# END jupyterhub-edge managed block\n$/s);
   });
 
-  test(`${suite}: HTTPS login page, HSTS, redirect on 80 with the ACME path exempt, the other domain`, async () => {
+  test(`${proxy}/${suite}: HTTPS login page, HSTS, redirect on 80 with the ACME path exempt, the other domain`, async () => {
     const login = await get(`https://${HUB}/hub/login`);
     assert.equal(login.status, 200, login.body.slice(0, 300));
     assert.match(login.body, /<form[^>]*action="[^"]*login/i);
@@ -114,7 +143,7 @@ export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId)
     assert.match(String(missing.headers["strict-transport-security"]), /^max-age=/, "HSTS on error responses too");
   });
 
-  test(`${suite}: only TLS 1.2 and 1.3 are offered`, async () => {
+  test(`${proxy}/${suite}: only TLS 1.2 and 1.3 are offered`, async () => {
     const handshake = (min: tls.SecureVersion, max: tls.SecureVersion) =>
       new Promise<string>((resolve) => {
         const s = tls.connect({ host: host.addr, port: 443, servername: HUB, ca: ca.caPem, minVersion: min, maxVersion: max });
@@ -127,7 +156,7 @@ export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId)
     assert.match(await handshake("TLSv1", "TLSv1.1"), /^refused/);
   });
 
-  test(`${suite}: a real kernel runs code over its websocket through nginx`, async () => {
+  test(`${proxy}/${suite}: a real kernel runs code over its websocket through the proxy`, async () => {
     const r = await probeHubKernel({
       baseUrl: `https://${HUB}/`, connectTo: connectTo(), ca: ca.caPem,
       username: host.hubUser, password: host.hubPassword, requireStreamedProgress: false,
@@ -136,33 +165,56 @@ export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId)
     console.log(`# kernel probe: ${r.output.trim()} in ${r.totalMs} ms (${r.steps.map((s) => `${s.name} ${s.ms}ms`).join(", ")})`);
   });
 
-  test(`${suite}: the hub itself is not reachable from outside (bound to 127.0.0.1)`, async () => {
+  test(`${proxy}/${suite}: the hub itself is not reachable from outside (bound to 127.0.0.1)`, async () => {
     await assert.rejects(httpsGet(`http://${host.addr}:8000/hub/health`, { timeoutMs: 5000 }));
   });
 
-  test(`${suite}: a second apply changes nothing and restarts nothing`, () => {
+  test(`${proxy}/${suite}: a second apply changes nothing and restarts nothing`, () => {
     const before = fingerprint(host);
-    const pids = mainPids(host);
+    const pids = mainPids(host, proxy);
     const lines = applyAll(host, steps);
     assert.equal(fingerprintDiff(before, fingerprint(host)), "", "host changed on a second apply");
-    assert.equal(mainPids(host), pids, "nginx or the hub was restarted");
+    assert.equal(mainPids(host, proxy), pids, "the proxy or the hub was restarted");
     console.log(`# second apply:\n#   ${lines.join("\n#   ")}`);
   });
 
-  test(`${suite}: a broken config is refused by nginx -t and the live site keeps its old files`, async () => {
+  test(`${proxy}/${suite}: a broken config is refused by the config test and the live site keeps its old files`, async () => {
     const config = steps.find((s) => s.name === "proxy-config")!;
-    const broken: Step = { ...config, payload: config.payload.replace("proxy_buffering off;", "proxy_buffering sideways;") };
+    const [good, bad] = proxy === "nginx" ? ["proxy_buffering off;", "proxy_buffering sideways;"] : ["ProxyPreserveHost on", "ProxyPreserveHost sideways"];
+    const broken: Step = { ...config, payload: config.payload.replace(good, bad) };
     const before = fingerprint(host);
     const r = runStep(host, broken, "apply");
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /failed its test; the previous files are back/);
-    assert.match(r.stderr, /proxy_buffering/);
+    assert.match(r.stderr, proxy === "nginx" ? /proxy_buffering/ : /ProxyPreserveHost/);
     assert.equal(fingerprintDiff(before, fingerprint(host)), "", "files changed although the test failed");
     assert.equal((await get(`https://${HUB}/hub/login`)).status, 200, "site still serving");
   });
 
-  test(`${suite}: moving the hub to /jhub/ on port 8443 works, with no redirect loop`, async () => {
-    const moved = planFor(host, ca, { hubPath: "/jhub/", httpsPort: 8443 }, platform).steps;
+  if (proxy === "apache") {
+    test(`${proxy}/${suite}: a config that passes configtest but cannot serve TLS is rolled back after the handshake check`, async () => {
+      const config = steps.find((s) => s.name === "proxy-config")!;
+      // Another domain's key: configtest passes (it does not load keys), the reload cannot serve TLS.
+      const broken: Step = { ...config, payload: config.payload.replace(`${HUB}/privkey.pem`, `${WWW}/privkey.pem`) };
+      const before = fingerprint(host);
+      const r = runStep(host, broken, "apply");
+      assert.notEqual(r.status, 0, r.stdout);
+      assert.match(r.stderr, /rolled back/);
+      assert.equal(fingerprintDiff(before, fingerprint(host)), "", "files changed although the apply failed");
+      assert.equal((await get(`https://${HUB}/hub/login`)).status, 200, "site serving again on the old files");
+    });
+  }
+
+  if (preexistingSite) {
+    test(`${proxy}/${suite}: the site that was there before still serves, its files untouched`, async () => {
+      const r = await httpsGet(`http://${LEGACY}/`, { connectTo: connectTo(), timeoutMs: 10_000 });
+      assert.equal(r.status, 200);
+      assert.equal(r.body, "legacy site\n");
+    });
+  }
+
+  test(`${proxy}/${suite}: moving the hub to /jhub/ on port 8443 works, with no redirect loop`, async () => {
+    const moved = planFor(host, ca, { hubPath: "/jhub/", httpsPort: 8443 }, platform, proxy).steps;
     // Like `pulumi up` after a config change: only steps whose payload changed run again.
     const changed = moved.filter((s) => steps.find((o) => o.name === s.name)?.payload !== s.payload);
     assert.deepEqual(changed.map((s) => s.name), ["proxy-config", "hub-bind-url"]);
@@ -184,11 +236,14 @@ export function hostScenario(suite: "trixie" | "bookworm", platform: PlatformId)
     steps = moved;
   });
 
-  test(`${suite}: undo leaves the host exactly as it was found`, () => {
+  test(`${proxy}/${suite}: undo leaves the host exactly as it was found`, () => {
     undoAll(host, steps);
     const diff = fingerprintDiff(asFound, fingerprint(host));
     assert.equal(diff, "", `host differs from how it was found:\n${diff}`);
     assert.equal(ssh(host, "cat /etc/jupyterhub/jupyterhub_config.py").stdout, hubConfigBefore, "hub config restored byte for byte");
     assert.equal(ssh(host, "curl -fsS -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/hub/health").stdout, "200", "hub back on its own config");
+    if (preexistingSite) {
+      assert.equal(ssh(host, `curl -fsS -H 'Host: ${LEGACY}' http://127.0.0.1/`).stdout, "legacy site\n", "the other site still serves after undo");
+    }
   });
 }

@@ -28,11 +28,12 @@ function golden(name: string, actual: string): void {
 
 for (const [name, raw] of Object.entries(variants)) {
   const { site } = parseConfig(raw);
-  const files = renderNginx(site);
+  const rendered = renderNginx(site);
+  const files = [rendered.http, rendered.https];
 
-  test(`render nginx ${name}: matches golden file`, () => {
-    assert.equal(files.length, 1);
-    golden(`nginx/${name}.conf`, files[0].content);
+  test(`render nginx ${name}: matches golden files`, () => {
+    golden(`nginx/${name}.http.conf`, rendered.http.content);
+    golden(`nginx/${name}.conf`, rendered.https.content);
     golden(`hub-block/${name}.py`, renderHubBlock(site));
   });
 
@@ -43,10 +44,11 @@ for (const [name, raw] of Object.entries(variants)) {
   });
 
   const apacheSite = parseConfig({ ...raw, proxy: "apache" }).site;
-  const apacheFiles = renderApache(apacheSite);
-  test(`render apache ${name}: matches golden file`, () => {
-    assert.equal(apacheFiles.length, 1);
-    golden(`apache/${name}.conf`, apacheFiles[0].content);
+  const apacheRendered = renderApache(apacheSite);
+  const apacheFiles = [apacheRendered.http, apacheRendered.https];
+  test(`render apache ${name}: matches golden files`, () => {
+    golden(`apache/${name}.http.conf`, apacheRendered.http.content);
+    golden(`apache/${name}.conf`, apacheRendered.https.content);
   });
   test(`render apache ${name}: real apache2ctl -t (${site.platform.id}, Apache ${site.platform.apache.version}) accepts it`, () => {
     const r = apacheTest(apacheFiles, apacheSite.platform);
@@ -57,7 +59,7 @@ for (const [name, raw] of Object.entries(variants)) {
 
 test("apache2ctl -t catches a broken config (the check can fail)", () => {
   const { site } = parseConfig({ ...variants["debian13-default"], proxy: "apache" });
-  const [file] = renderApache(site);
+  const file = renderApache(site).https;
   const r = apacheTest([{ ...file, content: file.content.replace("ProxyPreserveHost on", "ProxyPreserveHost sideways") }], site.platform);
   assert.equal(r.ok, false);
   assert.match(r.output, /ProxyPreserveHost/);
@@ -66,7 +68,8 @@ test("apache2ctl -t catches a broken config (the check can fail)", () => {
 test("apache: required behaviours are present in every variant", () => {
   for (const [name, raw] of Object.entries(variants)) {
     const { site } = parseConfig({ ...raw, proxy: "apache" });
-    const text = renderApache(site)[0].content;
+    const { http, https } = renderApache(site);
+    const text = http.content + https.content;
     for (const re of [
       /RewriteCond %\{REQUEST_URI\} !\^\/\\\.well-known\/acme-challenge\//,
       /RewriteRule \^ https:\/\/%\{SERVER_NAME\}(:\d+)?%\{REQUEST_URI\} \[R=301,L\]/,
@@ -84,15 +87,15 @@ test("apache: required behaviours are present in every variant", () => {
 
 test("render is deterministic and payload round-trips line structure", () => {
   const { site } = parseConfig(variants["debian13-extra-site"]);
-  assert.equal(renderNginx(site)[0].content, renderNginx(site)[0].content);
-  const payload = filesPayload(renderNginx(site));
+  assert.deepEqual(renderNginx(site), renderNginx(site));
+  const payload = filesPayload([renderNginx(site).https]);
   const body = payload.split("\n").filter((l) => l.startsWith("|")).map((l) => l.slice(1));
-  assert.equal(body.join("\n") + "\n", renderNginx(site)[0].content);
+  assert.equal(body.join("\n") + "\n", renderNginx(site).https.content);
 });
 
 test("nginx -t catches a broken config (the check can fail)", () => {
   const { site } = parseConfig(variants["debian12-default"]);
-  const [file] = renderNginx(site);
+  const file = renderNginx(site).https;
   const broken = { ...file, content: file.content.replace("proxy_buffering off;", "proxy_buffering sideways;") };
   const r = nginxTest([broken], site.platform);
   assert.equal(r.ok, false);
@@ -102,7 +105,9 @@ test("nginx -t catches a broken config (the check can fail)", () => {
 test("required behaviours are present in every variant", () => {
   for (const [name, raw] of Object.entries(variants)) {
     const { site } = parseConfig(raw);
-    const text = renderNginx(site)[0].content;
+    const { http, https } = renderNginx(site);
+    const text = http.content + https.content;
+    assert.doesNotMatch(http.content, /ssl_certificate/, `${name}: the port-80 file must load without certificates`);
     const must = [
       /location \^~ \/\.well-known\/acme-challenge\//,
       /return 301 https:\/\/\$host(:\d+)?\$request_uri;/,

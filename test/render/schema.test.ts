@@ -39,7 +39,13 @@ const cases: [string, Record<string, unknown>, RegExp][] = [
   ["short hsts", { hstsMaxAge: 300 }, /^jupyterhub-edge:hstsMaxAge: must be 0 \(off\) or at least 86400/],
   ["tiny websocket timeout", { websocketIdleTimeout: 10 }, /^jupyterhub-edge:websocketIdleTimeout: must be at least 60/],
   ["bad hub config path", { hubConfigPath: "/etc/jupyterhub/my config.py" }, /^jupyterhub-edge:hubConfigPath: /],
-  ["unsupported cert mode", { certificateMode: "acme" }, /^jupyterhub-edge:certificateMode: /],
+  ["unknown cert mode", { certificateMode: "letsencrypt" }, /^jupyterhub-edge:certificateMode: must be acme, selfSigned or provided/],
+  ["acme without email", { certificateMode: "acme" }, /^jupyterhub-edge:acmeEmail: is required when a certificate comes from ACME/],
+  ["bad acme email", { certificateMode: "acme", acmeEmail: "admin-at-example" }, /^jupyterhub-edge:acmeEmail: must be an email address/],
+  ["bad acme server", { certificateMode: "acme", acmeEmail: "a@example.org", acmeServer: "http://acme.example.org/dir" }, /^jupyterhub-edge:acmeServer: must be letsencrypt, letsencrypt-staging, or an https:\/\/ ACME directory URL/],
+  ["provided without its PEMs", { extraSites: [{ domain: "www.example.org", certificateMode: "provided" }] }, /^jupyterhub-edge:extraSites\[0\]\.certificateMode: provided, but providedCertificates has no entry for www\.example\.org/],
+  ["stapling with Let's Encrypt", { certificateMode: "acme", acmeEmail: "a@example.org", ocspStapling: true }, /^jupyterhub-edge:ocspStapling: Let's Encrypt certificates carry no OCSP URL/],
+  ["odd dhparam size", { dhe: true, dhparamBits: 1024 }, /^jupyterhub-edge:dhparamBits: must be 2048, 3072 or 4096/],
 ];
 
 for (const [what, patch, expected] of cases) {
@@ -52,6 +58,25 @@ for (const [what, patch, expected] of cases) {
 test("config: every problem is reported at once", () => {
   const found = problems({ ...baseConfig, hubDomain: "bad domain", httpsPort: 0, proxy: "iis" });
   assert.equal(found.length, 3, found.join("\n"));
+});
+
+test("config: provided certificates are parsed without echoing their (secret) content", async () => {
+  const { parseProvided } = await import("../../config/load");
+  const problems: string[] = [];
+  parseProvided('{"hub.example.org": {"certificate": "SECRET-NOT-PEM", "privateKey": "SECRET-KEY"}}', problems);
+  assert.deepEqual(problems, ["jupyterhub-edge:providedCertificates.hub.example.org.certificate: must be a PEM certificate chain"]);
+  const bad: string[] = [];
+  parseProvided("{not json SECRET", bad);
+  assert.ok(bad.length === 1 && !bad[0].includes("SECRET"), bad[0]);
+});
+
+test("config: ACME server names map to directory URLs", () => {
+  const acme = (server?: string) => parseConfig({ ...baseConfig, certificateMode: "acme", acmeEmail: "a@example.org", ...(server ? { acmeServer: server } : {}) }).site.acme!;
+  assert.equal(acme().directoryUrl, "https://acme-v02.api.letsencrypt.org/directory");
+  assert.equal(acme("letsencrypt-staging").directoryUrl, "https://acme-staging-v02.api.letsencrypt.org/directory");
+  assert.equal(acme("https://acme.uni.example:8443/directory").directoryUrl, "https://acme.uni.example:8443/directory");
+  const { site } = parseConfig({ ...baseConfig, certificateMode: "acme", acmeEmail: "a@example.org" });
+  assert.equal(site.hub.tls.certificateFile, "/etc/letsencrypt/live/hub.example.org/fullchain.pem");
 });
 
 test("config: defaults fill a minimal stack", () => {

@@ -18,5 +18,19 @@ export const variants: Record<string, Record<string, unknown>> = {
   "debian13-subpath-webroot": { ...baseConfig, hubPath: "/jhub/", hubOutsidePath: "/var/www/landing" },
   "debian13-unix-socket": { ...baseConfig, hubUpstream: "unix:/run/jupyterhub/hub.sock" },
   "debian13-modern-no-hsts-ipv4": { ...baseConfig, tlsProfile: "modern", hstsMaxAge: 0, ipv6: false },
+  "debian13-acme-mixed": {
+    ...baseConfig,
+    certificateMode: "acme",
+    acmeEmail: "admin@example.org",
+    extraSites: [{ domain: "www.example.org", certificateMode: "selfSigned" }],
+  },
+  "debian12-dhe-ocsp-provided": {
+    ...baseConfig,
+    platform: "debian-12",
+    certificateMode: "provided",
+    providedDomains: ["hub.example.org"],
+    dhe: true,
+    ocspStapling: true,
+  },
   "debian12-limits": { ...baseConfig, platform: "debian-12", maxUploadMb: 2048, websocketIdleTimeout: 86400, hubUpstream: "http://127.0.0.1:8765" },
 };

@@ -27,13 +27,23 @@ export function nginxRootFor(platform: PlatformFacts): string | null {
   return fs.existsSync(path.join(root, "usr/sbin/nginx")) ? root : null;
 }
 
-/** A self-signed certificate the checks load in place of the real ones (nginx -t reads them). */
-function makeCert(dir: string): { cert: string; key: string } {
+/** A self-signed certificate (and DH group) the checks load in place of the real ones (nginx -t reads them). */
+function makeCert(dir: string): { cert: string; key: string; dh: string } {
   const cert = path.join(dir, "cert.pem");
   const key = path.join(dir, "key.pem");
+  const dh = path.join(dir, "dhparam.pem");
   execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
     "-subj", "/CN=check.invalid", "-keyout", key, "-out", cert], { stdio: "ignore" });
-  return { cert, key };
+  execFileSync("openssl", ["genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "dh_param:ffdhe2048", "-out", dh], { stdio: "ignore" });
+  return { cert, key, dh };
+}
+
+/** The rendered text with certificate, key and dhparam paths pointed at the check's own files. */
+function withCheckFiles(text: string, files: { cert: string; key: string; dh: string }, inRoot: (p: string) => string): string {
+  return text
+    .replace(/\/\S+\/fullchain\.pem/g, inRoot(files.cert))
+    .replace(/\/\S+\/privkey\.pem/g, inRoot(files.key))
+    .replace(new RegExp(hostPaths.dhparam, "g"), inRoot(files.dh));
 }
 
 export function nginxTest(files: RenderedFile[], platform: PlatformFacts): { ok: boolean; output: string; version: string } {
@@ -42,13 +52,10 @@ export function nginxTest(files: RenderedFile[], platform: PlatformFacts): { ok:
   const base = fs.mkdtempSync(path.join(root ? path.join(root, "tmp") : os.tmpdir(), "jhe-nginx-check-"));
   const inRoot = (p: string) => (root ? p.slice(root.length) : p);
   try {
-    const { cert, key } = makeCert(base);
+    const checkFiles = makeCert(base);
     const includes = files.map((f, i) => {
       const target = path.join(base, `site-${i}.conf`);
-      const text = f.content
-        .replace(new RegExp(`${hostPaths.tlsDir}/[^/]+/fullchain\\.pem`, "g"), inRoot(cert))
-        .replace(new RegExp(`${hostPaths.tlsDir}/[^/]+/privkey\\.pem`, "g"), inRoot(key));
-      fs.writeFileSync(target, text);
+      fs.writeFileSync(target, withCheckFiles(f.content, checkFiles, inRoot));
       return `    include ${inRoot(target)};`;
     });
     const conf = path.join(base, "nginx.conf");
@@ -89,12 +96,10 @@ export function apacheTest(files: RenderedFile[], platform: PlatformFacts): { ok
   const inRoot = (p: string) => p.slice(root.length);
   const placed: string[] = [];
   try {
-    const { cert, key } = makeCert(base);
+    const checkFiles = makeCert(base);
     files.forEach((f, i) => {
       const target = path.join(root, "etc/apache2/sites-enabled", `zz-jhe-check-${i}.conf`);
-      fs.writeFileSync(target, f.content
-        .replace(new RegExp(`${hostPaths.tlsDir}/[^/]+/fullchain\\.pem`, "g"), inRoot(cert))
-        .replace(new RegExp(`${hostPaths.tlsDir}/[^/]+/privkey\\.pem`, "g"), inRoot(key)));
+      fs.writeFileSync(target, withCheckFiles(f.content, checkFiles, inRoot));
       placed.push(target);
     });
     const r = spawnSync("chroot", [root, "/usr/sbin/apache2ctl", "-t"], { encoding: "utf8" });

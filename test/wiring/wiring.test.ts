@@ -96,6 +96,7 @@ test("one remote step per plan step, in dependency order", () => {
     "edge-host-preflight",
     "edge-hub-hub-bind-url",
     "edge-proxy-proxy-config",
+    "edge-proxy-proxy-http",
     "edge-proxy-proxy-packages",
     "edge-proxy-web-roots",
   ]);
@@ -103,7 +104,8 @@ test("one remote step per plan step, in dependency order", () => {
   assert.deepEqual(deps("edge-host-preflight"), []);
   for (const n of ["edge-certs-tls-files", "edge-proxy-proxy-packages"]) assert.deepEqual(deps(n), ["edge-host-preflight"]);
   assert.deepEqual(deps("edge-proxy-web-roots"), ["edge-proxy-proxy-packages"]);
-  assert.deepEqual(deps("edge-proxy-proxy-config"), ["edge-certs-tls-files", "edge-proxy-proxy-packages", "edge-proxy-web-roots"]);
+  assert.deepEqual(deps("edge-proxy-proxy-http"), ["edge-proxy-proxy-packages", "edge-proxy-web-roots"]);
+  assert.deepEqual(deps("edge-proxy-proxy-config"), ["edge-certs-tls-files", "edge-proxy-proxy-http"]);
   assert.deepEqual(deps("edge-hub-hub-bind-url"), ["edge-proxy-proxy-config"]);
 });
 
@@ -140,10 +142,11 @@ test("secrets stay secret: keys in stdin, SSH key in the connection, nothing in 
 });
 
 test("switching proxies replaces the proxy steps in place, old one undone first", () => {
-  for (const n of ["edge-proxy-proxy-packages", "edge-proxy-proxy-config"]) {
+  const replaced = ["edge-proxy-proxy-packages", "edge-proxy-proxy-http", "edge-proxy-proxy-config"];
+  for (const n of replaced) {
     assert.deepEqual(byName(n).props.triggers, ["nginx"], `${n}: a proxy change replaces it`);
   }
-  for (const c of commands().filter((c) => !["edge-proxy-proxy-packages", "edge-proxy-proxy-config"].includes(c.name))) {
+  for (const c of commands().filter((c) => !replaced.includes(c.name))) {
     assert.equal(c.props.triggers, undefined, `${c.name} must not be replaced on a proxy switch`);
   }
 });

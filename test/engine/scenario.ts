@@ -1,9 +1,9 @@
 /**
  * Engine tier: the project's own program through the real Pulumi engine (Automation API, inline
- * program), the real CLI and the real command/tls/random plugins, against a fresh sandbox host:
+ * program), the real CLI and the real command/tls/random plugins, against a sandbox host:
  * up → user probes → a second up with no changes → preview of a change shows the rendered diff →
- * bad config refused before SSH → destroy → host as found. Without the CLI or plugins it prints one
- * SKIP line naming what is missing.
+ * bad config refused before SSH → proxy switches in place → destroy → host as found. Without the
+ * CLI or plugins it prints one SKIP line naming what is missing.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -15,6 +15,8 @@ import { randomBytes } from "crypto";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { edgeStack, repoRoot } from "../../scripts/automation";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, ssh } from "../support/sandbox";
+import { ProxyKind } from "../../model/site";
+import { PlatformId } from "../../model/platforms";
 import { httpsGet, probeHubKernel } from "../support/hub-probe";
 
 function missingToolchain(): string {
@@ -24,14 +26,30 @@ function missingToolchain(): string {
   return r.stdout.split("\n").filter((l) => l.startsWith("missing plugin")).join("; ");
 }
 
-const missing = missingToolchain();
 const HUB = "hub.engine.test";
 const WWW = "www.engine.test";
+const LEGACY = "legacy.engine.test";
 
+export interface EngineScenario {
+  suite: "trixie" | "bookworm";
+  platform: PlatformId;
+  proxy: ProxyKind;
+  /** The host already runs `proxy` with a site of its own, which must keep serving. */
+  preexistingSite: boolean;
+  /** Proxies to switch to, in order, with one `pulumi up` each (e.g. ["apache", "nginx"]). */
+  switchTo: ProxyKind[];
+}
+
+const serverHeader = { nginx: /^nginx/, apache: /^Apache/ };
+
+export function engineScenario(sc: EngineScenario): void {
+const missing = missingToolchain();
+const tag = `${sc.proxy}/${sc.suite}`;
 if (missing) {
-  console.log(`SKIP engine tier: ${missing}`);
-  test("engine tier", { skip: `missing: ${missing}` }, () => {});
+  console.log(`SKIP engine tier (${tag}): ${missing}`);
+  test(`engine ${tag}`, { skip: `missing: ${missing}` }, () => {});
 } else {
+  const hostName = `engine-${sc.proxy}-${sc.suite}`;
   let host: SandboxHost;
   let stack: Stack;
   let asFound: string;
@@ -41,7 +59,8 @@ if (missing) {
     host: h.addr,
     sshPrivateKeyFile: h.sshKey,
     hostKey: h.hostKey,
-    platform: "debian-13",
+    platform: sc.platform,
+    proxy: sc.proxy,
     hubDomain: HUB,
     extraSites: JSON.stringify([{ domain: WWW }]),
   });
@@ -49,10 +68,18 @@ if (missing) {
   const onOutput = (s: string) => log.push(s);
 
   before(async () => {
-    host = createHost("engine-nginx", "trixie");
+    host = createHost(hostName, sc.suite);
+    if (sc.preexistingSite) {
+      const unit = sc.proxy === "nginx" ? "nginx" : "apache2";
+      const site = sc.proxy === "nginx"
+        ? `printf 'server {\n  listen 80;\n  server_name ${LEGACY};\n  root /srv/legacy;\n}\n' >/etc/nginx/sites-enabled/legacy`
+        : `printf '<VirtualHost *:80>\n  ServerName ${LEGACY}\n  DocumentRoot /srv/legacy\n  <Directory /srv/legacy>\n    Require all granted\n  </Directory>\n</VirtualHost>\n' >/etc/apache2/sites-enabled/legacy.conf`;
+      const r = ssh(host, "bash -s", `set -e; apt-get install -y -q ${unit} >/dev/null; mkdir -p /srv/legacy; echo 'legacy site' >/srv/legacy/index.html; ${site}; systemctl reload ${unit}`);
+      assert.equal(r.status, 0, r.stderr);
+    }
     asFound = fingerprint(host);
     stack = await edgeStack({
-      stackName: "engine",
+      stackName: `engine-${sc.proxy}-${sc.suite}`,
       workDir: path.join(work, "project"),
       backendDir: path.join(work, "backend"),
       passphrase: randomBytes(16).toString("hex"),
@@ -62,11 +89,11 @@ if (missing) {
   after(async () => {
     if (process.env.JHE_KEEP_HOSTS === "1") return;
     try { await stack?.destroy({ onOutput }); } catch { /* already destroyed, or the failure is reported by a test */ }
-    removeHost("engine-nginx");
+    removeHost(hostName);
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  test("engine: pulumi up creates the site", async () => {
+  test(`engine ${tag}: pulumi up creates the site`, async () => {
     const t0 = Date.now();
     const up = await stack.up({ onOutput });
     const changes = up.summary.resourceChanges ?? {};
@@ -79,7 +106,7 @@ if (missing) {
     assert.match(caPem, /BEGIN CERTIFICATE/);
   });
 
-  test("engine: a user gets the login page, the redirect, the other domain and a kernel", async () => {
+  test(`engine ${tag}: a user gets the login page, the redirect, the other domain and a kernel`, async () => {
     const get = (url: string) => httpsGet(url, { connectTo: { host: host.addr }, ca: caPem, timeoutMs: 15_000 });
     const login = await get(`https://${HUB}/hub/login`);
     assert.equal(login.status, 200);
@@ -92,7 +119,7 @@ if (missing) {
     console.log(`# kernel through the engine-deployed proxy: ${r.output.trim()} in ${r.totalMs} ms`);
   });
 
-  test("engine: a second up changes nothing and runs no remote command", async () => {
+  test(`engine ${tag}: a second up changes nothing and runs no remote command`, async () => {
     const before = fingerprint(host);
     const t0 = Date.now();
     const up = await stack.up({ onOutput });
@@ -102,7 +129,7 @@ if (missing) {
     assert.equal(fingerprintDiff(before, fingerprint(host)), "");
   });
 
-  test("engine: preview of a config change shows the rendered file diff, and nothing runs", async () => {
+  test(`engine ${tag}: preview of a config change shows the rendered file diff, and nothing runs`, async () => {
     const before = fingerprint(host);
     await stack.setConfig("jupyterhub-edge:maxUploadMb", { value: "2048" });
     try {
@@ -117,7 +144,7 @@ if (missing) {
     assert.equal(fingerprintDiff(before, fingerprint(host)), "");
   });
 
-  test("engine: bad config is refused before anything reaches the host", async () => {
+  test(`engine ${tag}: bad config is refused before anything reaches the host`, async () => {
     await stack.setConfig("jupyterhub-edge:hubDomain", { value: "not a domain" });
     await stack.setConfig("jupyterhub-edge:httpsPort", { value: "99999" });
     try {
@@ -131,13 +158,13 @@ if (missing) {
     }
   });
 
-  test("engine: no secret in state or logs in plaintext", async () => {
+  test(`engine ${tag}: no secret in state or logs in plaintext`, async () => {
     // The state as stored: every file of the backend (checkpoint, history, backups). (exportStack
     // would not do: the Automation API exports with --show-secrets.)
     const files: string[] = [];
     const walk = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : files.push(path.join(d, e.name))));
     walk(path.join(work, "backend"));
-    assert.ok(files.some((f) => f.endsWith("engine.json")), `no checkpoint among ${files.join(", ")}`);
+    assert.ok(files.some((f) => f.endsWith(`engine-${sc.proxy}-${sc.suite}.json`)), `no checkpoint among ${files.join(", ")}`);
     const state = files.map((f) => fs.readFileSync(f, "utf8")).join("\n");
     // The first base64 lines of an OpenSSH key are its header and public half; the rest is secret.
     const secretLines = fs.readFileSync(host.sshKey, "utf8").split("\n").filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l)).slice(2);
@@ -151,11 +178,41 @@ if (missing) {
     assert.deepEqual([...new Set(modes)], ["600"]);
   });
 
-  test("engine: destroy leaves the host as it was found", async () => {
+  const legacyServes = async () => {
+    if (!sc.preexistingSite) return;
+    const r = await httpsGet(`http://${LEGACY}/`, { connectTo: { host: host.addr }, timeoutMs: 10_000 });
+    assert.equal(`${r.status} ${r.body}`, "200 legacy site\n", "the site that was there before serves as before");
+  };
+  if (sc.preexistingSite) test(`engine ${tag}: the site that was there before still serves after up`, legacyServes);
+
+  let current = sc.proxy;
+  for (const next of sc.switchTo) {
+    const from = current;
+    test(`engine ${tag}: switching ${from} → ${next} in one up; the old proxy is gone, a kernel works`, async () => {
+      await stack.setConfig("jupyterhub-edge:proxy", { value: next });
+      const t0 = Date.now();
+      const up = await stack.up({ onOutput });
+      console.log(`# switch ${from} → ${next}: ${JSON.stringify(up.summary.resourceChanges)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      const login = await httpsGet(`https://${HUB}/hub/login`, { connectTo: { host: host.addr }, ca: caPem, timeoutMs: 15_000 });
+      assert.equal(login.status, 200);
+      assert.match(String(login.headers.server), serverHeader[next], `served by ${next}`);
+      const old = from === "nginx" ? "nginx" : "apache2";
+      const oldState = ssh(host, `systemctl is-active ${old}; ls /etc/nginx/conf.d/jupyterhub-edge.conf /etc/apache2/sites-enabled/jupyterhub-edge.conf 2>/dev/null`).stdout.trim().split("\n");
+      assert.notEqual(oldState[0], "active", `${old} must not run after the switch`);
+      assert.deepEqual(oldState.slice(1), [next === "nginx" ? "/etc/nginx/conf.d/jupyterhub-edge.conf" : "/etc/apache2/sites-enabled/jupyterhub-edge.conf"], "only the new proxy's vhost file is left");
+      const r = await probeHubKernel({ baseUrl: `https://${HUB}/`, connectTo: { host: host.addr }, ca: caPem, username: host.hubUser, password: host.hubPassword });
+      assert.match(r.output, /42/);
+    });
+    current = next;
+  }
+
+  test(`engine ${tag}: destroy leaves the host as it was found`, async () => {
     const t0 = Date.now();
     const res = await stack.destroy({ onOutput });
     console.log(`# destroy: ${JSON.stringify(res.summary.resourceChanges)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const diff = fingerprintDiff(asFound, fingerprint(host));
     assert.equal(diff, "", `host differs from how it was found:\n${diff}`);
+    await legacyServes();
   });
+}
 }

@@ -1,0 +1,21 @@
+// Regenerates Pulumi.yaml from config/keys.ts (the render tier checks the two agree):
+//   npx tsx scripts/gen-pulumi-yaml.ts > Pulumi.yaml
+import { configKeys } from "../config/keys";
+const lines = [
+  "name: jupyterhub-edge",
+  "description: JupyterHub behind nginx or Apache on a real server — HTTPS, websockets, managed bind_url.",
+  "runtime:",
+  "  name: nodejs",
+  "  options:",
+  "    typescript: true",
+  "    packagemanager: npm",
+  "config:",
+];
+for (const [k, v] of Object.entries(configKeys) as [string, any][]) {
+  lines.push(`  jupyterhub-edge:${k}:`);
+  lines.push(`    type: ${v.type}`);
+  if (v.type === "array") lines.push(`    items:`, `      type: object`);
+  lines.push(`    description: ${JSON.stringify(v.description)}`);
+  if (v.default !== undefined) lines.push(`    default: ${JSON.stringify(v.default)}`);
+}
+console.log(lines.join("\n"));

@@ -1,0 +1,92 @@
+# certbot: certificates from an ACME CA, certbot in webroot mode (it never edits our vhosts).
+# payload: server URL / email ADDR / webroot DIR / reload UNIT / revoke true|false /
+#   `domain NAME` lines (one lineage per domain, named after it) / optional `|`-prefixed PEM lines:
+#   a CA for a private ACME server's HTTPS endpoint.
+# apply: issues a certificate for each domain that has no lineage yet — never re-requests one that
+#   exists (rate limits). Installs a deploy hook that reloads UNIT after every renewal, and, with a
+#   CA, a drop-in so the distro's certbot.timer renewals trust it too.
+# undo: deletes (optionally revokes) the lineages this step issued, the hook, the drop-in, and
+#   certbot's directories if this step created them.
+
+rec=$JHE_STATE/certbot
+hook=/etc/letsencrypt/renewal-hooks/deploy/jupyterhub-edge
+bundle=/etc/jupyterhub-edge/acme-ca-bundle.pem
+dropin=/etc/systemd/system/certbot.service.d/jupyterhub-edge.conf
+certbot_dirs=(/etc/letsencrypt /var/lib/letsencrypt /var/log/letsencrypt)
+
+if [[ $JHE_MODE == undo ]]; then
+  [[ -d $rec ]] || exit 0
+  revoke=$(cat "$rec/revoke" 2>/dev/null || echo false)
+  [[ -f $rec/ca ]] && export REQUESTS_CA_BUNDLE=$bundle
+  server=$(cat "$rec/server" 2>/dev/null || true)
+  while read -r domain; do
+    [[ -n $domain ]] || continue
+    if [[ $revoke == true && -f /etc/letsencrypt/live/$domain/cert.pem ]]; then
+      certbot revoke --non-interactive --cert-name "$domain" --server "$server" --no-delete-after-revoke >/dev/null 2>&1 \
+        && say "revoked $domain" || say "warning: could not revoke $domain"
+    fi
+    certbot delete --non-interactive --cert-name "$domain" >/dev/null 2>&1 && say "deleted certificate $domain" || true
+  done <"$rec/domains"
+  rm -f "$hook" "$dropin" "$bundle"
+  rmdir "$(dirname "$dropin")" 2>/dev/null || true
+  systemctl daemon-reload
+  while read -r dir; do [[ -n $dir ]] && rm -rf "$dir"; done < <(cat "$rec/created-dirs" 2>/dev/null)
+  rm -rf "$rec"
+  exit 0
+fi
+
+declare -A P=() ; domains=() ; ca=$(mktemp) ; trap 'rm -f "$ca"' EXIT
+while IFS= read -r line || [[ -n $line ]]; do
+  case $line in
+    "|"*) printf '%s\n' "${line:1}" >>"$ca" ;;
+    "domain "*) domains+=("${line#domain }") ;;
+    server\ *|email\ *|webroot\ *|reload\ *|revoke\ *) P[${line%% *}]=${line#* } ;;
+    '') ;;
+    *) die "malformed payload line" ;;
+  esac
+done
+[[ ${P[server]:-} =~ ^https://[A-Za-z0-9.:/_~-]+$ ]] || die "bad ACME server URL"
+[[ ${P[email]:-} =~ ^[^[:space:]@]+@[^[:space:]@]+$ ]] || die "bad email"
+safe_path "${P[webroot]:-}" || die "bad webroot"
+[[ ${P[reload]:-} =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit"
+for d in "${domains[@]}"; do [[ $d =~ ^[a-z0-9.-]+$ ]] || die "bad domain"; done
+command -v certbot >/dev/null || die "certbot is not installed"
+
+install -d -m 0700 "$rec"
+touch "$rec/domains" "$rec/created-dirs"
+for dir in "${certbot_dirs[@]}"; do
+  [[ -e $dir ]] || grep -qx "$dir" "$rec/created-dirs" || echo "$dir" >>"$rec/created-dirs"
+done
+echo "${P[server]}" >"$rec/server"
+echo "${P[revoke]:-false}" >"$rec/revoke"
+
+if [[ -s $ca ]]; then
+  # REQUESTS_CA_BUNDLE replaces the trust store: the system CAs plus the private ACME server's.
+  install -d -m 0755 "$(dirname "$bundle")"
+  cat /etc/ssl/certs/ca-certificates.crt "$ca" >"$bundle.new" && chmod 0644 "$bundle.new" && mv "$bundle.new" "$bundle"
+  export REQUESTS_CA_BUNDLE=$bundle
+  install -d -m 0755 "$(dirname "$dropin")"
+  printf '# jupyterhub-edge: renewals must trust the private ACME server this host uses.\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=%s\n' "$bundle" >"$dropin"
+  systemctl daemon-reload
+  touch "$rec/ca"
+else
+  rm -f "$dropin" "$bundle" "$rec/ca"
+fi
+
+# After every renewal (certbot.timer), reload whichever proxy serves the certificates.
+install -d -m 0755 "$(dirname "$hook")"
+printf '#!/bin/sh\n# jupyterhub-edge: serve renewed certificates.\nsystemctl try-reload-or-restart %s\n' "${P[reload]}" >"$hook"
+chmod 0755 "$hook"
+
+for domain in "${domains[@]}"; do
+  if [[ -f /etc/letsencrypt/renewal/$domain.conf && -f /etc/letsencrypt/live/$domain/fullchain.pem ]]; then
+    say "certificate for $domain exists; not requested again"
+  else
+    say "requesting a certificate for $domain from ${P[server]}"
+    if ! out=$(certbot certonly --non-interactive --agree-tos --no-eff-email -m "${P[email]}" --server "${P[server]}" \
+        --webroot -w "${P[webroot]}" --cert-name "$domain" -d "$domain" 2>&1); then
+      die "certbot could not get a certificate for $domain (is port 80 of $domain reaching this host?):"$'\n'"$(tail -n 15 <<<"$out")"
+    fi
+  fi
+  grep -qx "$domain" "$rec/domains" || echo "$domain" >>"$rec/domains"
+done

@@ -1,0 +1,4 @@
+import { hostScenario } from "./scenario";
+
+// Starts from a fresh host: apache is installed by the program and purged by undo.
+hostScenario({ suite: "trixie", platform: "debian-13", proxy: "apache", preexistingSite: false });
