@@ -119,8 +119,10 @@ export function loadStackConfig(): LoadedConfig {
   // Pulumi cannot declare an optional secret (a declared secret must be set in every stack), so
   // the program itself refuses a private key stored in plaintext.
   const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-  if ((strings.sshPrivateKey ?? "") !== "" && isSecret && !isSecret(`${CONFIG_NAMESPACE}:sshPrivateKey`)) {
-    throw new ConfigError([`${CONFIG_NAMESPACE}:sshPrivateKey: is stored in plaintext; set it with \`pulumi config set --secret\``]);
+  for (const key of ["sshPrivateKey", "providedCertificates"]) {
+    if ((strings[key] ?? "") !== "" && isSecret && !isSecret(`${CONFIG_NAMESPACE}:${key}`)) {
+      throw new ConfigError([`${CONFIG_NAMESPACE}:${key}: is stored in plaintext; set it with \`pulumi config set --secret\``]);
+    }
   }
   const secretKey = new pulumi.Config(CONFIG_NAMESPACE).getSecret("sshPrivateKey");
   return loadFromStrings(strings, secretKey, process.cwd());

@@ -94,6 +94,12 @@ export function hubHealthUrl(site: SiteSpec): { url: string; socket?: string } {
     : { url: `http://localhost${site.hub.path}hub/health`, socket: up.socketPath };
 }
 
+/** Directories both proxies' packages create (e.g. /var/www/html, /var/www), deepest first. */
+function sharedDirs(site: SiteSpec): string[] {
+  const all = [...site.platform.nginx.purgeLeftovers, ...site.platform.apache.purgeLeftovers].filter((p) => !/\.[a-z]+$/.test(p));
+  return [...new Set(all)].sort((a, b) => b.split("/").length - a.split("/").length);
+}
+
 /** Domains whose certificate files the program pushes (selfSigned and provided). */
 export function pushedCertificateDomains(site: SiteSpec): string[] {
   return allSites(site).filter((s) => s.certificate !== "acme").map((s) => s.domain);
@@ -117,7 +123,13 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
   add({
     name: "preflight",
     script: "preflight",
-    payload: kvPayload({ platform: site.platform.id, os_id: site.platform.osRelease.id, os_version: site.platform.osRelease.versionId }),
+    payload: kvPayload({
+      platform: site.platform.id,
+      os_id: site.platform.osRelease.id,
+      os_version: site.platform.osRelease.versionId,
+      // Deepest first. Either proxy's package may create them, and a proxy switch hands them over.
+      shared_dirs: sharedDirs(site).join(" "),
+    }),
     secret: false,
     after: [],
   });

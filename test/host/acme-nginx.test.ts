@@ -1,0 +1,3 @@
+import { acmeScenario } from "./acme-scenario";
+
+acmeScenario("nginx");

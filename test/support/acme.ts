@@ -1,0 +1,120 @@
+/**
+ * The local ACME CA for tests (scripts/sandbox/acme-server.sh): Debian's pebble on the machine,
+ * with pebble-challtestsrv as its DNS server. certbot inside a sandbox host gets real certificates
+ * from it, validated over HTTP-01 on the host's port 80 (through the proxy under test).
+ *
+ *   const acme = await startAcme();
+ *   await acme.addName("hub.example.test", host.addr);          // pebble resolves the name to the host
+ *   // on the host: REQUESTS_CA_BUNDLE=<copy of acme.listenerCaPem> certbot certonly --webroot ...
+ *   //              --server acme.directoryUrl(host.machineAddr)
+ *   const root = await acme.issuingRootPem();                    // trust this in probes / testssl
+ *   ...
+ *   await stopAcme();
+ *
+ * pebble's issuing root changes on every pebble start: fetch it after startAcme(), not once per
+ * suite run. The listener CA (for certbot's REQUESTS_CA_BUNDLE) is kept across restarts.
+ */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+
+const repo = path.join(__dirname, "..", "..");
+const script = path.join(repo, "scripts", "sandbox", "acme-server.sh");
+
+export interface AcmeServer {
+  /** The ACME directory as a sandbox host reaches it: https://<its MACHINE_ADDR>:14000/dir. */
+  directoryUrl(hostMachineAddr: string): string;
+  /** The directory from the machine itself (loopback). */
+  localDirectoryUrl: string;
+  /** PEM of the CA of pebble's own HTTPS listener: certbot's REQUESTS_CA_BUNDLE on the host. */
+  listenerCaPem: string;
+  /** Path of that CA on the machine. */
+  listenerCaFile: string;
+  /** PEM of pebble's current issuing root (management port /roots/0); issued chains end there. */
+  issuingRootPem(): Promise<string>;
+  /** Makes NAME resolve to ADDR (IPv4) for pebble's validation; replaces an earlier mapping. */
+  addName(name: string, addr: string): Promise<void>;
+  removeName(name: string): Promise<void>;
+  /** The parsed acme.env (ACME_DIRECTORY, ACME_PORT, ACME_LISTENER_CA, ...). */
+  env: Record<string, string>;
+}
+
+export class AcmeError extends Error {}
+
+interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], timeoutMs = 90_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile("bash", [script, ...args], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const code = (err as NodeJS.ErrnoException & { code?: unknown }).code;
+          reject(new AcmeError(`acme-server.sh ${args.join(" ")} failed (${code ?? err.message}):\n${String(stderr).slice(-3000)}`));
+        } else {
+          resolve({ stdout: String(stdout), stderr: String(stderr) });
+        }
+      });
+  });
+}
+
+function parseEnv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^([A-Z_]+)='(.*)'$/.exec(line);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+/** Starts pebble and challtestsrv (idempotent: a running pair is reused as it is). */
+export async function startAcme(): Promise<AcmeServer> {
+  const { stdout } = await run(["start"]);
+  const env = parseEnv(stdout);
+  const template = env.ACME_DIRECTORY_FOR_HOST;
+  const caFile = env.ACME_LISTENER_CA;
+  if (!template || !caFile || !env.ACME_DIRECTORY) {
+    throw new AcmeError(`acme-server.sh start printed no usable acme.env:\n${stdout}`);
+  }
+  const listenerCaPem = fs.readFileSync(caFile, "utf8");
+  return {
+    env,
+    localDirectoryUrl: env.ACME_DIRECTORY,
+    listenerCaFile: caFile,
+    listenerCaPem,
+    directoryUrl(hostMachineAddr: string): string {
+      if (!ipv4.test(hostMachineAddr)) throw new AcmeError(`not an IPv4 address: ${hostMachineAddr}`);
+      return template.replace("{MACHINE_ADDR}", hostMachineAddr);
+    },
+    async issuingRootPem(): Promise<string> {
+      const { stdout: pem } = await run(["ca"], 20_000);
+      if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new AcmeError(`acme-server.sh ca printed no certificate`);
+      return pem.trim() + "\n";
+    },
+    async addName(name: string, addr: string): Promise<void> {
+      await run(["add-name", name, addr], 20_000);
+    },
+    async removeName(name: string): Promise<void> {
+      await run(["remove-name", name], 20_000);
+    },
+  };
+}
+
+/** Stops both daemons (idempotent) and forgets the names. */
+export async function stopAcme(): Promise<void> {
+  await run(["stop"], 60_000);
+}
+
+/** Whether the pair runs (acme-server.sh status exits 0). */
+export async function acmeRunning(): Promise<boolean> {
+  try {
+    await run(["status"], 20_000);
+    return true;
+  } catch {
+    return false;
+  }
+}
