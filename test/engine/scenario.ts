@@ -19,7 +19,7 @@ import { ProxyKind } from "../../model/site";
 import { PlatformId } from "../../model/platforms";
 import { httpsGet, probeHubKernel } from "../support/hub-probe";
 
-function missingToolchain(): string {
+export function missingToolchain(): string {
   if (process.env.JHE_ENGINE_MISSING !== undefined) return process.env.JHE_ENGINE_MISSING;
   if (spawnSync("pulumi", ["version"]).status !== 0) return "pulumi CLI not on PATH (source scripts/toolchain/env.sh)";
   const r = spawnSync("bash", [path.join(repoRoot, "scripts/toolchain/check-plugins.sh"), "--check"], { encoding: "utf8" });

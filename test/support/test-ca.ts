@@ -18,7 +18,7 @@ export function makeTestCa(domains: string[]): TestCa {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-test-ca-"));
   const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  run(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/O=jupyterhub-edge tests/CN=jupyterhub-edge test CA",
+  run(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-subj", "/O=jupyterhub-edge tests/CN=jupyterhub-edge test CA",
     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
   const material = domains.map((domain) => {
     run(["req", ...ec, "-keyout", `${domain}.key`, "-out", `${domain}.csr`, "-subj", `/CN=${domain}`]);
@@ -29,7 +29,7 @@ export function makeTestCa(domains: string[]): TestCa {
       "extendedKeyUsage=serverAuth",
       "",
     ].join("\n"));
-    run(["x509", "-req", "-in", `${domain}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "30",
+    run(["x509", "-req", "-in", `${domain}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "365",
       "-extfile", `${domain}.ext`, "-out", `${domain}.pem`]);
     return {
       domain,
