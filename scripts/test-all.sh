@@ -64,6 +64,8 @@ want wiring && files+=(test/wiring/*.test.ts)
 want host && files+=(test/host/*.test.ts)
 want engine && files+=(test/engine/*.test.ts)
 stamp "running ${#files[@]} test files (${tiers[*]})"
+# The local ACME server the certificate tests start is stopped when the run ends.
+trap 'bash scripts/sandbox/acme-server.sh stop >/dev/null 2>&1 || true' EXIT
 # One runner invocation, so one closing summary; files run one at a time (hosts are heavy).
 set +e
 node --import tsx --test --test-concurrency=1 --test-timeout=1800000 "${files[@]}"

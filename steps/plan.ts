@@ -94,9 +94,12 @@ export function hubHealthUrl(site: SiteSpec): { url: string; socket?: string } {
     : { url: `http://localhost${site.hub.path}hub/health`, socket: up.socketPath };
 }
 
-/** Directories both proxies' packages create (e.g. /var/www/html, /var/www), deepest first. */
+/**
+ * Directories several steps may create — both proxies' packages (/var/www/html, /var/www), and the
+ * certificate, certbot and dhparam steps (/etc/jupyterhub-edge) — deepest first.
+ */
 function sharedDirs(site: SiteSpec): string[] {
-  const all = [...site.platform.nginx.purgeLeftovers, ...site.platform.apache.purgeLeftovers].filter((p) => !/\.[a-z]+$/.test(p));
+  const all = [...site.platform.nginx.purgeLeftovers, ...site.platform.apache.purgeLeftovers, hostPaths.configDir].filter((p) => !/\.[a-z]+$/.test(p));
   return [...new Set(all)].sort((a, b) => b.split("/").length - a.split("/").length);
 }
 

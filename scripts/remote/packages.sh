@@ -12,6 +12,12 @@
 
 record_dir=$JHE_STATE/packages
 
+# Package steps run in parallel (the proxy's and certbot's): one apt at a time, and wait for any
+# other dpkg user (unattended-upgrades) instead of failing.
+exec {apt_lock}>/run/lock/jupyterhub-edge-apt.lock
+flock "$apt_lock"
+apt_opts=(-o DPkg::Lock::Timeout=300 -q)
+
 if [[ $JHE_MODE == undo ]]; then
   shopt -s nullglob
   for record in "$record_dir"/*.added; do
@@ -27,7 +33,7 @@ if [[ $JHE_MODE == undo ]]; then
     if ((${#added[@]})); then
       [[ -n $service ]] && systemctl stop "$service" 2>/dev/null || true
       say "purging what was installed for $name: ${added[*]}"
-      apt-get purge -y -q "${added[@]}" >/dev/null
+      apt-get "${apt_opts[@]}" purge -y "${added[@]}" >/dev/null
       # Files the packages' scripts made that purge leaves (e.g. /var/www/html), deepest first.
       while IFS= read -r path; do
         [[ -z $path ]] && continue
@@ -81,8 +87,8 @@ if [[ ! -e $record_dir/$name.added ]]; then
   if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     # Lists may be absent (fresh image) or stale: refresh once, then install.
-    apt-get update -q >/dev/null || die "apt-get update failed"
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
+    apt-get "${apt_opts[@]}" update >/dev/null || die "apt-get update failed"
+    apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
   else
     say "already installed: ${wanted[*]}"
   fi
