@@ -63,26 +63,8 @@ usage() {
 # curl to our own loopback listeners only: never through a proxy from the environment.
 lcurl() { curl --noproxy '*' -sS --max-time 5 "$@"; }
 
-with_lock() {
-  local fd
-  mkdir -p "$DIR"
-  exec {fd}>"$DIR/.lock"
-  flock "$fd"
-  "$@"
-  exec {fd}>&-
-}
-
-# Execs a daemon with every fd above 2 closed (an inherited lock fd or a caller's pipe would be
-# held for the daemon's whole life). Call in a subshell.
-exec_clean() {
-  local fd
-  for fd in /proc/"$BASHPID"/fd/*; do
-    fd=${fd##*/}
-    ((fd > 2)) || continue
-    { exec {fd}>&-; } 2>/dev/null || true
-  done
-  exec "$@"
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_packages() {
   local missing=() p
@@ -362,18 +344,18 @@ main() {
   local cmd=${1:-}
   (($#)) && shift
   case $cmd in
-    start) [[ $# -eq 0 ]] || usage; with_lock start_locked ;;
-    stop) [[ $# -eq 0 ]] || usage; with_lock stop_locked ;;
+    start) [[ $# -eq 0 ]] || usage; with_lock "$DIR/.lock" start_locked ;;
+    stop) [[ $# -eq 0 ]] || usage; with_lock "$DIR/.lock" stop_locked ;;
     status) [[ $# -eq 0 ]] || usage; cmd_status ;;
     ca) [[ $# -eq 0 ]] || usage; cmd_ca ;;
     add-name)
       [[ $# -eq 2 ]] || usage
       valid_name "$1"; valid_ipv4 "$2"
-      with_lock add_name_locked "$1" "$2" ;;
+      with_lock "$DIR/.lock" add_name_locked "$1" "$2" ;;
     remove-name)
       [[ $# -eq 1 ]] || usage
       valid_name "$1"
-      with_lock remove_name_locked "$1" ;;
+      with_lock "$DIR/.lock" remove_name_locked "$1" ;;
     *) usage ;;
   esac
 }

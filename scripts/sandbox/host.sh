@@ -75,31 +75,8 @@ env_line() {
   printf "%s='%s'\n" "$1" "$2"
 }
 
-# Runs a command under an exclusive lock on FILE (created on demand). The command is not run
-# as `cmd || ...`, which would switch off set -e inside it; on failure the script exits and
-# the lock goes with its fd.
-with_lock() {
-  local file=$1 fd
-  shift
-  mkdir -p "$(dirname "$file")"
-  exec {fd}>"$file"
-  flock "$fd"
-  "$@"
-  exec {fd}>&-
-}
-
-# Execs a long-lived process (a daemon, a host's nspawn) with every fd above 2 closed: an
-# inherited lock fd would hold our flock for the daemon's whole life, and an inherited pipe of
-# the caller (a test runner's stdout) would keep the caller waiting for EOF. Call in a subshell.
-exec_clean() {
-  local fd
-  for fd in /proc/"$BASHPID"/fd/*; do
-    fd=${fd##*/}
-    ((fd > 2)) || continue
-    { exec {fd}>&-; } 2>/dev/null || true
-  done
-  exec "$@"
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 random_password() {
   # 20 chars of [A-Za-z0-9]; no tr on /dev/urandom directly, which SIGPIPEs under pipefail.

@@ -14,6 +14,6 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 # attempt on a machine without the internet would only hang.
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_DISABLE_REGISTRY_RESOLVE=true
-# Use the installed plugin versions, not whatever pulumi-resource-* happens to be on PATH.
-export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+# (The Automation API runs set PULUMI_IGNORE_AMBIENT_PLUGINS themselves; it is not set here because
+# it also hides the nodejs language host on PATH, which plain `pulumi up` needs.)
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=${PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK:-true}
