@@ -129,6 +129,27 @@ if (missing) {
     assert.equal(fingerprintDiff(before, fingerprint(host)), "");
   });
 
+  test(`engine ${tag}: the hub moves to /jhub/ on port 8443 and back, with no redirect loop`, async () => {
+    const get = (url: string) => httpsGet(url, { connectTo: { host: host.addr }, ca: caPem, timeoutMs: 15_000 });
+    await stack.setConfig("jupyterhub-edge:hubPath", { value: "/jhub/" });
+    await stack.setConfig("jupyterhub-edge:httpsPort", { value: "8443" });
+    try {
+      const up = await stack.up({ onOutput });
+      console.log(`# move to :8443/jhub/: ${JSON.stringify(up.summary.resourceChanges)}`);
+      assert.equal(up.outputs.url.value, `https://${HUB}:8443/jhub/`);
+      assert.equal((await get(`https://${HUB}:8443/jhub`)).headers.location, `https://${HUB}:8443/jhub/`);
+      assert.equal((await get(`https://${HUB}:8443/`)).headers.location, `https://${HUB}:8443/jhub/`);
+      assert.equal((await get(`http://${HUB}/jhub/hub/`)).headers.location, `https://${HUB}:8443/jhub/hub/`);
+      const r = await probeHubKernel({ baseUrl: `https://${HUB}:8443/jhub/`, connectTo: { host: host.addr }, ca: caPem, username: host.hubUser, password: host.hubPassword });
+      assert.match(r.output, /42/);
+    } finally {
+      await stack.removeConfig("jupyterhub-edge:hubPath");
+      await stack.removeConfig("jupyterhub-edge:httpsPort");
+    }
+    await stack.up({ onOutput });
+    assert.equal((await get(`https://${HUB}/hub/login`)).status, 200, "back at / on 443");
+  });
+
   test(`engine ${tag}: preview of a config change shows the rendered file diff, and nothing runs`, async () => {
     const before = fingerprint(host);
     await stack.setConfig("jupyterhub-edge:maxUploadMb", { value: "2048" });

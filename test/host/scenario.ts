@@ -236,6 +236,24 @@ export function hostScenario({ suite, platform, proxy, preexistingSite }: Scenar
     steps = moved;
   });
 
+  if ((proxy === "nginx") === (suite === "bookworm")) {
+    test(`${proxy}/${suite}: DHE on request: a dhparam generated once, used by ${proxy}, never regenerated`, async () => {
+      const withDhe = planFor(host, ca, { hubPath: "/jhub/", httpsPort: 8443, dhe: true }, platform, proxy).steps;
+      const changed = withDhe.filter((s) => steps.find((o) => o.name === s.name)?.payload !== s.payload);
+      assert.deepEqual(changed.map((s) => s.name), ["dhparam", "proxy-config"]);
+      const t0 = Date.now();
+      applyAll(host, changed);
+      const made = ssh(host, "stat -c %Y /etc/jupyterhub-edge/dhparam.pem; openssl dhparam -in /etc/jupyterhub-edge/dhparam.pem -noout -text | head -1").stdout;
+      console.log(`# dhparam generated in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${made.trim().split("\n")[1]}`);
+      assert.match(made, /DH Parameters: \(2048 bit\)/);
+      const again = runStep(host, withDhe.find((s) => s.name === "dhparam")!, "apply");
+      assert.match(again.stdout, /exists; kept/);
+      assert.equal(ssh(host, "stat -c %Y /etc/jupyterhub-edge/dhparam.pem").stdout.trim(), made.split("\n")[0], "not regenerated");
+      assert.equal((await get(`https://${HUB}:8443/jhub/hub/login`)).status, 200);
+      steps = withDhe;
+    });
+  }
+
   test(`${proxy}/${suite}: undo leaves the host exactly as it was found`, () => {
     undoAll(host, steps);
     const diff = fingerprintDiff(asFound, fingerprint(host));

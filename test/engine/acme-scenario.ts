@@ -1,0 +1,119 @@
+/**
+ * Engine tier, real certificates: the program through the real engine with certificateMode acme
+ * against pebble on the machine, on Debian 13: a certificate issued and served, a second up that
+ * changes (and requests) nothing, a new domain getting a certificate of its own, a renewal by the
+ * distro's certbot.service served at once, destroy deleting the certificates and leaving the host
+ * as found.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as tls from "tls";
+import { randomBytes } from "crypto";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { edgeStack } from "../../scripts/automation";
+import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, ssh } from "../support/sandbox";
+import { AcmeServer, startAcme } from "../support/acme";
+import { httpsGet, probeHubKernel } from "../support/hub-probe";
+import { missingToolchain } from "./scenario";
+import { ProxyKind } from "../../model/site";
+
+export function engineAcmeScenario(proxy: ProxyKind): void {
+const HUB = `hub.${proxy}.engine-acme.test`;
+const WWW = `www.${proxy}.engine-acme.test`;
+const hostName = `engine-acme-${proxy}`;
+const servedSerial = (addr: string, servername = HUB) =>
+  new Promise<string>((resolve, reject) => {
+    const s = tls.connect({ host: addr, port: 443, servername, rejectUnauthorized: false });
+    s.once("secureConnect", () => { resolve(s.getPeerCertificate().serialNumber); s.destroy(); });
+    s.once("error", reject);
+  });
+
+const missing = missingToolchain();
+if (missing) {
+  console.log(`SKIP engine tier (acme/${proxy}): ${missing}`);
+  test(`engine acme/${proxy}`, { skip: `missing: ${missing}` }, () => {});
+} else {
+  let host: SandboxHost;
+  let acme: AcmeServer;
+  let stack: Stack;
+  let asFound: string;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-engine-acme-"));
+
+  before(async () => {
+    acme = await startAcme();
+    host = createHost(hostName, "trixie");
+    await acme.addName(HUB, host.addr);
+    await acme.addName(WWW, host.addr);
+    asFound = fingerprint(host);
+    stack = await edgeStack({
+      stackName: hostName,
+      workDir: path.join(work, "project"),
+      backendDir: path.join(work, "backend"),
+      passphrase: randomBytes(16).toString("hex"),
+      config: {
+        host: host.addr, sshPrivateKeyFile: host.sshKey, hostKey: host.hostKey, platform: "debian-13", proxy,
+        hubDomain: HUB, certificateMode: "acme", acmeEmail: "admin@example.org",
+        acmeServer: acme.directoryUrl(host.machineAddr), acmeCaBundleFile: acme.listenerCaFile,
+      },
+    });
+  });
+  after(async () => {
+    if (process.env.JHE_KEEP_HOSTS === "1") return;
+    try { await stack?.destroy(); } catch { /* reported by the destroy test */ }
+    if (host) removeHost(hostName);
+    await acme?.removeName(HUB).catch(() => undefined);
+    await acme?.removeName(WWW).catch(() => undefined);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test(`engine acme/${proxy}: up gets a certificate from the ACME server and a kernel works behind it`, async () => {
+    const t0 = Date.now();
+    const up = await stack.up();
+    console.log(`# up: ${JSON.stringify(up.summary.resourceChanges)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(up.outputs.caCertificate.value, "", "no self-signed CA when every domain uses ACME");
+    const r = await probeHubKernel({ baseUrl: `https://${HUB}/`, connectTo: { host: host.addr }, ca: await acme.issuingRootPem(), username: host.hubUser, password: host.hubPassword });
+    assert.match(r.output, /42/);
+  });
+
+  test(`engine acme/${proxy}: a second up changes nothing (no certificate requested)`, async () => {
+    const serial = await servedSerial(host.addr);
+    const up = await stack.up();
+    assert.deepEqual(Object.keys(up.summary.resourceChanges ?? {}), ["same"], JSON.stringify(up.summary.resourceChanges));
+    assert.equal(await servedSerial(host.addr), serial);
+  });
+
+  test(`engine acme/${proxy}: adding a domain requests a certificate for it alone`, async () => {
+    const hubSerial = await servedSerial(host.addr);
+    await stack.setConfig("jupyterhub-edge:extraSites[0].domain", { value: WWW }, true);
+    const out: string[] = [];
+    const up = await stack.up({ onOutput: (s) => out.push(s) });
+    console.log(`# add ${WWW}: ${JSON.stringify(up.summary.resourceChanges)}`);
+    const log = out.join("");
+    assert.match(log, new RegExp(`requesting a certificate for ${WWW.replace(/\./g, "\\.")}`));
+    assert.match(log, new RegExp(`certificate for ${HUB.replace(/\./g, "\\.")} exists; not requested again`));
+    assert.equal(await servedSerial(host.addr), hubSerial, "the hub's certificate was not re-issued");
+    const probe = await httpsGet(`https://${WWW}/`, { connectTo: { host: host.addr }, ca: await acme.issuingRootPem(), timeoutMs: 15_000 });
+    assert.equal(probe.status, 200);
+    assert.equal(probe.tls?.authorized, true, "the new domain is served with its ACME certificate");
+  });
+
+  test(`engine acme/${proxy}: the distro's certbot.service renews and ${proxy} serves the new certificate`, async () => {
+    const before = await servedSerial(host.addr);
+    const r = ssh(host, "echo 'force-renewal = true' >>/etc/letsencrypt/cli.ini; systemctl start certbot.service; echo exit=$?; sed -i '/^force-renewal = true$/d' /etc/letsencrypt/cli.ini; [ -s /etc/letsencrypt/cli.ini ] || rm -f /etc/letsencrypt/cli.ini");
+    assert.match(r.stdout, /exit=0/);
+    const after = await servedSerial(host.addr);
+    console.log(`# renewal by certbot.service: serial ${before} -> ${after}`);
+    assert.notEqual(after, before);
+  });
+
+  test(`engine acme/${proxy}: destroy deletes the certificate and leaves the host as found`, async () => {
+    const res = await stack.destroy();
+    console.log(`# destroy: ${JSON.stringify(res.summary.resourceChanges)}`);
+    const diff = fingerprintDiff(asFound, fingerprint(host));
+    assert.equal(diff, "", `host differs from how it was found:\n${diff}`);
+  });
+}
+}
