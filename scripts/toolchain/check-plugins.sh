@@ -20,7 +20,7 @@ for name in command tls random; do
   dir=$plugins_dir/resource-$name-v$version
   if [[ ! -x $dir/pulumi-resource-$name && $mode == install ]] && command -v pulumi >/dev/null; then
     echo "installing plugin resource $name $version ..." >&2
-    timeout 120 pulumi plugin install resource "$name" "$version" >/dev/null 2>&1 || true
+    timeout 60 pulumi plugin install resource "$name" "$version" >/dev/null 2>&1 || true
   fi
   if [[ -x $dir/pulumi-resource-$name ]]; then
     echo "ok plugin resource-$name $version"
