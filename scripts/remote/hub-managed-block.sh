@@ -40,7 +40,15 @@ if [[ $JHE_MODE == undo ]]; then
     rm -f "$stripped"
   fi
   if systemctl is-enabled --quiet "$service" 2>/dev/null || systemctl is-active --quiet "$service"; then
+    since=$(date +%s)
     systemctl restart "$service" || die "could not restart $service on its original config"
+    # Where the hub listens now is the user's own setting, unknown to us: wait for JupyterHub's
+    # own "now running" line instead (bounded), so `destroy` ends with the hub serving again.
+    for ((i = 0; i < 180; i++)); do
+      journalctl -u "$service" --since "@$since" -o cat --no-pager 2>/dev/null | grep -q "JupyterHub is now running" && break
+      sleep 0.5
+    done
+    ((i < 180)) && say "$service is running on its own config again" || say "warning: $service did not report running within 90 s"
   fi
   rm -rf "$rec"
   exit 0
