@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectionSpec, SiteSpec, allSites, hubBindUrl, publicOrigin } from "../model/site";
+import { ConnectionSpec, SiteSpec, allSites, hubBindUrl, hubUrl } from "../model/site";
 import { CertificateMaterial, certificatePayload, planSteps } from "../steps/plan";
 import { SelfSignedCertificates } from "./certificates";
 import { AcmeCertificates } from "./acme-certificates";
@@ -76,7 +76,7 @@ export class EdgeSite extends pulumi.ComponentResource {
     const hubStep = byName("hub-bind-url");
     if (hubStep) new HubBindUrl(`${name}-hub`, { ...stepArgs, step: hubStep, bindUrl: hubBindUrl(site) }, { parent: this });
 
-    this.url = pulumi.output(`${publicOrigin(site)}${site.hub.path}`);
+    this.url = pulumi.output(hubUrl(site));
     this.caPem = selfSigned?.caPem ?? pulumi.output("");
     this.renderedProxyConfig = proxy.renderedConfig;
     this.registerOutputs({ url: this.url, caPem: this.caPem });

@@ -102,9 +102,19 @@ export function allDomains(site: SiteSpec): string[] {
   return [site.hub.domain, ...site.extraSites.map((s) => s.domain)];
 }
 
+/** ":PORT" when the public HTTPS port is not the default, else "" — as browsers write URLs. */
+export function portSuffix(site: SiteSpec): string {
+  return site.httpsPort === 443 ? "" : `:${site.httpsPort}`;
+}
+
 /** The public origin users type, e.g. https://hub.example.org or https://hub.example.org:8443. */
 export function publicOrigin(site: SiteSpec, domain = site.hub.domain): string {
-  return site.httpsPort === 443 ? `https://${domain}` : `https://${domain}:${site.httpsPort}`;
+  return `https://${domain}${portSuffix(site)}`;
+}
+
+/** The hub's public URL, e.g. https://hub.example.org/jhub/. */
+export function hubUrl(site: SiteSpec): string {
+  return `${publicOrigin(site)}${site.hub.path}`;
 }
 
 /** The URL the hub must bind to so that its routes line up with the proxy's location. */

@@ -3,7 +3,7 @@
  * the ACME path exempt, the hub proxied with websocket upgrade and unbuffered streaming, other
  * domains from their own roots, HSTS on every response, TLS 1.2/1.3. Pure.
  */
-import { SiteSpec, StaticSite, TlsFiles, allDomains } from "../model/site";
+import { SiteSpec, StaticSite, TlsFiles, allDomains, hubUrl, portSuffix, publicOrigin } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeApache } from "./directives";
 import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
@@ -52,7 +52,7 @@ function upstreamFor(site: SiteSpec): string {
 function hubVhost(site: SiteSpec): Node {
   const hub = site.hub;
   const port = site.httpsPort;
-  const base = `https://${hub.domain}${port === 443 ? "" : `:${port}`}`;
+  const base = publicOrigin(site);
   const target = upstreamFor(site);
   const timeout = site.limits.websocketIdleTimeoutSeconds;
   const proxy: Node[] = [];
@@ -119,7 +119,6 @@ function staticVhost(site: SiteSpec, s: StaticSite): Node {
 
 function redirectVhost(site: SiteSpec): Node {
   const [first, ...aliases] = allDomains(site);
-  const port = site.httpsPort === 443 ? "" : `:${site.httpsPort}`;
   return block("VirtualHost", ["*:80"], [
     d("ServerName", first),
     ...(aliases.length ? [d("ServerAlias", ...aliases)] : []),
@@ -127,7 +126,7 @@ function redirectVhost(site: SiteSpec): Node {
     block("Directory", [hostPaths.acmeWebroot], [d("Options", "None"), d("AllowOverride", "None"), d("Require", "all", "granted")]),
     d("RewriteEngine", "on"),
     d("RewriteCond", "%{REQUEST_URI}", "!^/\\.well-known/acme-challenge/"),
-    d("RewriteRule", "^", `https://%{SERVER_NAME}${port}%{REQUEST_URI}`, "[R=301,L]"),
+    d("RewriteRule", "^", `https://%{SERVER_NAME}${portSuffix(site)}%{REQUEST_URI}`, "[R=301,L]"),
   ]);
 }
 
@@ -146,7 +145,7 @@ export function renderApache(site: SiteSpec): ProxyFiles {
     ...(site.httpsPort !== 443 ? [d("Listen", site.httpsPort, "https"), blank] : []),
     // The stapling cache is server-wide; a name of our own avoids clashing with another site's.
     ...(site.tls.ocspStapling ? [d("SSLStaplingCache", quoted("shmcb:${APACHE_RUN_DIR}/jhe_ocsp(128000)")), blank] : []),
-    ...comment(`The hub: https://${site.hub.domain}${site.httpsPort === 443 ? "" : `:${site.httpsPort}`}${site.hub.path}`),
+    ...comment(`The hub: ${hubUrl(site)}`),
     hubVhost(site),
     ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticVhost(site, s)]),
   ];

@@ -1,7 +1,7 @@
 /**
  * SiteSpec → nginx vhost file. Pure: the same model always gives the same bytes.
  */
-import { HubSite, SiteSpec, StaticSite, TlsFiles, allDomains } from "../model/site";
+import { HubSite, SiteSpec, StaticSite, TlsFiles, allDomains, hubUrl, portSuffix } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeNginx } from "./directives";
 import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
@@ -27,7 +27,7 @@ function listen(site: SiteSpec, port: number, tls: boolean): Node[] {
 
 /** `$host` plus the public port when it is not the default, as browsers send it. */
 function publicHostExpr(site: SiteSpec): string {
-  return site.httpsPort === 443 ? "$host" : `$host:${site.httpsPort}`;
+  return `$host${portSuffix(site)}`;
 }
 
 function tlsServerDirectives(site: SiteSpec, files: TlsFiles): Node[] {
@@ -126,13 +126,12 @@ function staticServer(site: SiteSpec, s: StaticSite): Node {
 }
 
 function redirectServer(site: SiteSpec): Node {
-  const port = site.httpsPort === 443 ? "" : `:${site.httpsPort}`;
   return block("server", [], [
     ...listen(site, 80, false),
     d("server_name", ...allDomains(site)),
     blank,
     block("location", ["^~", "/.well-known/acme-challenge/"], [d("root", hostPaths.acmeWebroot), d("default_type", "text/plain")]),
-    block("location", ["/"], [d("return", 301, `https://$host${port}$request_uri`)]),
+    block("location", ["/"], [d("return", 301, `https://$host${portSuffix(site)}$request_uri`)]),
   ]);
 }
 
@@ -149,7 +148,7 @@ export function renderNginx(site: SiteSpec): ProxyFiles {
     blank,
     block("map", ["$http_upgrade", upgradeVar], [d("default", "upgrade"), d("''", "close")]),
     blank,
-    ...comment(`The hub: ${hub(site)}`),
+    ...comment(`The hub: ${hubUrl(site)}`),
     hubServer(site),
     ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticServer(site, s)]),
   ];
@@ -157,8 +156,4 @@ export function renderNginx(site: SiteSpec): ProxyFiles {
     http: { path: paths.http, mode: "0644", content: serializeNginx(http) + "\n" },
     https: { path: paths.https, mode: "0644", content: serializeNginx(https) + "\n" },
   };
-}
-
-function hub(site: SiteSpec): string {
-  return `https://${site.hub.domain}${site.httpsPort === 443 ? "" : `:${site.httpsPort}`}${site.hub.path}`;
 }

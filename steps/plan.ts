@@ -5,7 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { SiteSpec, allSites, hubBindUrl } from "../model/site";
+import { SiteSpec, allSites } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { renderNginx } from "../render/nginx";
 import { apacheModules, renderApache } from "../render/apache";
@@ -256,4 +256,3 @@ export function certificatePayload(site: SiteSpec, material: CertificateMaterial
   return "after none\n" + filesPayload(certificateFiles(site, material));
 }
 
-export { hubBindUrl };
