@@ -33,7 +33,14 @@ function parseEnvFile(file: string): Record<string, string> {
   return out;
 }
 
+/**
+ * JHE_HOST_PREFIX (optional, e.g. "a-") is put before every sandbox host name, so that two checkouts
+ * running tests on one machine at the same time never take each other's hosts.
+ */
+const prefixed = (name: string): string => `${process.env.JHE_HOST_PREFIX ?? ""}${name}`;
+
 export function createHost(name: string, suite = "trixie", index?: number): SandboxHost {
+  name = prefixed(name);
   const args = ["create", name, "--suite", suite, ...(index ? ["--index", String(index)] : [])];
   const r = spawnSync("bash", [hostScript, ...args], { encoding: "utf8", timeout: 15 * 60_000 });
   if (r.status !== 0) throw new Error(`host.sh ${args.join(" ")} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
@@ -53,6 +60,7 @@ export function createHost(name: string, suite = "trixie", index?: number): Sand
 }
 
 export function removeHost(name: string): void {
+  name = prefixed(name);
   const r = spawnSync("bash", [hostScript, "remove", name], { encoding: "utf8", timeout: 5 * 60_000 });
   if (r.status !== 0) throw new Error(`host.sh remove ${name} failed:\n${r.stderr.slice(-2000)}`);
 }
