@@ -28,6 +28,19 @@ if [[ -x "$bin_dir/pulumi" ]]; then
   exit 0
 fi
 
+# One build at a time per cache: a second caller (another test run, another checkout) waits for
+# the first one's binary instead of starting a second 1.7 GB, 6-minute build beside it.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.pulumi-cli-build.lock"
+if ! flock -n 9; then
+  log "another build of the Pulumi CLI is running; waiting for it"
+  flock 9
+fi
+if [[ -x "$bin_dir/pulumi" ]]; then
+  echo "$bin_dir"
+  exit 0
+fi
+
 command -v go >/dev/null || { log "no 'pulumi' on PATH and no Go toolchain to build it; install Pulumi: https://www.pulumi.com/docs/install/"; exit 1; }
 
 work=$(mktemp -d)
