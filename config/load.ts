@@ -9,6 +9,7 @@ import { CONFIG_NAMESPACE, ConfigKey, configKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
 import { ConnectionSpec, SiteSpec } from "../model/site";
 import { CertificateMaterial } from "../steps/plan";
+import { certificateProblems } from "./certificates";
 
 /** Typed view of string config values: integers and booleans as such, lists as parsed JSON. */
 export function coerceRaw(strings: Record<string, string>): { raw: Record<string, unknown>; problems: string[] } {
@@ -57,7 +58,7 @@ export interface LoadedConfig {
  * Parses the secret providedCertificates JSON. Problems are described by shape only: the value is a
  * secret and must not appear in an error message.
  */
-export function parseProvided(text: string, problems: string[]): CertificateMaterial[] {
+export function parseProvided(text: string, problems: string[], domains: string[] = []): CertificateMaterial[] {
   if (text.trim() === "") return [];
   const key = `${CONFIG_NAMESPACE}:providedCertificates`;
   let doc: unknown;
@@ -73,11 +74,16 @@ export function parseProvided(text: string, problems: string[]): CertificateMate
   }
   const out: CertificateMaterial[] = [];
   for (const [domain, v] of Object.entries(doc as Record<string, unknown>)) {
+    domains.push(domain); // has an entry (its problems, if any, are reported here)
     const entry = v as { certificate?: unknown; privateKey?: unknown } | null;
     const cert = entry?.certificate, pk = entry?.privateKey;
     if (typeof cert !== "string" || !/-----BEGIN CERTIFICATE-----/.test(cert)) problems.push(`${key}.${domain}.certificate: must be a PEM certificate chain`);
     else if (typeof pk !== "string" || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pk)) problems.push(`${key}.${domain}.privateKey: must be a PEM private key`);
-    else out.push({ domain, fullchainPem: cert, privateKeyPem: pk });
+    else {
+      const found = certificateProblems(domain, cert, pk);
+      problems.push(...found.map((p) => `${key}.${domain}.${p.field}: ${p.reason}`));
+      if (found.length === 0) out.push({ domain, fullchainPem: cert, privateKeyPem: pk });
+    }
   }
   return out;
 }
@@ -92,8 +98,9 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   delete raw.hostKeyFile;
   if (typeof raw.acmeCaBundleFile === "string") raw.acmeCaBundlePem = readFileFor("acmeCaBundleFile", raw.acmeCaBundleFile, baseDir);
   delete raw.acmeCaBundleFile;
-  const provided = parseProvided(strings.providedCertificates ?? "", problems);
-  raw.providedDomains = provided.map((p) => p.domain);
+  const providedDomains: string[] = [];
+  const provided = parseProvided(strings.providedCertificates ?? "", problems, providedDomains);
+  raw.providedDomains = providedDomains;
   let parsed: ReturnType<typeof parseConfig> | undefined;
   try {
     parsed = parseConfig(raw);

@@ -1,74 +1,19 @@
 /**
- * Stack config → validated model. All checks live here, expressed as a zod schema, so that bad input
- * fails before anything touches a host, with one line per problem naming the config key.
- *
- * Values that end up inside proxy config files (domains, paths) are restricted to characters that
- * cannot break out of a directive: that is what keeps rendering a pure, injection-free function.
+ * Stack config → validated model. All checks live here, expressed as a zod schema (the value rules
+ * are in rules.ts), so that bad input fails before anything touches a host, with one line per
+ * problem naming the config key, the value and the rule (messages.ts).
  */
 import { z } from "zod";
-import { CONFIG_NAMESPACE, ConfigKey, configKeys } from "./keys";
-import { AcmeSettings, CertificateMode, ConnectionSpec, HubUpstream, OutsideHubPath, SiteSpec, tlsFilesFor } from "../model/site";
+import { ConfigKey, configKeys } from "./keys";
+import { AcmeSettings, CertificateMode, ConnectionSpec, SiteSpec, tlsFilesFor } from "../model/site";
+import { absolutePath, boolean, domain, email, hostAddress, hubPath, hubUpstream, outsidePath, port, unitName, webRoot, wholeNumber } from "./rules";
+import { problemLine, unknownFieldsLine, unknownKeyLine, valueAt } from "./messages";
 import { PlatformId, platformIds, platforms } from "../model/platforms";
-
-const dnsLabel = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
-const domainPattern = new RegExp(`^(?=.{1,253}$)${dnsLabel}(?:\\.${dnsLabel})+$`);
-const ipv4Pattern = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-const ipv6Pattern = /^[0-9a-f:]+(?:%[a-z0-9]+)?$/i;
-/** Absolute path made of safe characters: no spaces, quotes, semicolons, braces or `..` segments. */
-const safePathPattern = /^\/(?:[A-Za-z0-9._@+-]+\/?)*$/;
-
-const domain = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .regex(domainPattern, "must be a DNS name such as hub.example.org (letters, digits, hyphens; at least two labels)");
-
-const absolutePath = z
-  .string()
-  .regex(safePathPattern, "must be an absolute path of letters, digits and . _ @ + - (no spaces or quotes)")
-  .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
-
-const port = z.int("must be a whole number").min(1, "must be 1–65535").max(65535, "must be 1–65535");
-
-const hostAddress = z
-  .string()
-  .trim()
-  .min(1, "is required")
-  .refine(
-    (h) => ipv4Pattern.test(h) || (h.includes(":") && ipv6Pattern.test(h)) || domainPattern.test(h.toLowerCase()) || /^[a-z0-9-]+$/i.test(h),
-    "must be an IPv4/IPv6 address or a host name",
-  );
-
-const hubPath = z
-  .string()
-  .regex(/^\/(?:[A-Za-z0-9._~-]+\/)*$/, "must start and end with '/' and contain only letters, digits and . _ ~ - (e.g. / or /jhub/)");
-
-const hubUpstream = z.string().transform((value, ctx): HubUpstream => {
-  const unix = /^unix:(\/.+)$/.exec(value);
-  if (unix) {
-    if (!safePathPattern.test(unix[1])) ctx.addIssue({ code: "custom", message: "unix socket path must be an absolute path of safe characters" });
-    return { kind: "unix", socketPath: unix[1] };
-  }
-  const tcp = /^http:\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/?$/.exec(value);
-  if (!tcp || Number(tcp[2]) < 1 || Number(tcp[2]) > 65535) {
-    ctx.addIssue({ code: "custom", message: "must be http://ADDRESS:PORT (no path; use hubPath) or unix:/absolute/path.sock" });
-    return z.NEVER;
-  }
-  return { kind: "tcp", origin: `http://${tcp[1]}:${Number(tcp[2])}` };
-});
-
-const outsidePath = z.string().transform((value, ctx): OutsideHubPath => {
-  if (value === "redirect") return { kind: "redirect" };
-  if (value === "notFound") return { kind: "notFound" };
-  if (safePathPattern.test(value) && !value.split("/").includes("..")) return { kind: "webRoot", root: value.replace(/\/+$/, "") || "/" };
-  ctx.addIssue({ code: "custom", message: "must be redirect, notFound, or an absolute web root path" });
-  return z.NEVER;
-});
 
 const certificateMode = z.enum(["selfSigned", "acme", "provided"], "must be acme, selfSigned or provided");
 
 const extraSite = z.strictObject(
-  { domain, root: absolutePath.optional(), certificateMode: certificateMode.optional() },
+  { domain, root: webRoot.optional(), certificateMode: certificateMode.optional() },
   { error: "each entry must be an object {domain, root, certificateMode}" },
 );
 
@@ -114,27 +59,33 @@ export const rawConfigSchema = z
     hubUpstream: withDefault("hubUpstream", hubUpstream),
     hubOutsidePath: withDefault("hubOutsidePath", outsidePath),
     httpsPort: withDefault("httpsPort", port),
-    ipv6: withDefault("ipv6", z.boolean("must be true or false")),
+    ipv6: withDefault("ipv6", boolean),
     extraSites: withDefault("extraSites", z.array(extraSite, "must be a list of {domain, root}")),
     certificateMode: withDefault("certificateMode", certificateMode),
     acmeServer: withDefault("acmeServer", acmeServer),
-    acmeEmail: z.email("must be an email address").optional(),
+    acmeEmail: email.optional(),
     /** The CA file's PEM text (config/load.ts reads acmeCaBundleFile). */
     acmeCaBundlePem: z.string().regex(/^-----BEGIN CERTIFICATE-----/, "must hold PEM certificates").optional(),
-    acmeRevokeOnDestroy: withDefault("acmeRevokeOnDestroy", z.boolean("must be true or false")),
+    acmeRevokeOnDestroy: withDefault("acmeRevokeOnDestroy", boolean),
     /** Only the domains of the (secret) provided certificates: their PEMs never enter validation. */
     providedDomains: z.array(z.string()).default([]),
-    dhe: withDefault("dhe", z.boolean("must be true or false")),
+    dhe: withDefault("dhe", boolean),
     dhparamBits: withDefault("dhparamBits", z.union([z.literal(2048), z.literal(3072), z.literal(4096)], "must be 2048, 3072 or 4096")),
-    ocspStapling: withDefault("ocspStapling", z.boolean("must be true or false")),
+    ocspStapling: withDefault("ocspStapling", boolean),
     tlsProfile: withDefault("tlsProfile", z.enum(["intermediate", "modern"], "must be intermediate or modern")),
-    hstsMaxAge: withDefault("hstsMaxAge", z.int("must be a whole number of seconds").min(0).max(2 ** 31 - 1)),
-    hstsIncludeSubdomains: withDefault("hstsIncludeSubdomains", z.boolean("must be true or false")),
-    maxUploadMb: withDefault("maxUploadMb", z.int("must be a whole number of MiB").min(1, "must be at least 1").max(1024 * 1024)),
-    websocketIdleTimeout: withDefault("websocketIdleTimeout", z.int("must be a whole number of seconds").min(60, "must be at least 60 (Jupyter pings every 30 s)").max(7 * 86400)),
-    manageHubConfig: withDefault("manageHubConfig", z.boolean("must be true or false")),
+    hstsMaxAge: withDefault(
+      "hstsMaxAge",
+      wholeNumber({ min: 0, max: 2 ** 31 - 1, unit: " seconds", negative: "must not be negative: 0 turns HSTS off, 15552000 or more for an SSL Labs A+" }),
+    ),
+    hstsIncludeSubdomains: withDefault("hstsIncludeSubdomains", boolean),
+    maxUploadMb: withDefault("maxUploadMb", wholeNumber({ min: 1, max: 1024 * 1024, unit: " MiB", aboveMax: "must be at most 1048576 MiB (1 TiB)" })),
+    websocketIdleTimeout: withDefault(
+      "websocketIdleTimeout",
+      wholeNumber({ min: 60, max: 7 * 86400, unit: " seconds", belowMin: "must be at least 60 (Jupyter pings every 30 s)", aboveMax: "must be at most 604800 seconds (7 days)" }),
+    ),
+    manageHubConfig: withDefault("manageHubConfig", boolean),
     hubConfigPath: withDefault("hubConfigPath", absolutePath),
-    hubService: withDefault("hubService", z.string().regex(/^[A-Za-z0-9@._:-]+$/, "must be a systemd unit name")),
+    hubService: withDefault("hubService", unitName),
   })
   .superRefine((c, ctx) => {
     if (c.sshPrivateKeyGiven === (c.sshPrivateKeyFile !== undefined)) {
@@ -185,29 +136,38 @@ export class ConfigError extends Error {
   }
 }
 
-function keyName(path: PropertyKey[]): string {
-  const [head, ...rest] = path;
-  const renamed: Record<string, string> = { sshPrivateKeyGiven: "sshPrivateKey", acmeCaBundlePem: "acmeCaBundleFile", providedDomains: "providedCertificates" };
-  const key = renamed[String(head)] ?? String(head ?? "(config)");
-  const suffix = rest.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
-  return `${CONFIG_NAMESPACE}:${key}${suffix}`;
+/** The keys an object of the schema knows at `path` (for "did you mean" on unknown fields). */
+function knownFieldsAt(path: readonly PropertyKey[]): string[] {
+  let schema: z.ZodType = rawConfigSchema;
+  const unwrap = (t: z.ZodType): z.ZodType => {
+    const def = (t as unknown as { def: { innerType?: z.ZodType; in?: z.ZodType; element?: z.ZodType } }).def;
+    if (def.innerType) return unwrap(def.innerType);
+    if (def.in) return unwrap(def.in);
+    return t;
+  };
+  for (const p of path) {
+    schema = unwrap(schema);
+    if (schema instanceof z.ZodObject) schema = schema.shape[String(p)];
+    else if (schema instanceof z.ZodArray) schema = schema.element as z.ZodType;
+    if (!schema) return [];
+  }
+  schema = unwrap(schema);
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string[] {
   if (issue.code === "unrecognized_keys") {
-    const where = issue.path.length ? keyName(issue.path) + ": " : "";
-    return issue.path.length
-      ? `${where}unknown field(s) ${issue.keys.join(", ")}`
-      : issue.keys.map((k) => `${CONFIG_NAMESPACE}:${k}: unknown config key`).join("\n");
+    return issue.path.length ? [unknownFieldsLine(issue.path, issue.keys, knownFieldsAt(issue.path))] : issue.keys.map(unknownKeyLine);
   }
-  if (issue.code === "invalid_type" && (issue as { input?: unknown }).input === undefined) return `${keyName(issue.path)}: is required`;
-  return `${keyName(issue.path)}: ${issue.message}`;
+  const value = valueAt(raw, issue.path);
+  if (issue.code === "invalid_type" && value === undefined) return [problemLine(issue.path, "is required", undefined)];
+  return [problemLine(issue.path, issue.message, value)];
 }
 
 /** Validates raw config and builds the model. Throws ConfigError listing every problem. */
 export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; connection: ConnectionSpec } {
   const result = rawConfigSchema.safeParse(raw, { reportInput: true });
-  if (!result.success) throw new ConfigError(result.error.issues.flatMap((i) => describeIssue(i).split("\n")));
+  if (!result.success) throw new ConfigError(result.error.issues.flatMap((i) => describeIssue(i, raw)));
   const c = result.data;
   const hubCert = c.certificateMode;
   const acme: AcmeSettings | undefined = [hubCert, ...c.extraSites.map((s) => s.certificateMode ?? hubCert)].includes("acme")

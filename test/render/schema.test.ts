@@ -2,7 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../../config/schema";
-import { coerceRaw } from "../../config/load";
+import { coerceRaw, loadFromStrings } from "../../config/load";
+import { badConfigs, goodStrings } from "../support/bad-configs";
 import { baseConfig } from "./variants";
 
 function problems(raw: Record<string, unknown>): string[] {
@@ -113,5 +114,79 @@ test("config: Pulumi.yaml declares exactly the keys the program reads, with the 
     assert.deepEqual(d.default, v.default, `${k}: default`);
     assert.equal(d.secret, undefined, `${k}: optional secrets cannot be declared secret (Pulumi would require them)`);
     assert.equal(d.description, v.description, `${k}: description`);
+  }
+});
+
+// ---- issue 10: one case per input defect, as `pulumi config set` strings (test/support/bad-configs.ts);
+// the wiring tier runs the same cases through the program and checks that nothing reached a host.
+{
+  for (const c of badConfigs) {
+    test(`config: ${c.what} is refused with its own reason`, () => {
+      let found: string[] = [];
+      try {
+        loadFromStrings({ ...goodStrings, ...c.strings() }, undefined, process.cwd());
+      } catch (e) {
+        assert.ok(e instanceof ConfigError, String(e));
+        found = e.problems;
+      }
+      assert.ok(found.some((p) => c.expected.test(p)), `expected ${c.expected} among:\n${found.join("\n") || "(accepted)"}`);
+    });
+  }
+}
+
+test("config: messages name the value; did-you-mean picks the closest key", async () => {
+  const { closestName, editDistance } = await import("../../config/messages");
+  const { configKeys } = await import("../../config/keys");
+  const keys = Object.keys(configKeys);
+  assert.equal(editDistance("hubDomian", "hubDomain"), 1, "a swap is one edit");
+  assert.equal(closestName("hubDomian", keys), "hubDomain");
+  assert.equal(closestName("hubdomain", keys), "hubDomain");
+  assert.equal(closestName("acmeMail", keys), "acmeEmail");
+  assert.equal(closestName("sshkey", keys), undefined, "too far from every key: no guess");
+  assert.equal(closestName("zzz", keys), undefined);
+  assert.deepEqual(problems({ ...baseConfig, httpsPort: -1 }), ["jupyterhub-edge:httpsPort: must be 1–65535 (got -1)"]);
+});
+
+test("config: good values of the same kinds are accepted", async () => {
+  const { parseUpstream } = await import("../../config/rules");
+  assert.deepEqual(parseUpstream("http://[::1]:8000").upstream, { kind: "tcp", origin: "http://[::1]:8000" });
+  assert.deepEqual(parseUpstream("http://[0:0:0:0:0:0:0:1]:8000/").upstream, { kind: "tcp", origin: "http://[::1]:8000" }, "IPv6 written in its canonical form");
+  assert.deepEqual(parseUpstream("http://127.0.0.1:8000/").upstream, { kind: "tcp", origin: "http://127.0.0.1:8000" });
+  assert.deepEqual(parseUpstream("http://Hub-Container:8081").upstream, { kind: "tcp", origin: "http://hub-container:8081" });
+  assert.deepEqual(parseUpstream("unix:/run/jupyterhub/hub.sock").upstream, { kind: "unix", socketPath: "/run/jupyterhub/hub.sock" });
+  for (const hubPath of ["/", "/jhub/", "/courses/2026/jhub/", "/hubs/", "/my-user/"]) {
+    assert.equal(parseConfig({ ...baseConfig, hubPath }).site.hub.path, hubPath);
+  }
+  for (const hubDomain of ["hub.example.org", "HUB.Example.ORG", "xn--hb-xka.example.org", `${"a".repeat(63)}.example.org`]) {
+    assert.equal(parseConfig({ ...baseConfig, hubDomain }).site.hub.domain, hubDomain.toLowerCase());
+  }
+  assert.equal(parseConfig({ ...baseConfig, host: "2001:db8::7" }).connection.host, "2001:db8::7");
+  assert.equal(parseConfig({ ...baseConfig, hstsMaxAge: 0 }).site.tls.hstsMaxAge, 0);
+  assert.equal(parseConfig({ ...baseConfig, extraSites: [{ domain: "www.example.org", root: "/srv/www" }] }).site.extraSites[0].root, "/srv/www");
+});
+
+test("config: good provided certificates pass every check (leaf + intermediate, wildcard, RSA 2048, P-384)", async () => {
+  const { makeCertFixtures } = await import("../support/cert-fixtures");
+  const { certificateProblems } = await import("../../config/certificates");
+  const f = makeCertFixtures();
+  const good: [string, string, string][] = [
+    ["hub.example.org", f.leaf + f.intermediate, f.leafKey],
+    ["hub.example.org", f.leaf + f.intermediate + f.root, f.leafKey],
+    ["hub.example.org", f.leaf, f.leafKey],
+    ["hub.example.org", f.wildcard + f.intermediate, f.wildcardKey],
+    ["hub.example.org", f.rsa2048 + f.intermediate, f.rsa2048Key],
+    ["hub.example.org", f.p384 + f.intermediate, f.p384Key],
+  ];
+  for (const [domain, chain, key] of good) assert.deepEqual(certificateProblems(domain, chain, key), []);
+  // A wildcard covers one label only, and not the bare domain.
+  assert.equal(certificateProblems("a.b.example.org", f.wildcard, f.wildcardKey).length, 1);
+  assert.equal(certificateProblems("example.org", f.wildcard, f.wildcardKey).length, 1);
+  // No message carries key or certificate material.
+  for (const c of badConfigs.filter((b) => b.strings().providedCertificates)) {
+    try {
+      loadFromStrings({ ...baseConfig, sshPrivateKeyFile: "/dev/null", ...c.strings() } as Record<string, string>, undefined, process.cwd());
+    } catch (e) {
+      assert.ok(!/-----BEGIN|[A-Za-z0-9+/]{40}/.test((e as Error).message), `${c.what}: message shows PEM text`);
+    }
   }
 });

@@ -1,0 +1,107 @@
+/**
+ * Bad stack configs as a new user would write them (`pulumi config set` strings), one per defect
+ * class of issue 10, each with the message it must get. The render tier checks the message; the
+ * wiring tier runs each through the real program entry and checks that no resource — so no remote
+ * command — was registered.
+ */
+import { makeCertFixtures } from "./cert-fixtures";
+
+export interface BadConfig {
+  /** What is wrong, in a few words. */
+  what: string;
+  /** Config strings on top of `goodStrings` (a value "" removes the key). */
+  strings: () => Record<string, string>;
+  /** The line the problem must produce (one of the problems). */
+  expected: RegExp;
+}
+
+export const goodStrings: Record<string, string> = { host: "203.0.113.10", sshPrivateKeyFile: "/dev/null", hubDomain: "hub.example.org" };
+
+const s = (strings: Record<string, string>) => () => strings;
+const ns = "jupyterhub-edge";
+
+export const badConfigs: BadConfig[] = [
+  // ---- the hub left public
+  { what: "wildcard upstream 0.0.0.0", strings: s({ hubUpstream: "http://0.0.0.0:8000" }), expected: /^jupyterhub-edge:hubUpstream: must not listen on every interface/ },
+  { what: "wildcard upstream [::]", strings: s({ hubUpstream: "http://[::]:8000" }), expected: /^jupyterhub-edge:hubUpstream: must not listen on every interface/ },
+  { what: "wildcard upstream [::0]", strings: s({ hubUpstream: "http://[::0]:8000" }), expected: /^jupyterhub-edge:hubUpstream: must not listen on every interface: .*\(got "http:\/\/\[::0\]:8000"\)/ },
+  { what: "wildcard upstream [0:0:0:0:0:0:0:0]", strings: s({ hubUpstream: "http://[0:0:0:0:0:0:0:0]:8000" }), expected: /^jupyterhub-edge:hubUpstream: must not listen on every interface/ },
+  { what: "wildcard upstream 0 (inet_aton short form)", strings: s({ hubUpstream: "http://0:8000" }), expected: /^jupyterhub-edge:hubUpstream: must not listen on every interface/ },
+  { what: "wildcard upstream 0.0 / 0x0 / 000.000.000.000", strings: s({ hubUpstream: "http://000.000.000.000:8000" }), expected: /^jupyterhub-edge:hubUpstream: must not listen on every interface/ },
+  { what: "wildcard upstream ::ffff:0.0.0.0", strings: s({ hubUpstream: "http://[::ffff:0.0.0.0]:8000" }), expected: /^jupyterhub-edge:hubUpstream: must not listen on every interface/ },
+  { what: "IPv4 in a non-canonical form (127.1)", strings: s({ hubUpstream: "http://127.1:8000" }), expected: /^jupyterhub-edge:hubUpstream: write the IPv4 address as four decimal numbers \(127\.0\.0\.1\)/ },
+  // ---- sub-paths that cannot work
+  { what: "hubPath with ..", strings: s({ hubPath: "/a/../jhub/" }), expected: /^jupyterhub-edge:hubPath: must not contain '\.' or '\.\.' segments/ },
+  { what: "hubPath with .", strings: s({ hubPath: "/./jhub/" }), expected: /^jupyterhub-edge:hubPath: must not contain '\.' or '\.\.' segments/ },
+  { what: "hubPath with an empty segment", strings: s({ hubPath: "/jhub//" }), expected: /^jupyterhub-edge:hubPath: must not contain an empty segment \('\/\/'\)/ },
+  { what: "hubPath ending in /hub/", strings: s({ hubPath: "/hub/" }), expected: /^jupyterhub-edge:hubPath: must not end in \/hub\/: JupyterHub serves its own pages under <hubPath>hub\/, so the hub would be at \/hub\/hub\// },
+  { what: "hubPath ending in /user/", strings: s({ hubPath: "/courses/user/" }), expected: /^jupyterhub-edge:hubPath: must not end in \/user\/: JupyterHub serves single-user servers under/ },
+  { what: "hubPath ending in /services/", strings: s({ hubPath: "/services/" }), expected: /^jupyterhub-edge:hubPath: must not end in \/services\/: JupyterHub serves its services under/ },
+  // ---- values that become options / file paths
+  { what: "hubService with a leading dash", strings: s({ hubService: "-jupyterhub" }), expected: /^jupyterhub-edge:hubService: must not start with '-' \(systemctl would read it as an option\)/ },
+  { what: "acmeEmail with a leading dash", strings: s({ certificateMode: "acme", acmeEmail: "-admin@example.org" }), expected: /^jupyterhub-edge:acmeEmail: must not start with '-' \(certbot would read it as an option\)/ },
+  { what: "host with a leading dash", strings: s({ host: "-oProxyCommand" }), expected: /^jupyterhub-edge:host: must not start with '-' \(ssh would read it as an option\)/ },
+  { what: "extra site web root /etc (would publish system files)", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", root: "/etc" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.root: must not be \/etc or under it/ },
+  { what: "extra site web root over our private keys", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", root: "/etc/jupyterhub-edge/tls" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.root: must not be \/etc or under it/ },
+  { what: "outside-path web root /", strings: s({ hubPath: "/jhub/", hubOutsidePath: "/" }), expected: /^jupyterhub-edge:hubOutsidePath: must not be \/ / },
+  // ---- upstreams the host would refuse
+  { what: "unix socket path with ..", strings: s({ hubUpstream: "unix:/run/../etc/hub.sock" }), expected: /^jupyterhub-edge:hubUpstream: the socket path must not contain '\.\.' segments/ },
+  { what: "unix socket path that is a directory", strings: s({ hubUpstream: "unix:/run/jupyterhub/" }), expected: /^jupyterhub-edge:hubUpstream: the socket path must name a file, not a directory/ },
+  { what: "upstream host ..", strings: s({ hubUpstream: "http://..:8000" }), expected: /^jupyterhub-edge:hubUpstream: "\.\." is not a host name/ },
+  { what: "upstream host with a leading dash", strings: s({ hubUpstream: "http://-hub:8000" }), expected: /^jupyterhub-edge:hubUpstream: "-hub" is not a host name: a label must not start or end with '-'/ },
+  { what: "upstream port 0", strings: s({ hubUpstream: "http://127.0.0.1:0" }), expected: /^jupyterhub-edge:hubUpstream: port 0 is not a TCP port \(1–65535\)/ },
+  { what: "upstream port too big", strings: s({ hubUpstream: "http://127.0.0.1:80000" }), expected: /^jupyterhub-edge:hubUpstream: port 80000 is not a TCP port \(1–65535\)/ },
+  { what: "upstream https", strings: s({ hubUpstream: "https://127.0.0.1:8000" }), expected: /^jupyterhub-edge:hubUpstream: must be http:\/\/ADDRESS:PORT .*: the proxy speaks plain HTTP to the hub/ },
+  // ---- messages
+  { what: "negative port", strings: s({ httpsPort: "-443" }), expected: /^jupyterhub-edge:httpsPort: must be 1–65535 \(got -443\)$/ },
+  { what: "fractional port", strings: s({ httpsPort: "443.5" }), expected: /^jupyterhub-edge:httpsPort: must be a whole number 1–65535 \(got "443\.5"\)$/ },
+  { what: "negative HSTS max-age", strings: s({ hstsMaxAge: "-1" }), expected: /^jupyterhub-edge:hstsMaxAge: must not be negative: 0 turns HSTS off, 15552000 or more for an SSL Labs A\+ \(got -1\)$/ },
+  { what: "HSTS max-age beyond 2^31-1", strings: s({ hstsMaxAge: "99999999999" }), expected: /^jupyterhub-edge:hstsMaxAge: must be at most 2147483647 seconds \(got 99999999999\)$/ },
+  { what: "huge upload limit", strings: s({ maxUploadMb: "2000000" }), expected: /^jupyterhub-edge:maxUploadMb: must be at most 1048576 MiB \(1 TiB\) \(got 2000000\)$/ },
+  { what: "negative upload limit", strings: s({ maxUploadMb: "-5" }), expected: /^jupyterhub-edge:maxUploadMb: must be at least 1 MiB \(got -5\)$/ },
+  { what: "websocket timeout beyond a week", strings: s({ websocketIdleTimeout: "9999999" }), expected: /^jupyterhub-edge:websocketIdleTimeout: must be at most 604800 seconds \(7 days\) \(got 9999999\)$/ },
+  { what: "ssh port 0", strings: s({ sshPort: "0" }), expected: /^jupyterhub-edge:sshPort: must be 1–65535 \(got 0\)$/ },
+  { what: "boolean spelled yes", strings: s({ ipv6: "yes" }), expected: /^jupyterhub-edge:ipv6: must be true or false \(got "yes"\)$/ },
+  { what: "too-long label", strings: s({ hubDomain: `${"a".repeat(64)}.example.org` }), expected: /^jupyterhub-edge:hubDomain: the label "a{64}" is 64 characters long; a DNS label has at most 63 \(got "a{58}…"\)$/ },
+  { what: "too-long domain", strings: s({ hubDomain: `${Array(5).fill("a".repeat(60)).join(".")}.org` }), expected: /^jupyterhub-edge:hubDomain: is 308 characters long; a DNS name has at most 253 \(got "a{58}…"\)$/ },
+  { what: "wildcard domain", strings: s({ hubDomain: "*.example.org" }), expected: /^jupyterhub-edge:hubDomain: must be one DNS name, not a wildcard: list each name users open \(a provided wildcard certificate can cover several\) \(got "\*\.example\.org"\)$/ },
+  { what: "wildcard extra site", strings: s({ extraSites: JSON.stringify([{ domain: "*.example.org" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.domain: must be one DNS name, not a wildcard/ },
+  { what: "IP address as domain", strings: s({ hubDomain: "203.0.113.10" }), expected: /^jupyterhub-edge:hubDomain: must be a DNS name, not an IP address/ },
+  { what: "domain with a trailing dot", strings: s({ hubDomain: "hub.example.org." }), expected: /^jupyterhub-edge:hubDomain: must not end with '\.' \(write hub\.example\.org\)/ },
+  { what: "domain with an underscore", strings: s({ hubDomain: "my_hub.example.org" }), expected: /^jupyterhub-edge:hubDomain: must be a DNS name such as hub\.example\.org .*: '_' is not allowed \(got "my_hub\.example\.org"\)$/ },
+  { what: "non-ASCII domain", strings: s({ hubDomain: "hüb.example.org" }), expected: /^jupyterhub-edge:hubDomain: write the name in its ASCII \(punycode\) form: xn--hb-xka\.example\.org/ },
+  { what: "label starting with -", strings: s({ hubDomain: "-hub.example.org" }), expected: /^jupyterhub-edge:hubDomain: the label "-hub" must not start or end with '-'/ },
+  { what: "unknown top-level key (typo)", strings: s({ hubDomian: "hub.example.org" }), expected: /^jupyterhub-edge:hubDomian: unknown config key; did you mean `hubDomain`\?$/ },
+  { what: "unknown top-level key (case)", strings: s({ httpsport: "8443" }), expected: /^jupyterhub-edge:httpsport: unknown config key; did you mean `httpsPort`\?$/ },
+  { what: "unknown top-level key (no close match)", strings: s({ frobnicate: "1" }), expected: /^jupyterhub-edge:frobnicate: unknown config key \(the keys are listed in Pulumi\.yaml and README\.md\)$/ },
+  { what: "unknown field in an extraSites entry", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", rot: "/srv/www" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]: unknown field\(s\) rot; did you mean `root`\?$/ },
+  { what: "unknown field in an extraSites entry (certificate)", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", certificate: "acme" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]: unknown field\(s\) certificate; did you mean `certificateMode`\?$/ },
+  // ---- certificates that are not certificates (PEMs made with openssl at test time)
+  ...makeCertCases(),
+];
+
+function provided(domain: string, certificate: string, privateKey: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { certificateMode: "provided", providedCertificates: JSON.stringify({ [domain]: { certificate, privateKey } }), ...extra };
+}
+
+function makeCertCases(): BadConfig[] {
+  let f: ReturnType<typeof makeCertFixtures> | undefined;
+  const fx = () => (f ??= makeCertFixtures());
+  const key = `${ns}:providedCertificates.hub.example.org`;
+  const re = (rest: string) => new RegExp(`^${key.replace(/[.]/g, "\\.")}\\.${rest}`);
+  return [
+    { what: "garbage between PEM headers", strings: () => provided("hub.example.org", fx().garbageCert, fx().leafKey), expected: re("certificate: block 1 is not a certificate that parses \\(DER/base64 is damaged\\)") },
+    { what: "chain in the wrong order", strings: () => provided("hub.example.org", fx().intermediate + fx().leaf, fx().leafKey), expected: re("certificate: the chain is out of order: certificate 2 \\(CN=hub\\.example\\.org\\) did not issue certificate 1 \\(CN=jhe test intermediate\\); put the leaf first, then each issuer") },
+    { what: "key of another certificate", strings: () => provided("hub.example.org", fx().leaf + fx().intermediate, fx().otherKey), expected: re("privateKey: does not match the leaf certificate \\(CN=hub\\.example\\.org\\)") },
+    { what: "leaf for another name", strings: () => provided("hub.example.org", fx().wrongName + fx().intermediate, fx().wrongNameKey), expected: re("certificate: the leaf certificate does not cover hub\\.example\\.org: it names DNS:www\\.example\\.org") },
+    { what: "wildcard one level too deep", strings: () => provided("hub.example.org", fx().deepWildcard + fx().intermediate, fx().deepWildcardKey), expected: re("certificate: the leaf certificate does not cover hub\\.example\\.org: it names DNS:\\*\\.sub\\.example\\.org") },
+    { what: "expired leaf", strings: () => provided("hub.example.org", fx().expired + fx().intermediate, fx().expiredKey), expected: re("certificate: the leaf certificate expired on \\d{4}-\\d\\d-\\d\\d") },
+    { what: "not yet valid leaf", strings: () => provided("hub.example.org", fx().future + fx().intermediate, fx().futureKey), expected: re("certificate: the leaf certificate is not valid before \\d{4}-\\d\\d-\\d\\d") },
+    { what: "RSA 1024 key", strings: () => provided("hub.example.org", fx().rsa1024, fx().rsa1024Key), expected: re("certificate: the leaf's RSA key has 1024 bits; at least 2048 are needed") },
+    { what: "EC P-521 / secp256k1 key", strings: () => provided("hub.example.org", fx().k256, fx().k256Key), expected: re("certificate: the leaf's EC key is on curve secp256k1; browsers accept P-256 and P-384") },
+    { what: "Ed25519 key", strings: () => provided("hub.example.org", fx().ed25519, fx().ed25519Key), expected: re("certificate: the leaf's key is Ed25519: nginx and Apache load it, but browsers do not accept Ed25519 certificates; use ECDSA P-256 or RSA 2048\\+") },
+    { what: "passphrase-protected key", strings: () => provided("hub.example.org", fx().leaf + fx().intermediate, fx().encryptedKey), expected: re("privateKey: is encrypted with a passphrase; the proxies need it unencrypted") },
+    { what: "key that is garbage between headers", strings: () => provided("hub.example.org", fx().leaf + fx().intermediate, fx().garbageKey), expected: re("privateKey: is not a private key that parses") },
+    { what: "client-auth-only certificate", strings: () => provided("hub.example.org", fx().clientOnly, fx().clientOnlyKey), expected: re("certificate: the leaf certificate is not for TLS servers \\(extendedKeyUsage lacks serverAuth\\)") },
+  ];
+}
