@@ -43,6 +43,9 @@ function tlsDirectives(site: SiteSpec, files: TlsFiles): Node[] {
   ];
 }
 
+/** A path as a literal inside a PCRE pattern (hub paths hold letters, digits and . _ ~ -). */
+const regexLiteral = (text: string): string => text.replace(/[.]/g, "\\.");
+
 function upstreamFor(site: SiteSpec): string {
   const up = site.hub.upstream;
   const path = site.hub.path;
@@ -61,7 +64,7 @@ function hubVhost(site: SiteSpec): Node {
     proxy.push(
       d("RewriteEngine", "on"),
       d("RewriteCond", "%{HTTP:Upgrade}", "=websocket", "[NC]"),
-      d("RewriteRule", `^${hub.path}(.*)$`, `${ws}$1`, "[P,L]"),
+      d("RewriteRule", `^${regexLiteral(hub.path)}(.*)$`, `${ws}$1`, "[P,L]"),
       d("ProxyPass", hub.path, target, "flushpackets=on", `timeout=${timeout}`),
     );
   } else {
@@ -73,8 +76,9 @@ function hubVhost(site: SiteSpec): Node {
 
   const outside: Node[] = [];
   if (hub.path !== "/") {
-    const bare = hub.path.replace(/\/$/, "");
-    const rest = hub.path.slice(1);
+    // hubPath may hold '.', which a RewriteRule pattern would read as "any character".
+    const bare = regexLiteral(hub.path.replace(/\/$/, ""));
+    const rest = regexLiteral(hub.path.slice(1));
     outside.push(d("RewriteEngine", "on"), d("RewriteRule", `^${bare}$`, `${base}${hub.path}`, "[R=301,L]"));
     if (hub.outsidePath.kind === "redirect") outside.push(d("RewriteRule", `^/(?!${rest})`, `${base}${hub.path}`, "[R=302,L]"));
     else if (hub.outsidePath.kind === "notFound") outside.push(d("RewriteRule", `^/(?!${rest})`, "-", "[R=404,L]"));

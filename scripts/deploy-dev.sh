@@ -6,6 +6,8 @@
 #   scripts/deploy-dev.sh [up|preview|destroy]     (default: up)
 #   scripts/deploy-dev.sh remove-host              (after destroy: stop and delete the sandbox host)
 set -euo pipefail
+# The commands printed at the end are relative to where the user is, not to the repository.
+export JHE_CALLER_CWD=$PWD
 cd "$(dirname "$0")/.."
 action=${1:-up}
 [[ $EUID -eq 0 ]] || { echo "deploy-dev: run as root (the sandbox host needs namespaces and systemd-nspawn)" >&2; exit 1; }

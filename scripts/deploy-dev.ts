@@ -11,6 +11,7 @@ import * as path from "path";
 import { randomBytes } from "crypto";
 import { edgeStack, readStackFile, repoRoot } from "./automation";
 import { probeHubKernel } from "../test/support/hub-probe";
+import { scriptCommand, tryItCurl } from "./hints";
 
 const stateHome = process.env.JHE_STATE_HOME ?? path.join(process.env.HOME ?? "/root", ".local/state/jupyterhub-edge");
 
@@ -58,14 +59,16 @@ async function run(action: string): Promise<void> {
     username: env.HUB_USER,
     password: env.HUB_PASSWORD,
   });
-  const domain = new URL(url).hostname;
+  // Where the user typed the command (deploy-dev.sh changes to the repository first).
+  const callerCwd = process.env.JHE_CALLER_CWD ?? repoRoot;
+  const script = (...args: string[]) => scriptCommand(repoRoot, callerCwd, "scripts/deploy-dev.sh", ...args);
   console.log(`
 jupyterhub-edge dev stack is up: ${url}
   served by ${config.proxy ?? "nginx"} on ${config.host}; a kernel answered ${JSON.stringify(probe.output.trim())} through it in ${probe.totalMs} ms
   CA certificate to trust: ${caFile}
-  try it:  curl --cacert ${caFile} --resolve ${domain}:443:${config.host} ${url}hub/login
+  try it:  ${tryItCurl(url, caFile, config.host)}
   log in as ${env.HUB_USER} (password in /var/lib/jupyterhub-edge-sandbox/hosts/dev/host.env)
-  preview a change:  scripts/deploy-dev.sh preview     tear down:  scripts/deploy-dev.sh destroy`);
+  preview a change:  ${script("preview")}     tear down:  ${script("destroy")}`);
 }
 
 run(process.argv[2] ?? "up").catch((e) => {

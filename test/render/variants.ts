@@ -17,6 +17,8 @@ export const variants: Record<string, Record<string, unknown>> = {
   "debian12-subpath-notfound": { ...baseConfig, platform: "debian-12", hubPath: "/courses/jhub/", hubOutsidePath: "notFound" },
   "debian13-subpath-webroot": { ...baseConfig, hubPath: "/jhub/", hubOutsidePath: "/var/www/landing" },
   "debian13-unix-socket": { ...baseConfig, hubUpstream: "unix:/run/jupyterhub/hub.sock" },
+  // An IPv6 loopback upstream, and a sub-path with a '.' (escaped in Apache's RewriteRule patterns).
+  "debian13-ipv6-upstream": { ...baseConfig, hubUpstream: "http://[::1]:8000", hubPath: "/course.2026/" },
   "debian13-modern-no-hsts-ipv4": { ...baseConfig, tlsProfile: "modern", hstsMaxAge: 0, ipv6: false },
   "debian13-acme-mixed": {
     ...baseConfig,
