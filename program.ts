@@ -3,7 +3,8 @@
  * before any resource is registered, so bad input never reaches a host.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { LoadedConfig, loadStackConfig } from "./config/load";
+import { LoadedConfig } from "./config/load";
+import { LoadedStack, loadStack } from "./config/fleet";
 import { ConfigError } from "./config/schema";
 import { EdgeSite } from "./components/edge-site";
 import { hubBindUrl } from "./model/site";
@@ -17,10 +18,13 @@ export interface EdgeOutputs {
   hubBindUrl: string;
   /** The proxy config as pushed to the host. */
   proxyConfig: pulumi.Output<string>;
+  // Per-server secrets (e.g. split-auth passwords, as pulumi.secret) belong here: one server's
+  // outputs, the same for a single-host stack and for each entry of a fleet.
 }
 
-export function deploy(config: LoadedConfig, opts?: pulumi.ComponentResourceOptions): EdgeOutputs {
-  const edge = new EdgeSite("edge", { ...config, providedCertificates: config.providedCertificates }, opts);
+/** One server's site: an EdgeSite named `name` (single-host stacks: "edge", as always). */
+export function deploy(config: LoadedConfig, opts?: pulumi.ComponentResourceOptions, name = "edge"): EdgeOutputs {
+  const edge = new EdgeSite(name, { ...config, providedCertificates: config.providedCertificates }, opts);
   return {
     url: edge.url,
     caCertificate: edge.caPem,
@@ -29,11 +33,28 @@ export function deploy(config: LoadedConfig, opts?: pulumi.ComponentResourceOpti
   };
 }
 
+export interface FleetOutputs {
+  /** Each server's outputs by its name (`pulumi stack output hosts` → {room1: {url, …}, …}). */
+  hosts: Record<string, EdgeOutputs>;
+}
+
+/**
+ * Every server of the stack. A fleet's servers are independent subgraphs (`edge-<name>`, no
+ * dependency between them), so the engine configures them in parallel and adding or removing one
+ * touches only its own resources.
+ */
+export function deployStack(stack: LoadedStack, opts?: pulumi.ComponentResourceOptions): EdgeOutputs | FleetOutputs {
+  if (stack.implicit) return deploy(stack.hosts[0], opts);
+  const hosts: Record<string, EdgeOutputs> = {};
+  for (const host of stack.hosts) hosts[host.name] = deploy(host, opts, `edge-${host.name}`);
+  return { hosts };
+}
+
 /** Entry point for `pulumi up` and for Automation API inline programs. */
-export async function main(): Promise<EdgeOutputs | Record<string, never>> {
-  let config: LoadedConfig;
+export async function main(): Promise<EdgeOutputs | FleetOutputs | Record<string, never>> {
+  let stack: LoadedStack;
   try {
-    config = loadStackConfig();
+    stack = loadStack();
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     // Logged as an error diagnostic, the run fails with just the problems, each naming its key
@@ -41,5 +62,5 @@ export async function main(): Promise<EdgeOutputs | Record<string, never>> {
     pulumi.log.error(e.message);
     return {};
   }
-  return deploy(config);
+  return deployStack(stack);
 }

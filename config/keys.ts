@@ -18,7 +18,11 @@ export interface ConfigKeyDoc {
 }
 
 export const configKeys = {
-  host: { type: "string", description: "Address (IP or DNS name) of the server to configure over SSH. Required." },
+  host: {
+    type: "string",
+    default: "",
+    description: "Address (IP or DNS name) of the server to configure over SSH. Required (with hosts: set per host instead).",
+  },
   sshPort: { type: "integer", default: 22, description: "SSH port of the server." },
   sshUser: {
     type: "string",
@@ -48,7 +52,11 @@ export const configKeys = {
     default: "debian-13",
     description: "The server's OS release (debian-13, debian-12, ubuntu-24.04, ubuntu-22.04); decides config syntax. Checked against the host before anything changes.",
   },
-  hubDomain: { type: "string", description: "DNS name users open for the hub, e.g. hub.example.org. Required." },
+  hubDomain: {
+    type: "string",
+    default: "",
+    description: "DNS name users open for the hub, e.g. hub.example.org. Required (with hosts: set per host instead).",
+  },
   hubPath: { type: "string", default: "/", description: "Path the hub is served under, e.g. / or /jhub/." },
   hubUpstream: {
     type: "string",
@@ -133,6 +141,23 @@ export const configKeys = {
     description: "The hub's config file on the server. Only the managed block is touched; the rest is kept byte for byte.",
   },
   hubService: { type: "string", default: "jupyterhub", description: "systemd unit that runs the hub (restarted after bind_url changes)." },
+  hosts: {
+    type: "array",
+    default: [],
+    description: "A fleet: several servers from one stack, configured in parallel. A list of {name, host, hubDomain, extraSites, sshPort, sshUser, sshPrivateKeyFile, hostKey/hostKeyFile, and any site key (proxy, platform, certificateMode, …) overriding the stack's}. Empty: the stack's own host/hubDomain keys describe its one server.",
+  },
 } as const satisfies Record<string, ConfigKeyDoc>;
 
 export type ConfigKey = keyof typeof configKeys;
+
+/** Keys that describe one server: with `hosts`, each entry sets them and the top level must not. */
+export const perHostKeys = ["host", "hostKey", "hostKeyFile", "hubDomain", "extraSites"] as const satisfies readonly ConfigKey[];
+
+/**
+ * Keys a `hosts` entry may not set: secrets stay shared top-level keys (an optional secret cannot be
+ * declared per entry), and hosts do not nest.
+ */
+export const notPerHostKeys = ["hosts", "sshPrivateKey", "providedCertificates"] as const satisfies readonly ConfigKey[];
+
+/** A `hosts` entry's own field besides config keys: its stable name (it names the host's resources). */
+export const HOST_NAME_FIELD = "name";

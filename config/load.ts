@@ -5,11 +5,32 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, ConfigKey, configKeys } from "./keys";
+import { CONFIG_NAMESPACE, configKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
 import { ConnectionSpec, SiteSpec } from "../model/site";
 import { CertificateMaterial } from "../steps/plan";
 import { certificateProblems } from "./certificates";
+
+/**
+ * One value by its key's declared type: integers and booleans as such, lists as parsed JSON. Values
+ * that already have a type (inside structured config such as a `hosts` entry) are kept as they are.
+ */
+function coerceValue(key: string, value: unknown, label: string, problems: string[]): unknown {
+  const doc = (configKeys as Record<string, { type: string; default?: unknown } | undefined>)[key];
+  if (!doc || typeof value !== "string") return value; // the schema reports unknown keys by name
+  const text = value;
+  if (doc.type === "integer") return /^-?\d+$/.test(text.trim()) ? Number(text) : text;
+  if (doc.type === "boolean") return text === "true" ? true : text === "false" ? false : text;
+  if (doc.type === "array") {
+    try {
+      return JSON.parse(text);
+    } catch {
+      problems.push(`${label}: is not a valid list (set it with \`pulumi config set --path '${key}[0].domain' …\` or as JSON)`);
+      return undefined;
+    }
+  }
+  return text;
+}
 
 /** Typed view of string config values: integers and booleans as such, lists as parsed JSON. */
 export function coerceRaw(strings: Record<string, string>): { raw: Record<string, unknown>; problems: string[] } {
@@ -19,30 +40,20 @@ export function coerceRaw(strings: Record<string, string>): { raw: Record<string
     const doc = (configKeys as Record<string, { type: string; default?: unknown } | undefined>)[key];
     if (key === "sshPrivateKey" || key === "providedCertificates") continue; // secrets: handled apart, never echoed
     if (doc?.default === "" && text === "") continue; // optional key left at its "not set" default
-    if (!doc) {
-      raw[key] = text; // the schema reports unknown keys by name
-      continue;
-    }
-    if (doc.type === "integer") raw[key] = /^-?\d+$/.test(text.trim()) ? Number(text) : text;
-    else if (doc.type === "boolean") raw[key] = text === "true" ? true : text === "false" ? false : text;
-    else if (doc.type === "array") {
-      try {
-        raw[key] = JSON.parse(text);
-      } catch {
-        problems.push(`${CONFIG_NAMESPACE}:${key}: is not a valid list (set it with \`pulumi config set --path '${key}[0].domain' …\` or as JSON)`);
-      }
-    } else raw[key] = text;
+    const value = coerceValue(key, text, `${CONFIG_NAMESPACE}:${key}`, problems);
+    if (value !== undefined) raw[key] = value;
   }
   raw.sshPrivateKeyGiven = (strings.sshPrivateKey ?? "") !== "";
   return { raw, problems };
 }
 
-function readFileFor(key: ConfigKey, file: string, baseDir: string): string {
+/** `label` names the key in the error: `hostKeyFile`, or `hosts[1].hostKeyFile` for a fleet entry. */
+function readFileFor(label: string, file: string, baseDir: string): string {
   const full = path.resolve(baseDir, file);
   try {
     return fs.readFileSync(full, "utf8");
   } catch (e) {
-    throw new ConfigError([`${CONFIG_NAMESPACE}:${key}: cannot read ${full}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`]);
+    throw new ConfigError([`${CONFIG_NAMESPACE}:${label}: cannot read ${full}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`]);
   }
 }
 
@@ -88,16 +99,34 @@ export function parseProvided(text: string, problems: string[], domains: string[
   return out;
 }
 
-/** Validates the given string config (as `pulumi config` holds it) and resolves files. */
-export function loadFromStrings(strings: Record<string, string>, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedConfig {
-  const { raw, problems } = coerceRaw(strings);
+/**
+ * Replaces the file keys of raw config by what they name: hostKeyFile → hostKey (first line),
+ * acmeCaBundleFile → acmeCaBundlePem. `where` prefixes the key in messages ("" or "hosts[1].").
+ */
+export function resolveFileKeys(raw: Record<string, unknown>, baseDir: string, problems: string[], where = ""): void {
   if (typeof raw.hostKeyFile === "string") {
-    if (raw.hostKey !== undefined) problems.push(`${CONFIG_NAMESPACE}:hostKeyFile: set only one of hostKey and hostKeyFile`);
-    else raw.hostKey = readFileFor("hostKeyFile", raw.hostKeyFile, baseDir).split("\n")[0].trim();
+    if (raw.hostKey !== undefined) problems.push(`${CONFIG_NAMESPACE}:${where}hostKeyFile: set only one of hostKey and hostKeyFile`);
+    else raw.hostKey = readFileFor(`${where}hostKeyFile`, raw.hostKeyFile, baseDir).split("\n")[0].trim();
   }
   delete raw.hostKeyFile;
-  if (typeof raw.acmeCaBundleFile === "string") raw.acmeCaBundlePem = readFileFor("acmeCaBundleFile", raw.acmeCaBundleFile, baseDir);
+  if (typeof raw.acmeCaBundleFile === "string") raw.acmeCaBundlePem = readFileFor(`${where}acmeCaBundleFile`, raw.acmeCaBundleFile, baseDir);
   delete raw.acmeCaBundleFile;
+}
+
+/** The SSH key of a validated connection: the file it names, or the shared secret key. */
+export function privateKeyFor(connection: ConnectionSpec, secretKey: pulumi.Output<string> | undefined, baseDir: string, where = ""): pulumi.Output<string> {
+  return connection.privateKeyFile ? pulumi.secret(readFileFor(`${where}sshPrivateKeyFile`, connection.privateKeyFile, baseDir)) : secretKey!;
+}
+
+/** Validates the given string config (as `pulumi config` holds it) and resolves files. */
+export function loadFromStrings(strings: Record<string, string>, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedConfig {
+  // An empty `hosts` list is the single-host form: the top-level keys are the one server.
+  if (["", "[]"].includes((strings.hosts ?? "").trim())) {
+    const { hosts: _none, ...single } = strings;
+    strings = single;
+  }
+  const { raw, problems } = coerceRaw(strings);
+  resolveFileKeys(raw, baseDir, problems);
   const providedDomains: string[] = [];
   const provided = parseProvided(strings.providedCertificates ?? "", problems, providedDomains);
   raw.providedDomains = providedDomains;
@@ -110,14 +139,11 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   }
   if (problems.length || !parsed) throw new ConfigError(problems);
   const { site, connection } = parsed;
-  const privateKey = connection.privateKeyFile
-    ? pulumi.secret(readFileFor("sshPrivateKeyFile", connection.privateKeyFile, baseDir))
-    : secretKey!;
-  return { site, connection, privateKey, providedCertificates: pulumi.secret(provided) };
+  return { site, connection, privateKey: privateKeyFor(connection, secretKey, baseDir), providedCertificates: pulumi.secret(provided) };
 }
 
-/** The stack's own config, from the running Pulumi program. */
-export function loadStackConfig(): LoadedConfig {
+/** The stack's config strings (every `jupyterhub-edge:` key), with secrets checked for encryption. */
+export function stackConfigStrings(): { strings: Record<string, string>; secretKey: pulumi.Output<string> | undefined } {
   const prefix = `${CONFIG_NAMESPACE}:`;
   const strings: Record<string, string> = {};
   for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
@@ -131,6 +157,11 @@ export function loadStackConfig(): LoadedConfig {
       throw new ConfigError([`${CONFIG_NAMESPACE}:${key}: is stored in plaintext; set it with \`pulumi config set --secret\``]);
     }
   }
-  const secretKey = new pulumi.Config(CONFIG_NAMESPACE).getSecret("sshPrivateKey");
+  return { strings, secretKey: new pulumi.Config(CONFIG_NAMESPACE).getSecret("sshPrivateKey") };
+}
+
+/** The stack's own config, from the running Pulumi program (single-host form). */
+export function loadStackConfig(): LoadedConfig {
+  const { strings, secretKey } = stackConfigStrings();
   return loadFromStrings(strings, secretKey, process.cwd());
 }

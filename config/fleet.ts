@@ -1,0 +1,171 @@
+/**
+ * A stack's servers: the one implicit server of the single-host keys, or the `hosts` list (a fleet).
+ * Each fleet entry is merged over the stack's shared keys and validated by the same parseConfig as
+ * a single-host stack, so every rule and message applies per host; a message about a key the entry
+ * set (or a per-host key) names the entry: `jupyterhub-edge:hosts[1].hubDomain: …`.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_NAMESPACE, HOST_NAME_FIELD, configKeys, notPerHostKeys, perHostKeys } from "./keys";
+import { ConfigError, parseConfig } from "./schema";
+import { LoadedConfig, coerceRaw, loadFromStrings, parseProvided, privateKeyFor, resolveFileKeys, stackConfigStrings } from "./load";
+import { allDomains } from "../model/site";
+
+export interface LoadedHost extends LoadedConfig {
+  /** Stable name of the server: it names the server's resources and its stack outputs. */
+  name: string;
+}
+
+export interface LoadedStack {
+  /**
+   * True for the single-host keys: one server whose resources keep the names they always had
+   * (`edge-…`), so existing stacks see no change.
+   */
+  implicit: boolean;
+  hosts: LoadedHost[];
+}
+
+const hostNamePattern = /^[a-z][a-z0-9-]{0,30}$/;
+const ns = CONFIG_NAMESPACE;
+
+/** Keys a message starts with: `jupyterhub-edge:KEY…: message`. */
+const messageKey = /^jupyterhub-edge:([A-Za-z][A-Za-z0-9]*)(?=[.[:])/;
+
+/**
+ * Moves a parseConfig message about KEY to `hosts[i].KEY` when the entry set KEY (or KEY belongs to
+ * a server); messages about shared keys stay as they are (and are reported once, not per host).
+ */
+function relocate(problem: string, i: number, entryKeys: Set<string>): string {
+  const m = messageKey.exec(problem);
+  if (!m || !(entryKeys.has(m[1]) || (perHostKeys as readonly string[]).includes(m[1]))) return problem;
+  return `${ns}:hosts[${i}].${problem.slice(ns.length + 1)}`;
+}
+
+/** Typed values of an entry (strings from `--path` set as text are coerced like top-level ones). */
+function coerceEntry(entry: Record<string, unknown>, i: number, problems: string[]): Record<string, unknown> {
+  const strings: Record<string, string> = {};
+  const typed: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(entry)) {
+    if (typeof v === "string") strings[k] = v;
+    else typed[k] = v;
+  }
+  const { raw, problems: p } = coerceRaw(strings);
+  delete raw.sshPrivateKeyGiven;
+  problems.push(...p.map((q) => q.replace(`${ns}:`, `${ns}:hosts[${i}].`)));
+  return { ...raw, ...typed };
+}
+
+/** The fleet form: `hosts` entries over the shared keys. */
+function loadFleet(strings: Record<string, string>, entries: unknown, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedStack {
+  const problems: string[] = [];
+  const { hosts: _hosts, ...sharedStrings } = strings;
+  const { raw: shared, problems: sharedProblems } = coerceRaw(sharedStrings);
+  problems.push(...sharedProblems);
+  for (const key of perHostKeys) {
+    if (shared[key] !== undefined && !(key === "extraSites" && Array.isArray(shared[key]) && (shared[key] as unknown[]).length === 0)) {
+      problems.push(`${ns}:${key}: belongs to one server: with hosts, set it in each entry (hosts[N].${key})`);
+    }
+    delete shared[key];
+  }
+  resolveFileKeys(shared, baseDir, problems);
+  const providedDomains: string[] = [];
+  const provided = parseProvided(strings.providedCertificates ?? "", problems, providedDomains);
+  shared.providedDomains = providedDomains;
+
+  if (!Array.isArray(entries)) {
+    throw new ConfigError([`${ns}:hosts: must be a list of {name, host, hubDomain, …} (set it with \`pulumi config set --path 'hosts[0].name' …\`)`]);
+  }
+  const hosts: LoadedHost[] = [];
+  const names = new Map<string, number>();
+  const addresses = new Map<string, number>();
+  const domains = new Map<string, string>();
+  entries.forEach((entry, i) => {
+    const at = `${ns}:hosts[${i}]`;
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+      problems.push(`${at}: each entry must be an object {name, host, hubDomain, …}`);
+      return;
+    }
+    const { [HOST_NAME_FIELD]: name, ...fields } = entry as Record<string, unknown>;
+    if (name === undefined) problems.push(`${at}.name: is required (a short name such as room1: it names the server's resources and outputs)`);
+    else if (typeof name !== "string" || !hostNamePattern.test(name)) {
+      problems.push(`${at}.name: must be lowercase letters, digits and hyphens, starting with a letter (at most 31), e.g. room1`);
+    } else if (names.has(name)) problems.push(`${at}.name: ${name} is already the name of hosts[${names.get(name)}]`);
+    else names.set(name, i);
+    for (const key of notPerHostKeys) {
+      if (key in fields) {
+        // Never echo the value: these may be secrets.
+        problems.push(`${at}.${key}: cannot be set per host${key === "hosts" ? " (hosts do not nest)" : `; set the shared ${key} (secret) or, for SSH, hosts[${i}].sshPrivateKeyFile`}`);
+        delete fields[key];
+      }
+    }
+    const entryProblems: string[] = [];
+    const own = coerceEntry(fields, i, entryProblems);
+    const entryKeys = new Set(Object.keys(own));
+    try {
+      resolveFileKeys(own, baseDir, entryProblems, `hosts[${i}].`);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      entryProblems.push(...e.problems);
+    }
+    const merged: Record<string, unknown> = { ...shared, ...own };
+    // The entry's own key file replaces the shared secret key for this server.
+    if (own.sshPrivateKeyFile !== undefined) merged.sshPrivateKeyGiven = false;
+    let parsed: ReturnType<typeof parseConfig> | undefined;
+    try {
+      parsed = parseConfig(merged);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      entryProblems.push(...e.problems.map((p) => relocate(p, i, entryKeys)));
+    }
+    problems.push(...entryProblems);
+    if (!parsed || typeof name !== "string") return;
+    const address = `${parsed.connection.host}:${parsed.connection.port}`;
+    if (addresses.has(address)) problems.push(`${at}.host: ${address} is already hosts[${addresses.get(address)}] (two entries cannot share a server)`);
+    else addresses.set(address, i);
+    for (const d of allDomains(parsed.site)) {
+      const first = domains.get(d);
+      if (first) problems.push(`${at}: ${d} is already served by ${first} (each domain belongs to one server)`);
+      else domains.set(d, `hosts[${i}]`);
+    }
+    try {
+      hosts.push({
+        name,
+        ...parsed,
+        privateKey: privateKeyFor(parsed.connection, secretKey, baseDir, own.sshPrivateKeyFile !== undefined ? `hosts[${i}].` : ""),
+        providedCertificates: pulumi.secret(provided),
+      });
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems.push(...e.problems);
+    }
+  });
+  if (entries.length === 0) problems.push(`${ns}:hosts: is empty`);
+  // A problem with a shared key shows up once per host: report it once.
+  if (problems.length) throw new ConfigError([...new Set(problems)]);
+  return { implicit: false, hosts };
+}
+
+/** Validates the stack's config strings into its servers. Throws ConfigError listing every problem. */
+export function loadStackFromStrings(strings: Record<string, string>, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedStack {
+  const text = (strings.hosts ?? "").trim();
+  let entries: unknown = [];
+  if (text !== "") {
+    try {
+      entries = JSON.parse(text);
+    } catch {
+      throw new ConfigError([`${ns}:hosts: is not a valid list (set it with \`pulumi config set --path 'hosts[0].name' room1\` …)`]);
+    }
+  }
+  if (Array.isArray(entries) && entries.length === 0) {
+    return { implicit: true, hosts: [{ name: "edge", ...loadFromStrings(strings, secretKey, baseDir) }] };
+  }
+  return loadFleet(strings, entries, secretKey, baseDir);
+}
+
+/** The running stack's servers. */
+export function loadStack(): LoadedStack {
+  const { strings, secretKey } = stackConfigStrings();
+  return loadStackFromStrings(strings, secretKey, process.cwd());
+}
+
+/** Config keys a hosts entry may set (documentation and tests). */
+export const hostEntryKeys: string[] = [HOST_NAME_FIELD, ...Object.keys(configKeys).filter((k) => !(notPerHostKeys as readonly string[]).includes(k))];
