@@ -51,7 +51,8 @@ for (const [what, strings, expected] of cases) {
 
 test("fleet config: a problem with a shared key is reported once, not once per server", () => {
   const found = problems(fleet([entry("a", 1), entry("b", 2), entry("c", 3)], { proxy: "caddy" }));
-  assert.deepEqual(found, ["jupyterhub-edge:proxy: must be nginx or apache"]);
+  assert.equal(found.length, 1, found.join("\n"));
+  assert.match(found[0], /^jupyterhub-edge:proxy: must be nginx or apache/);
 });
 
 test("fleet config: a secret in an entry is refused without echoing it", () => {
