@@ -47,7 +47,7 @@ export class EdgeSite extends pulumi.ComponentResource {
 
     const host = new Host(
       `${name}-host`,
-      { connection: args.connection, privateKey: args.privateKey, preflight: byName("preflight")!, registry },
+      { connection: args.connection, privateKey: args.privateKey, scripts: byName("scripts")!, preflight: byName("preflight")!, registry },
       { parent: this },
     );
     const stepArgs = { connection: host.connection, user: args.connection.user, registry };

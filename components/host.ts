@@ -9,6 +9,8 @@ export interface HostArgs {
   connection: ConnectionSpec;
   /** The SSH private key, as a secret. */
   privateKey: pulumi.Input<string>;
+  /** The plan's install step (the remote scripts, once per version). */
+  scripts: Step<StepPayload>;
   /** The plan's preflight step (OS release check, state directory). */
   preflight: Step<StepPayload>;
   /** Registry the preflight step is recorded in, for the steps that follow. */
@@ -18,9 +20,9 @@ export interface HostArgs {
 }
 
 /**
- * The server, reached over SSH. Its only step waits for SSH (a high dial-error limit: the provider's
- * own wait-for-host pattern) and refuses a host whose OS is not the stack's platform, before any
- * other step changes anything.
+ * The server, reached over SSH. Its first step waits for SSH (a high dial-error limit: the
+ * provider's own wait-for-host pattern) and installs the remote scripts; the second refuses a host
+ * whose OS is not the stack's platform, before any other step changes anything.
  */
 export class Host extends pulumi.ComponentResource {
   /** Connection for every other step (secret: it holds the key). */
@@ -37,9 +39,9 @@ export class Host extends pulumi.ComponentResource {
       ...(args.connection.hostKey ? { hostKey: args.connection.hostKey } : {}),
     };
     this.connection = pulumi.secret(pulumi.output(base));
-    this.ready = remoteStep(
+    remoteStep(
       name,
-      args.preflight,
+      args.scripts,
       {
         connection: pulumi.secret(pulumi.output({ ...base, dialErrorLimit: args.dialErrorLimit ?? 60 })),
         user: args.connection.user,
@@ -47,6 +49,7 @@ export class Host extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    this.ready = remoteStep(name, args.preflight, { connection: this.connection, user: args.connection.user, registry: args.registry }, { parent: this });
     this.registerOutputs({ ready: this.ready.stdout });
   }
 }

@@ -1,6 +1,9 @@
 /**
  * One plan step → one remote.Command: `create`/`update` apply the step's script, `delete` undoes it,
- * the payload travels on stdin. Unchanged inputs run nothing, so a second `pulumi up` is a no-op.
+ * the payload travels on stdin. The command text is the installed script's short identity (path
+ * with content hash, step, mode): a program upgrade that changes a script re-runs exactly the steps
+ * using it; one that changes only comments runs nothing. Unchanged inputs run nothing, so a second
+ * `pulumi up` is a no-op.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
@@ -43,6 +46,7 @@ export function remoteStep(
       // Old stdout as environment variables is noise (and sshd drops them anyway).
       addPreviousOutputInEnv: false,
       ...(step.replaceOn ? { triggers: [step.replaceOn] } : {}),
+      ...(step.newVersionOn ? { triggers: [step.newVersionOn] } : {}),
       // Scripts never print payloads, but a secret step's output stays out of logs regardless.
       logging: step.secret ? "none" : "stdoutAndStderr",
     },

@@ -3,8 +3,6 @@
  * committed scripts. The components turn each step into a remote.Command; the host test tier runs the
  * very same steps over SSH without the engine.
  */
-import * as fs from "fs";
-import * as path from "path";
 import { SiteSpec, allSites } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { renderNginx } from "../render/nginx";
@@ -12,8 +10,14 @@ import { apacheModules, renderApache } from "../render/apache";
 import { renderHubBlock } from "../render/hub-config";
 import { ProxyFiles, RenderedFile, filesPayload } from "../render/files";
 import { needsDhparam } from "../render/tls-policy";
+import { installedScript, scriptBundle } from "./remote-scripts";
 
-export type ScriptName = "preflight" | "packages" | "files" | "web-roots" | "hub-managed-block" | "apache-modules" | "certbot" | "dhparam";
+/**
+ * The step scripts, scripts/remote/<name>.sh (a test keeps this list and the directory equal), and
+ * `install`, the plan's first step, which puts them on the host (steps/remote-scripts.ts).
+ */
+export const scriptNames = ["install", "preflight", "packages", "files", "web-roots", "hub-managed-block", "apache-modules", "certbot", "dhparam"] as const;
+export type ScriptName = (typeof scriptNames)[number];
 
 export interface Step<P = string> {
   /** Unique, stable: becomes the resource name suffix and the record name on the host. */
@@ -29,6 +33,12 @@ export interface Step<P = string> {
    * proxies must take the old one's files and ports away before the new one starts.
    */
   replaceOn?: string;
+  /**
+   * When this value changes the step is replaced the other way round: the new version is applied
+   * first and the old one undone at the end of the update (the install step: steps still being
+   * undone with the old scripts must find them).
+   */
+  newVersionOn?: string;
 }
 
 /** PEM material of one domain's certificate, as pushed to the host. */
@@ -39,21 +49,21 @@ export interface CertificateMaterial {
   privateKeyPem: string;
 }
 
-const scriptsDir = path.join(__dirname, "..", "scripts", "remote");
-
-/** The shell text of a step: the shared prelude, then the step's own script. Committed text only. */
-export function scriptText(name: ScriptName): string {
-  const lib = fs.readFileSync(path.join(scriptsDir, "lib.sh"), "utf8");
-  const body = fs.readFileSync(path.join(scriptsDir, `${name}.sh`), "utf8");
-  return `${lib}\n${body}`;
+/**
+ * The command line run over SSH: a short identity — the installed script (named by its content
+ * hash), the step, the mode — never script text, so previews, state and errors stay readable. The
+ * install step itself reads its scripts on stdin. `sudo -n` for non-root users: no tty, so no
+ * password prompts.
+ */
+export function remoteCommand(step: Pick<Step, "name" | "script">, mode: "apply" | "undo", user: string): string {
+  const cmd = step.script === "install" ? `bash -s ${step.name} ${mode}` : `bash ${installedScript(step.script).path} ${step.name} ${mode}`;
+  return user === "root" ? cmd : `sudo -n ${cmd}`;
 }
 
-const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** The command line run over SSH. `sudo -n` for non-root users: no tty, so no password prompts. */
-export function remoteCommand(step: Pick<Step, "name" | "script">, mode: "apply" | "undo", user: string): string {
-  const cmd = `bash -c ${shellQuote(scriptText(step.script))} jhe-${step.name} ${mode}`;
-  return user === "root" ? cmd : `sudo -n ${cmd}`;
+/** The plan's first step: the scripts, installed on the host once per version (install.sh). */
+export function installStep<P>(): Step<P> {
+  const bundle = scriptBundle();
+  return { name: "scripts", script: "install", payload: bundle.text, secret: false, after: [], newVersionOn: bundle.id };
 }
 
 export function proxyFiles(site: SiteSpec): ProxyFiles {
@@ -123,6 +133,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
   const steps: Step<P>[] = [];
   const add = (step: Step<P>) => steps.push(step);
 
+  add(installStep<P>());
   add({
     name: "preflight",
     script: "preflight",
@@ -134,7 +145,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
       shared_dirs: sharedDirs(site).join(" "),
     }),
     secret: false,
-    after: [],
+    after: ["scripts"],
   });
   add({
     name: "proxy-packages",
@@ -177,7 +188,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
     script: "files",
     payload: `after ${facts.service}\n` + filesPayload([files.http]),
     secret: false,
-    after: steps.filter((s) => s.name !== "preflight").map((s) => s.name),
+    after: steps.filter((s) => !["scripts", "preflight"].includes(s.name)).map((s) => s.name),
     replaceOn: site.proxy,
   });
   const certificateSteps: string[] = [];
@@ -248,7 +259,18 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
       after: ["proxy-config"],
     });
   }
+  checkOrder(steps);
   return steps;
+}
+
+/** Every step but the first runs after some earlier step, so none can run before the scripts are installed. */
+function checkOrder(steps: Step<unknown>[]): void {
+  steps.forEach((step, i) => {
+    for (const dep of step.after) {
+      if (!steps.slice(0, i).some((s) => s.name === dep)) throw new Error(`step ${step.name}: '${dep}' must be an earlier step`);
+    }
+    if (i > 0 && step.after.length === 0) throw new Error(`step ${step.name} must run after another step (at least after 'scripts')`);
+  });
 }
 
 /** The files payload of the pushed certificates (keys 0600), for the secret tls-files step. */

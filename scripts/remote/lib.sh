@@ -1,5 +1,6 @@
-# Shared prelude of every remote step. The program sends it in front of the step's own script:
-#   bash -c '<lib.sh + step.sh>' jhe-<step> apply|undo   with the step's payload on stdin.
+# Shared prelude of every remote step. Installed in front of each step's own script, as one file
+# per script under its content hash (install.sh, steps/remote-scripts.ts), and run as
+#   bash /usr/local/lib/jupyterhub-edge/<hash>/<script>.sh <step> apply|undo   payload on stdin.
 # Only this committed text travels as shell; stack values arrive as data on stdin and are never
 # evaluated. Scripts must never print payload content (it may hold private keys).
 set -euo pipefail
@@ -7,12 +8,13 @@ umask 022
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
 readonly JHE_STATE=/var/lib/jupyterhub-edge
-readonly JHE_STEP=${0#jhe-}
-readonly JHE_MODE=${1:-apply}
+readonly JHE_STEP=${1:-}
+readonly JHE_MODE=${2:-apply}
 
 say() { printf 'jupyterhub-edge %s: %s\n' "$JHE_STEP" "$*"; }
 die() { printf 'jupyterhub-edge %s: error: %s\n' "$JHE_STEP" "$*" >&2; exit 1; }
 
+[[ $JHE_STEP =~ ^[a-z0-9-]+$ ]] || die "usage: <script> STEP apply|undo (STEP in [a-z0-9-])"
 case $JHE_MODE in apply|undo) ;; *) die "mode must be apply or undo, not '$JHE_MODE'" ;; esac
 [[ $(id -u) == 0 ]] || die "must run as root (connect as root, or as a user with passwordless sudo)"
 

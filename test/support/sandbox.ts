@@ -82,9 +82,12 @@ export function ssh(host: SandboxHost, commandLine: string, stdin = "", timeoutM
   return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
-/** Applies or undoes a plan step the way the provider would: same command line, same stdin. */
+/**
+ * Applies or undoes a plan step the way the provider would: same command line, same stdin (the
+ * provider sends the stored stdin to `delete` too — the install step's undo reads it).
+ */
 export function runStep(host: SandboxHost, step: Step, mode: "apply" | "undo"): SshResult {
-  return ssh(host, remoteCommand(step, mode, "root"), mode === "apply" ? step.payload : "");
+  return ssh(host, remoteCommand(step, mode, "root"), step.payload);
 }
 
 export function fingerprint(host: SandboxHost): string {

@@ -14,6 +14,7 @@ interface Seen {
   name: string;
   parent?: string;
   dependsOn: string[];
+  deleteBeforeReplace?: boolean;
   props: Record<string, unknown>;
 }
 const seen: Seen[] = [];
@@ -40,7 +41,7 @@ pulumi.runtime.setMocks(
 const record: pulumi.ResourceTransformation = (args) => {
   const deps = (args.opts.dependsOn ?? []) as pulumi.Resource[];
   const nameOf = (r: pulumi.Resource | undefined) => (r ? (r as unknown as { __name?: string }).__name : undefined);
-  seen.push({ type: args.type, name: args.name, parent: nameOf(args.opts.parent), dependsOn: (Array.isArray(deps) ? deps : [deps]).map((d) => nameOf(d)!).filter(Boolean), props: args.props });
+  seen.push({ type: args.type, name: args.name, parent: nameOf(args.opts.parent), dependsOn: (Array.isArray(deps) ? deps : [deps]).map((d) => nameOf(d)!).filter(Boolean), deleteBeforeReplace: (args.opts as pulumi.CustomResourceOptions).deleteBeforeReplace, props: args.props });
   return undefined;
 };
 
@@ -94,6 +95,7 @@ test("one remote step per plan step, in dependency order", () => {
   assert.deepEqual(names, [
     "edge-certs-tls-files",
     "edge-host-preflight",
+    "edge-host-scripts",
     "edge-hub-hub-bind-url",
     "edge-proxy-proxy-config",
     "edge-proxy-proxy-http",
@@ -101,7 +103,8 @@ test("one remote step per plan step, in dependency order", () => {
     "edge-proxy-web-roots",
   ]);
   const deps = (n: string) => byName(n).dependsOn.sort();
-  assert.deepEqual(deps("edge-host-preflight"), []);
+  assert.deepEqual(deps("edge-host-scripts"), []);
+  assert.deepEqual(deps("edge-host-preflight"), ["edge-host-scripts"]);
   for (const n of ["edge-certs-tls-files", "edge-proxy-proxy-packages"]) assert.deepEqual(deps(n), ["edge-host-preflight"]);
   assert.deepEqual(deps("edge-proxy-web-roots"), ["edge-proxy-proxy-packages"]);
   assert.deepEqual(deps("edge-proxy-proxy-http"), ["edge-proxy-proxy-packages", "edge-proxy-web-roots"]);
@@ -111,9 +114,13 @@ test("one remote step per plan step, in dependency order", () => {
 
 test("every step can be undone, and no stack value is spliced into shell text", () => {
   for (const c of commands()) {
-    assert.match(String(c.props.create), /^bash -c '.*' jhe-[a-z0-9-]+ apply$/s, c.name);
+    // A short identity: the script installed under its content hash, the step, the mode.
+    const identity = c.name === "edge-host-scripts" ? /^bash -s scripts (apply|undo)$/ : /^bash \/usr\/local\/lib\/jupyterhub-edge\/[0-9a-f]{16}\/[a-z-]+\.sh [a-z0-9-]+ (apply|undo)$/;
+    assert.match(String(c.props.create), identity, c.name);
+    assert.match(String(c.props.create), / apply$/, c.name);
     assert.equal(c.props.update, c.props.create, `${c.name}: update re-applies`);
-    assert.match(String(c.props.delete), / jhe-[a-z0-9-]+ undo$/, `${c.name}: delete undoes`);
+    assert.match(String(c.props.delete), identity, `${c.name}: delete undoes`);
+    assert.equal(String(c.props.delete), String(c.props.create).replace(/ apply$/, " undo"), `${c.name}: delete undoes`);
     for (const value of ["hub.example.org", "www.example.org", "203.0.113.10", "/etc/jupyterhub/jupyterhub_config.py"]) {
       assert.ok(!String(c.props.create).includes(value), `${c.name}: '${value}' appears in command text`);
     }
@@ -141,20 +148,35 @@ test("secrets stay secret: keys in stdin, SSH key in the connection, nothing in 
   }
 });
 
+test("the scripts are installed once, by the first step, and a new version is installed before the old is removed", async () => {
+  const { scriptBundle } = await import("../../steps/remote-scripts");
+  const install = byName("edge-host-scripts");
+  assert.equal(install.props.stdin, scriptBundle().text);
+  assert.deepEqual(install.props.triggers, [scriptBundle().id]);
+  assert.equal(install.deleteBeforeReplace, undefined, "create-before-delete: the old scripts stay until the end of the update");
+  for (const c of commands().filter((c) => c.name !== "edge-host-scripts")) {
+    const stdin = String(await resolve(pulumi.output(c.props.stdin as string)));
+    assert.ok(!stdin.includes("set -euo pipefail"), `${c.name}: no script in its stdin`);
+  }
+});
+
 test("switching proxies replaces the proxy steps in place, old one undone first", () => {
   const replaced = ["edge-proxy-proxy-packages", "edge-proxy-proxy-http", "edge-proxy-proxy-config"];
   for (const n of replaced) {
     assert.deepEqual(byName(n).props.triggers, ["nginx"], `${n}: a proxy change replaces it`);
+    assert.equal(byName(n).deleteBeforeReplace, true, `${n}: the old proxy is undone first`);
   }
-  for (const c of commands().filter((c) => !replaced.includes(c.name))) {
+  for (const c of commands().filter((c) => !replaced.includes(c.name) && c.name !== "edge-host-scripts")) {
     assert.equal(c.props.triggers, undefined, `${c.name} must not be replaced on a proxy switch`);
   }
 });
 
 test("host key is pinned and SSH wait is generous on the first step only", async () => {
+  const first = await resolve(byName("edge-host-scripts").props.connection as pulumi.Output<Record<string, unknown>>);
+  assert.match(String(first.hostKey), /^ssh-ed25519 /);
+  assert.equal(first.dialErrorLimit, 60);
   const pre = await resolve(byName("edge-host-preflight").props.connection as pulumi.Output<Record<string, unknown>>);
-  assert.match(String(pre.hostKey), /^ssh-ed25519 /);
-  assert.equal(pre.dialErrorLimit, 60);
+  assert.ok(Number(pre.dialErrorLimit ?? 10) < 60, "the preflight runs once SSH is known to answer");
   const other = await resolve(byName("edge-proxy-proxy-packages").props.connection as pulumi.Output<Record<string, unknown>>);
   assert.ok(Number(other.dialErrorLimit ?? 10) < 60, "later steps fail fast on a lost host");
   assert.match(String(other.hostKey), /^ssh-ed25519 /);
