@@ -109,7 +109,7 @@ test("nothing serialises the servers: no dependency crosses from one server to a
   }
   assert.ok(edges > 15, "the per-server step order is still wired");
   // The first step of every server depends on nothing: all three start at once.
-  for (const n of ["a", "b", "c"]) assert.deepEqual(fleet.seen.find((s) => s.name === `edge-${n}-host-preflight`)?.dependsOn, []);
+  for (const n of ["a", "b", "c"]) assert.deepEqual(fleet.seen.find((s) => s.name === `edge-${n}-host-scripts`)?.dependsOn, []);
 });
 
 test("every server's steps connect to that server, with its own port, key and pinned host key", async () => {
