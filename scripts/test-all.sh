@@ -25,9 +25,10 @@ stamp "npm ci"
 npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 || npm ci --no-audit --no-fund
 
 # Debian packages the tiers use on the machine itself: nginx (render tier's nginx -t for the
-# machine's release), openssl (test CAs), ssh client, curl.
+# machine's release), openssl (test CAs), ssh client, curl, shellcheck (actionlint runs it on the
+# workflow's scripts).
 need=()
-for p in nginx openssl openssh-client curl; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+for p in nginx openssl openssh-client curl shellcheck; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if ((${#need[@]})); then
   stamp "apt-get install ${need[*]}"
   apt-get update -q >/dev/null
