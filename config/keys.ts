@@ -50,7 +50,7 @@ export const configKeys = {
   platform: {
     type: "string",
     default: "debian-13",
-    description: "The server's OS release (debian-13, debian-12, ubuntu-24.04, ubuntu-22.04); decides config syntax. Checked against the host before anything changes.",
+    description: "The server's OS release (debian-13, debian-12, ubuntu-24.04, ubuntu-22.04, rhel-9, rocky-9, alma-9, fedora-41, fedora-42, fedora-43); decides packages, layout and config syntax. Checked against the host before anything changes.",
   },
   hubDomain: {
     type: "string",
@@ -145,6 +145,11 @@ export const configKeys = {
     type: "array",
     default: [],
     description: "A fleet: several servers from one stack, configured in parallel. A list of {name, host, hubDomain, extraSites, sshPort, sshUser, sshPrivateKeyFile, hostKey/hostKeyFile, and any site key (proxy, platform, certificateMode, …) overriding the stack's}. Empty: the stack's own host/hubDomain keys describe its one server.",
+  },
+  selinux: {
+    type: "string",
+    default: "auto",
+    description: "SELinux handling: auto (label the hub's port, set the needed booleans and file contexts where selinuxenabled says SELinux is on; nothing elsewhere), on (the same, and fail if SELinux is off), off (no SELinux step). Everything set is reverted on destroy.",
   },
 } as const satisfies Record<string, ConfigKeyDoc>;
 

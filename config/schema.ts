@@ -86,6 +86,7 @@ export const rawConfigSchema = z
     manageHubConfig: withDefault("manageHubConfig", boolean),
     hubConfigPath: withDefault("hubConfigPath", absolutePath),
     hubService: withDefault("hubService", unitName),
+    selinux: withDefault("selinux", z.enum(["auto", "on", "off"], "must be auto, on or off")),
   })
   .superRefine((c, ctx) => {
     if (c.sshPrivateKeyGiven === (c.sshPrivateKeyFile !== undefined)) {
@@ -203,6 +204,7 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
     acme,
     limits: { maxUploadMb: c.maxUploadMb, websocketIdleTimeoutSeconds: c.websocketIdleTimeout },
     hubConfig: { manage: c.manageHubConfig, path: c.hubConfigPath, service: c.hubService },
+    selinux: c.selinux,
   };
   const connection: ConnectionSpec = {
     host: c.host,

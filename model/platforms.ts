@@ -3,14 +3,25 @@
  * the project branches on a distro name. Add a platform by adding a row.
  */
 
-export type PlatformId = "debian-13" | "debian-12" | "ubuntu-24.04" | "ubuntu-22.04";
+export type PlatformId =
+  | "debian-13"
+  | "debian-12"
+  | "ubuntu-24.04"
+  | "ubuntu-22.04"
+  | "rhel-9"
+  | "rocky-9"
+  | "alma-9"
+  | "fedora-41"
+  | "fedora-42"
+  | "fedora-43";
 
 /** What a proxy's packages are, and what their purge leaves behind that was not there before. */
 interface PackageFacts {
-  /** Debian package(s) that provide the server. */
+  /** The platform's package(s) that provide the server (installed with its package manager). */
   packages: string[];
   /**
-   * Paths the packages' install scripts create and `apt-get purge` does not remove (deepest first).
+   * Paths the packages' install scripts create and their removal (`apt-get purge`, `dnf remove`) does
+   * not remove (deepest first).
    * The packages step removes those of them that did not exist before it installed anything.
    */
   purgeLeftovers: string[];
@@ -18,6 +29,9 @@ interface PackageFacts {
 
 export interface NginxFacts extends PackageFacts {
   service: string;
+  /** The unprivileged user and group nginx's workers run as (what must be able to read web roots). */
+  user: string;
+  group: string;
   /** Upstream version shipped by the platform; decides syntax (see `http2Directive`). */
   version: string;
   /**
@@ -32,9 +46,24 @@ export interface NginxFacts extends PackageFacts {
 export interface ApacheFacts extends PackageFacts {
   service: string;
   version: string;
-  /** Directory whose `*.conf` files are enabled by `a2ensite` (via symlinks in sites-enabled). */
-  sitesAvailableDir: string;
-  sitesEnabledDir: string;
+  /** The user and group Apache's workers run as. */
+  user: string;
+  group: string;
+  /**
+   * Directory whose `*.conf` files the stock configuration includes: Debian's sites-enabled (regular
+   * files there, so `a2ensite` state is never ours to track), RHEL's conf.d.
+   */
+  confDir: string;
+  /** The config test command (`apache2ctl` on Debian, `apachectl` on RHEL): run as `<it> configtest`. */
+  configTest: "apache2ctl" | "apachectl";
+  /**
+   * How modules are enabled: Debian's `a2enmod` (mods-available → mods-enabled); RHEL has no a2enmod
+   * — packages drop `LoadModule` files into conf.modules.d, and a module that is not loaded gets a
+   * `LoadModule` line in a file of our own there.
+   */
+  modules: { kind: "a2enmod" } | { kind: "conf.modules.d"; dir: string };
+  /** Runtime directory for server-wide caches (OCSP stapling); Debian's envvars define APACHE_RUN_DIR. */
+  runDir: string;
   /**
    * `ProxyPass … upgrade=websocket` exists from Apache 2.4.47; older releases need mod_proxy_wstunnel
    * and a RewriteRule on the Upgrade header.
@@ -42,26 +71,115 @@ export interface ApacheFacts extends PackageFacts {
   websocketMode: "proxypass-upgrade" | "wstunnel-rewrite";
 }
 
+export interface CertbotFacts {
+  /** Packages that provide certbot (with its webroot plugin). */
+  packages: string[];
+  /**
+   * Packages that enable the repository certbot comes from (EPEL on RHEL 9 and its rebuilds),
+   * installed first; like every package the program adds, removed again on destroy.
+   */
+  repositoryPackages: string[];
+  /** The distro's renewal timer: Debian enables `certbot.timer`; Fedora/EPEL ship `certbot-renew.timer` disabled. */
+  renewalTimer: string;
+}
+
 export interface PlatformFacts {
   id: PlatformId;
-  /** What /etc/os-release says (`ID` and `VERSION_ID`); preflight refuses any other host. */
-  osRelease: { id: string; versionId: string };
+  /**
+   * What /etc/os-release says (`ID`, `VERSION_ID`); preflight refuses any other host. `major`: only
+   * VERSION_ID's major number must match (RHEL says 9.4, 9.5 … for the one platform rhel-9).
+   */
+  osRelease: { id: string; versionId: string; versionMatch: "exact" | "major" };
+  /** The package manager the remote scripts drive (they branch on this value, never on a guess). */
+  packageManager: "apt" | "dnf";
+  /** A host firewall whose ports the program opens (80 + HTTPS) and closes again on destroy. */
+  firewall: "none" | "firewalld";
   nginx: NginxFacts;
   apache: ApacheFacts;
+  certbot: CertbotFacts;
   /** The TLS library the proxies link against; both platforms here have OpenSSL ≥ 3.0 (TLS 1.3). */
   openssl: string;
 }
 
+// ---- Debian and Ubuntu -------------------------------------------------------------------------
+const debianBase: Pick<PlatformFacts, "packageManager" | "firewall" | "certbot"> = {
+  packageManager: "apt",
+  firewall: "none",
+  certbot: { packages: ["certbot"], repositoryPackages: [], renewalTimer: "certbot.timer" },
+};
 const debianNginxDirs = {
   confDir: "/etc/nginx/conf.d",
   service: "nginx",
+  user: "www-data",
+  group: "www-data",
   purgeLeftovers: ["/var/www/html/index.nginx-debian.html", "/var/www/html", "/var/www"],
 };
-const debianApacheDirs = {
+const debianApacheDirs: Omit<ApacheFacts, "packages" | "version" | "websocketMode"> = {
   service: "apache2",
-  sitesAvailableDir: "/etc/apache2/sites-available",
-  sitesEnabledDir: "/etc/apache2/sites-enabled",
+  user: "www-data",
+  group: "www-data",
+  confDir: "/etc/apache2/sites-enabled",
+  configTest: "apache2ctl",
+  modules: { kind: "a2enmod" },
+  runDir: "${APACHE_RUN_DIR}",
   purgeLeftovers: ["/var/www/html/index.html", "/var/www/html", "/var/www"],
+};
+
+// ---- The RHEL family ----------------------------------------------------------------------------
+// From the distributions' package lists (RHEL 9 AppStream, EPEL 9, Fedora updates), not run here:
+// RHEL's packages cannot run on this Debian machine. The render tier checks the rendered files
+// against this layout (test/render/rhel-layout.test.ts).
+const rhelNginx = {
+  service: "nginx",
+  user: "nginx",
+  group: "nginx",
+  // The stock /etc/nginx/nginx.conf includes conf.d/*.conf inside http{} (and keeps its own
+  // default server on :80, which our name-based server blocks leave alone).
+  confDir: "/etc/nginx/conf.d",
+  // `dnf remove` takes the package's files; nothing outside them is created.
+  purgeLeftovers: [],
+};
+const rhelApache: Omit<ApacheFacts, "version" | "websocketMode"> = {
+  // mod_ssl: TLS (and `Listen 443 https` in conf.d/ssl.conf); mod_http2: h2. proxy, proxy_http,
+  // proxy_wstunnel, headers, rewrite and socache_shmcb come with httpd, loaded by conf.modules.d.
+  packages: ["httpd", "mod_ssl", "mod_http2"],
+  service: "httpd",
+  user: "apache",
+  group: "apache",
+  confDir: "/etc/httpd/conf.d",
+  configTest: "apachectl",
+  modules: { kind: "conf.modules.d", dir: "/etc/httpd/conf.modules.d" },
+  runDir: "/run/httpd",
+  purgeLeftovers: [],
+};
+const rhel9: Omit<PlatformFacts, "id" | "osRelease"> = {
+  packageManager: "dnf",
+  firewall: "firewalld",
+  // RHEL 9's default nginx stream is 1.20 (listen-line http2); httpd 2.4.62 has upgrade=websocket.
+  nginx: { ...rhelNginx, packages: ["nginx"], version: "1.20.1", http2Directive: "listen-flag" },
+  apache: { ...rhelApache, version: "2.4.62", websocketMode: "proxypass-upgrade" },
+  // certbot is in EPEL, not in RHEL: epel-release (Rocky's and Alma's extras repositories carry it;
+  // on RHEL itself EPEL must be enabled first — the packages step says so if epel-release is missing).
+  certbot: { packages: ["certbot", "python3-certbot"], repositoryPackages: ["epel-release"], renewalTimer: "certbot-renew.timer" },
+  openssl: "3.0",
+};
+const fedora = (version: string, nginx: string, httpd: string, openssl: string): Omit<PlatformFacts, "id"> => ({
+  osRelease: { id: "fedora", versionId: version, versionMatch: "exact" },
+  packageManager: "dnf",
+  firewall: "firewalld",
+  nginx: { ...rhelNginx, packages: ["nginx"], version: nginx, http2Directive: "server-directive" },
+  apache: { ...rhelApache, version: httpd, websocketMode: "proxypass-upgrade" },
+  certbot: { packages: ["certbot", "python3-certbot"], repositoryPackages: [], renewalTimer: "certbot-renew.timer" },
+  openssl,
+});
+const rhelFamily: Record<Extract<PlatformId, `rhel-${string}` | `rocky-${string}` | `alma-${string}` | `fedora-${string}`>, PlatformFacts> = {
+  "rhel-9": { id: "rhel-9", osRelease: { id: "rhel", versionId: "9", versionMatch: "major" }, ...rhel9 },
+  // Rebuilds of RHEL 9: the same packages and layout; only /etc/os-release's ID differs.
+  "rocky-9": { id: "rocky-9", osRelease: { id: "rocky", versionId: "9", versionMatch: "major" }, ...rhel9 },
+  "alma-9": { id: "alma-9", osRelease: { id: "almalinux", versionId: "9", versionMatch: "major" }, ...rhel9 },
+  "fedora-41": { id: "fedora-41", ...fedora("41", "1.26.3", "2.4.63", "3.2") },
+  "fedora-42": { id: "fedora-42", ...fedora("42", "1.28.0", "2.4.63", "3.2") },
+  "fedora-43": { id: "fedora-43", ...fedora("43", "1.28.0", "2.4.65", "3.5") },
 };
 
 // Debian versions are what the checker roots (scripts/sandbox/checker-root.sh) install today and the
@@ -69,32 +187,38 @@ const debianApacheDirs = {
 export const platforms: Record<PlatformId, PlatformFacts> = {
   "debian-13": {
     id: "debian-13",
-    osRelease: { id: "debian", versionId: "13" },
+    osRelease: { id: "debian", versionId: "13", versionMatch: "exact" },
+    ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.26.3", http2Directive: "server-directive" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.71", websocketMode: "proxypass-upgrade" },
     openssl: "3.5",
   },
   "debian-12": {
     id: "debian-12",
-    osRelease: { id: "debian", versionId: "12" },
+    osRelease: { id: "debian", versionId: "12", versionMatch: "exact" },
+    ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.22.1", http2Directive: "listen-flag" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.68", websocketMode: "proxypass-upgrade" },
     openssl: "3.0",
   },
   "ubuntu-24.04": {
     id: "ubuntu-24.04",
-    osRelease: { id: "ubuntu", versionId: "24.04" },
+    osRelease: { id: "ubuntu", versionId: "24.04", versionMatch: "exact" },
+    ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.24.0", http2Directive: "listen-flag" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.58", websocketMode: "proxypass-upgrade" },
     openssl: "3.0",
   },
   "ubuntu-22.04": {
     id: "ubuntu-22.04",
-    osRelease: { id: "ubuntu", versionId: "22.04" },
+    osRelease: { id: "ubuntu", versionId: "22.04", versionMatch: "exact" },
+    ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.18.0", http2Directive: "listen-flag" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.52", websocketMode: "proxypass-upgrade" },
     openssl: "3.0",
   },
+  // ---- The RHEL family ------------------------------------------------------------------------
+  ...rhelFamily,
 };
 
 export const platformIds = Object.keys(platforms) as PlatformId[];

@@ -71,6 +71,11 @@ export interface SiteSpec {
   acme?: AcmeSettings;
   limits: { maxUploadMb: number; websocketIdleTimeoutSeconds: number };
   hubConfig: { manage: boolean; path: string; service: string };
+  /**
+   * auto: the SELinux step runs everywhere and acts only where the host has SELinux enabled; on: it
+   * must be enabled; off: no SELinux step.
+   */
+  selinux: "auto" | "on" | "off";
 }
 
 export interface ConnectionSpec {

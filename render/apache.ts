@@ -17,9 +17,9 @@ export function apacheModules(site: SiteSpec): string[] {
 }
 
 export function apacheConfigPaths(site: SiteSpec): { http: string; https: string } {
-  // Regular files in sites-enabled: Apache includes sites-enabled/*.conf; keeping them out of
-  // sites-available means `a2ensite` state is never ours to track.
-  const dir = site.platform.apache.sitesEnabledDir;
+  // The directory the stock config includes (Debian: regular files in sites-enabled, so `a2ensite`
+  // state is never ours to track; RHEL: conf.d).
+  const dir = site.platform.apache.confDir;
   return { http: `${dir}/jupyterhub-edge-http.conf`, https: `${dir}/jupyterhub-edge.conf` };
 }
 
@@ -145,10 +145,11 @@ export function renderApache(site: SiteSpec): ProxyFiles {
   const https: Node[] = [
     ...comment(...managedBanner),
     blank,
-    // Debian's ports.conf listens on 80 and 443 already; another port needs its own Listen.
+    // Debian's ports.conf (RHEL: httpd.conf and mod_ssl's ssl.conf) listens on 80 and 443 already;
+    // another port needs its own Listen.
     ...(site.httpsPort !== 443 ? [d("Listen", site.httpsPort, "https"), blank] : []),
     // The stapling cache is server-wide; a name of our own avoids clashing with another site's.
-    ...(site.tls.ocspStapling ? [d("SSLStaplingCache", quoted("shmcb:${APACHE_RUN_DIR}/jhe_ocsp(128000)")), blank] : []),
+    ...(site.tls.ocspStapling ? [d("SSLStaplingCache", quoted(`shmcb:${site.platform.apache.runDir}/jhe_ocsp(128000)`)), blank] : []),
     ...comment(`The hub: ${hubUrl(site)}`),
     hubVhost(site),
     ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticVhost(site, s)]),

@@ -11,12 +11,13 @@ import { renderHubBlock } from "../render/hub-config";
 import { ProxyFiles, RenderedFile, filesPayload } from "../render/files";
 import { needsDhparam } from "../render/tls-policy";
 import { installedScript, scriptBundle } from "./remote-scripts";
+import { selinuxPayload } from "./selinux";
 
 /**
  * The step scripts, scripts/remote/<name>.sh (a test keeps this list and the directory equal), and
  * `install`, the plan's first step, which puts them on the host (steps/remote-scripts.ts).
  */
-export const scriptNames = ["install", "preflight", "packages", "files", "web-roots", "hub-managed-block", "apache-modules", "certbot", "dhparam"] as const;
+export const scriptNames = ["install", "preflight", "packages", "files", "web-roots", "hub-managed-block", "apache-modules", "certbot", "dhparam", "selinux", "firewall"] as const;
 export type ScriptName = (typeof scriptNames)[number];
 
 export interface Step<P = string> {
@@ -141,6 +142,8 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
       platform: site.platform.id,
       os_id: site.platform.osRelease.id,
       os_version: site.platform.osRelease.versionId,
+      version_match: site.platform.osRelease.versionMatch,
+      package_manager: site.platform.packageManager,
       // Deepest first. Either proxy's package may create them, and a proxy switch hands them over.
       shared_dirs: sharedDirs(site).join(" "),
     }),
@@ -152,6 +155,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
     script: "packages",
     payload: kvPayload({
       set: site.proxy,
+      manager: site.platform.packageManager,
       packages: facts.packages.join(" "),
       service: facts.service,
       leftovers: facts.purgeLeftovers.join(" "),
@@ -176,9 +180,31 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
     add({
       name: "apache-modules",
       script: "apache-modules",
-      payload: kvPayload({ modules: apacheModules(site).join(" ") }),
+      payload: kvPayload({
+        modules: apacheModules(site).join(" "),
+        mechanism: site.platform.apache.modules.kind,
+        service: site.platform.apache.service,
+        configtest: site.platform.apache.configTest,
+        ...(site.platform.apache.modules.kind === "conf.modules.d" ? { modules_dir: site.platform.apache.modules.dir } : {}),
+      }),
       secret: false,
       after: ["proxy-packages"],
+    });
+  }
+  // ---- SELinux: before the proxy serves anything (it must reach the hub and read the web roots),
+  // after the web roots exist. Files written later (certificates) get their labels from the
+  // file-context rules this step adds: the files step restorecons what it writes.
+  if (site.selinux !== "off") {
+    add({ name: "selinux", script: "selinux", payload: selinuxPayload(site), secret: false, after: ["proxy-packages", "web-roots"] });
+  }
+  if (site.platform.firewall === "firewalld") {
+    // Port 80 must be reachable before certbot's HTTP-01 challenge; the HTTPS port with it.
+    add({
+      name: "firewall",
+      script: "firewall",
+      payload: kvPayload({ firewall: site.platform.firewall, ports: [...new Set([80, site.httpsPort])].map((p) => `${p}/tcp`).join(" ") }),
+      secret: false,
+      after: ["preflight"],
     });
   }
   // Port 80 first: redirects, and the ACME challenges certbot needs answered before any HTTPS
@@ -200,7 +226,17 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
     add({
       name: "certbot-packages",
       script: "packages",
-      payload: kvPayload({ set: "certbot", packages: "certbot", service: "certbot.timer", leftovers: "", conflicts: "" }),
+      payload: kvPayload({
+        set: "certbot",
+        manager: site.platform.packageManager,
+        // The repository first (EPEL on RHEL 9), in its own transaction: its packages are not
+        // visible to the package manager before it is installed.
+        ...(site.platform.certbot.repositoryPackages.length ? { repositories: site.platform.certbot.repositoryPackages.join(" ") } : {}),
+        packages: site.platform.certbot.packages.join(" "),
+        service: site.platform.certbot.renewalTimer,
+        leftovers: "",
+        conflicts: "",
+      }),
       secret: false,
       after: ["preflight"],
     });

@@ -1,27 +1,80 @@
 # apache-modules: enable the Apache modules the rendered vhosts need.
-# payload: modules (space-separated, e.g. "ssl proxy proxy_http headers http2 rewrite")
-# apply: a2enmod each module not yet enabled, remembering which ones this step enabled.
-# undo: a2dismod exactly those (if Apache is still installed), then a graceful reload if it runs.
+# payload: modules (space-separated, e.g. "ssl proxy proxy_http headers http2 rewrite"),
+#   mechanism (a2enmod | conf.modules.d), service (apache2 | httpd), configtest (apache2ctl | apachectl),
+#   modules_dir (with conf.modules.d: where the packages' LoadModule files live)
+# apply, a2enmod (Debian): a2enmod each module not yet enabled, remembering which ones this step enabled.
+# apply, conf.modules.d (RHEL): the packages load their modules from conf.modules.d; any module the
+#   server does not load yet gets a LoadModule line in a file of our own there (no a2enmod exists).
+# undo: a2dismod exactly those / remove our file (if Apache is still installed), then a graceful
+#   reload if it runs.
 
 record=$JHE_STATE/apache-modules.enabled
+own_file_name=90-jupyterhub-edge.conf
+
+facts=$JHE_STATE/apache-modules.facts
+
+reload_if_running() {
+  systemctl is-active --quiet "$service" || return 0
+  if "$configtest" configtest >/dev/null 2>&1; then systemctl reload "$service"; else say "$service config test fails without our modules; not reloading"; fi
+}
 
 if [[ $JHE_MODE == undo ]]; then
   [[ -f $record ]] || exit 0
-  if command -v a2dismod >/dev/null; then
-    mapfile -t mods <"$record"
+  # Undo gets no payload: the facts of the apply are on the host (older records: Debian's).
+  read -r mechanism service configtest own_file <"$facts" 2>/dev/null || { mechanism=a2enmod service=apache2 configtest=apache2ctl own_file=-; }
+  mapfile -t mods <"$record"
+  if [[ $mechanism == a2enmod ]] && command -v a2dismod >/dev/null; then
     ((${#mods[@]})) && a2dismod -q -f "${mods[@]}" >/dev/null
-    if systemctl is-active --quiet apache2; then
-      if apache2ctl configtest >/dev/null 2>&1; then systemctl reload apache2; else say "apache2 config test fails without our modules; not reloading"; fi
-    fi
+    reload_if_running
     say "disabled ${mods[*]:-nothing}"
+  elif [[ $mechanism == conf.modules.d && -f $own_file ]]; then
+    rm -f "$own_file"
+    reload_if_running
+    say "removed $own_file (${mods[*]:-nothing})"
   fi
-  rm -f "$record"
+  rm -f "$record" "$facts"
   exit 0
 fi
 
-read_kv_payload modules
-command -v a2enmod >/dev/null || die "a2enmod not found: is apache2 installed?"
+read_kv_payload modules mechanism service configtest
+service=${PAYLOAD[service]}
+[[ $service =~ ^(apache2|httpd)$ ]] || die "bad service"
+[[ ${PAYLOAD[configtest]} =~ ^(apache2ctl|apachectl)$ ]] || die "bad configtest"
+configtest=${PAYLOAD[configtest]}
+mechanism=${PAYLOAD[mechanism]} own_file=-
+case $mechanism in
+  a2enmod) ;;
+  conf.modules.d) safe_path "${PAYLOAD[modules_dir]:-}" || die "bad modules_dir"; own_file=${PAYLOAD[modules_dir]}/$own_file_name ;;
+  *) die "unknown module mechanism '$mechanism'" ;;
+esac
+echo "$mechanism $service $configtest $own_file" >"$facts"
+
 touch "$record"
+if [[ $mechanism == conf.modules.d ]]; then
+  command -v httpd >/dev/null || die "httpd not found: is it installed?"
+  loaded=$(httpd -M 2>/dev/null | awk '/_module/ {sub(/_module.*/, "", $1); print $1}' | sort)
+  if [[ -f $own_file ]]; then loaded=$(grep -v -x -F -f "$record" <<<"$loaded" || true); fi
+  missing=()
+  for mod in ${PAYLOAD[modules]}; do
+    [[ $mod =~ ^[a-z0-9_]+$ ]] || die "bad module name"
+    grep -qx "$mod" <<<"$loaded" && continue
+    [[ -e /etc/httpd/modules/mod_$mod.so || -e /usr/lib64/httpd/modules/mod_$mod.so ]] || die "Apache module $mod is not installed on this host"
+    missing+=("$mod")
+  done
+  if ((${#missing[@]})); then
+    printf '# Managed by jupyterhub-edge: modules its vhosts need that no package file loads.\n' >"$own_file.tmp"
+    for mod in "${missing[@]}"; do printf 'LoadModule %s_module modules/mod_%s.so\n' "$mod" "$mod" >>"$own_file.tmp"; done
+    mv "$own_file.tmp" "$own_file"
+    printf '%s\n' "${missing[@]}" >"$record"
+    say "loading ${missing[*]} from $own_file"
+  else
+    rm -f "$own_file"; : >"$record"
+    say "modules already loaded"
+  fi
+  exit 0
+fi
+
+command -v a2enmod >/dev/null || die "a2enmod not found: is apache2 installed?"
 enabled() { find /etc/apache2/mods-enabled -name '*.load' -printf '%f\n' | sed 's/\.load$//' | sort; }
 before=$(enabled)
 missing=()

@@ -4,7 +4,7 @@
 #     file /abs/path MODE
 #     |content line …
 #     end
-# ACTION: none | nginx | apache2 — after writing, test the proxy's config and reload it gracefully;
+# ACTION: none | nginx | apache2 | httpd (Debian's apache2, RHEL's httpd) — after writing, test the proxy's config and reload it gracefully;
 #   if the test or the reload fails, every file goes back to what it was and the proxy keeps serving.
 # optional `handshake PORT SERVERNAME`: after the reload, a real TLS handshake on 127.0.0.1:PORT
 #   must succeed too (Apache's configtest does not load certificates), or the files are rolled back.
@@ -14,10 +14,15 @@
 
 sets_dir=$JHE_STATE/files
 
+# On an SELinux host a new file takes its directory's type; the policy's (and the selinux step's)
+# file-context rules say what it should be — e.g. cert_t for our certificates.
+restore_label() { if command -v selinuxenabled >/dev/null && selinuxenabled; then restorecon "$1" || true; fi; }
+
 proxy_test() {
   case $1 in
     nginx) nginx -t -q 2>&1 ;;
     apache2) apache2ctl configtest 2>&1 ;;
+    httpd) apachectl configtest 2>&1 ;;
   esac
 }
 
@@ -106,7 +111,7 @@ while IFS= read -r line || [[ -n $line ]]; do
     *) die "malformed payload line $((count)) records in" ;;
   esac
 done
-case $after in none|nginx|apache2) ;; *) die "unknown after-action '$after'" ;; esac
+case $after in none|nginx|apache2|httpd) ;; *) die "unknown after-action '$after'" ;; esac
 ((count > 0)) || die "payload holds no files"
 
 dir=$sets_dir/$set_name
@@ -144,10 +149,11 @@ while read -r mode path; do
   fi
   parent=$(dirname "$path") missing_dirs=()
   while [[ ! -d $parent ]]; do missing_dirs=("$parent" "${missing_dirs[@]}"); parent=$(dirname "$parent"); done
-  for p in "${missing_dirs[@]}"; do install -d -m 0755 "$p"; echo "$p" >>"$dir/created-dirs"; done
+  for p in "${missing_dirs[@]}"; do install -d -m 0755 "$p"; echo "$p" >>"$dir/created-dirs"; restore_label "$p"; done
   if [[ -f $path ]] && cmp -s "$work/$i" "$path" && [[ $(stat -c %a "$path") == "${mode#0}" ]]; then continue; fi
   install -m "$mode" -o root -g root "$work/$i" "$path.jhe-new"
   mv -f "$path.jhe-new" "$path"
+  restore_label "$path"
   changed=1
 done <"$work/index"
 

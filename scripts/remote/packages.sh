@@ -1,9 +1,11 @@
 # packages: install the proxy's packages, remembering exactly what this step added so that undo
 # leaves the package set as it was found.
-# payload: set (name for the record, e.g. nginx), packages (space-separated), service (systemd unit),
+# payload: set (name for the record, e.g. nginx), manager (apt | dnf: the platform's package manager),
+#   repositories (optional: packages that enable a repository, e.g. epel-release, installed first),
+#   packages (space-separated), service (systemd unit),
 #   leftovers (space-separated paths the packages create that their purge leaves behind),
 #   conflicts (units that must not hold the ports while ours runs — the other proxy)
-# apply: apt-get install; start + enable the unit. Records added packages, the unit's prior state,
+# apply: apt-get / dnf install; start + enable the unit. Records added packages, the unit's prior state,
 #   and which leftover paths did not exist before.
 # undo: purges the packages this step added, then removes the leftovers that were not there before;
 #   restores the unit state. Our own config files for the unit (file sets whose after-action is
@@ -12,11 +14,34 @@
 
 record_dir=$JHE_STATE/packages
 
-# Package steps run in parallel (the proxy's and certbot's): one apt at a time, and wait for any
-# other dpkg user (unattended-upgrades) instead of failing.
+# Package steps run in parallel (the proxy's and certbot's): one package transaction at a time,
+# and wait for any other dpkg user (unattended-upgrades) instead of failing.
 exec {apt_lock}>/run/lock/jupyterhub-edge-apt.lock
 flock "$apt_lock"
 apt_opts=(-o DPkg::Lock::Timeout=300 -q)
+
+# The package manager is platform data (payload `manager`, kept for undo), never guessed.
+pm_installed() {
+  case $manager in
+    apt) dpkg-query -W -f='${Package} ${db:Status-Status}\n' 2>/dev/null | awk '$2 == "installed" {print $1}' | sort ;;
+    dnf) rpm -qa --qf '%{NAME}\n' | sort -u ;;
+  esac
+}
+pm_install() {
+  case $manager in
+    apt)
+      # Lists may be absent (fresh image) or stale: refresh once, then install.
+      apt-get "${apt_opts[@]}" update >/dev/null || die "apt-get update failed"
+      apt-get "${apt_opts[@]}" install -y --no-install-recommends "$@" >/dev/null ;;
+    dnf) dnf -y -q --setopt=install_weak_deps=False install "$@" >/dev/null ;;
+  esac
+}
+pm_remove() {
+  case $manager in
+    apt) apt-get "${apt_opts[@]}" purge -y "$@" >/dev/null ;;
+    dnf) dnf -y -q --setopt=clean_requirements_on_remove=False remove "$@" >/dev/null ;;
+  esac
+}
 
 if [[ $JHE_MODE == undo ]]; then
   shopt -s nullglob
@@ -24,6 +49,7 @@ if [[ $JHE_MODE == undo ]]; then
     name=$(basename "$record" .added)
     mapfile -t added <"$record"
     service=$(cat "$record_dir/$name.service" 2>/dev/null || true)
+    manager=$(cat "$record_dir/$name.manager" 2>/dev/null || echo apt)
     # Our vhosts for this unit: removed before the purge (a purge keeps directories holding files).
     for set_dir in "$JHE_STATE"/files/*/; do
       [[ -f $set_dir/after && $(cat "$set_dir/after") == "$service" && -f $set_dir/manifest ]] || continue
@@ -33,7 +59,7 @@ if [[ $JHE_MODE == undo ]]; then
     if ((${#added[@]})); then
       [[ -n $service ]] && systemctl stop "$service" 2>/dev/null || true
       say "purging what was installed for $name: ${added[*]}"
-      apt-get "${apt_opts[@]}" purge -y "${added[@]}" >/dev/null
+      pm_remove "${added[@]}"
       # Files the packages' scripts made that purge leaves (e.g. /var/www/html), deepest first.
       while IFS= read -r path; do
         [[ -z $path ]] && continue
@@ -45,7 +71,7 @@ if [[ $JHE_MODE == undo ]]; then
     while IFS= read -r unit; do
       [[ -n $unit ]] && systemctl start "$unit" 2>/dev/null && say "started $unit again"
     done < <(cat "$record_dir/$name.stopped-conflicts" 2>/dev/null)
-    rm -f "$record" "$record_dir/$name.service" "$record_dir/$name.was-active" "$record_dir/$name.leftovers" "$record_dir/$name.stopped-conflicts"
+    rm -f "$record" "$record_dir/$name.service" "$record_dir/$name.manager" "$record_dir/$name.was-active" "$record_dir/$name.leftovers" "$record_dir/$name.stopped-conflicts"
   done
   rmdir "$record_dir" 2>/dev/null || true
   exit 0
@@ -54,13 +80,20 @@ fi
 read_kv_payload set packages service
 name=${PAYLOAD[set]}
 [[ $name =~ ^[a-z0-9-]+$ ]] || die "bad record name"
+manager=${PAYLOAD[manager]:-apt}
+case $manager in
+  apt) command -v apt-get >/dev/null || die "apt-get not found, but the platform says apt" ;;
+  dnf) command -v dnf >/dev/null || die "dnf not found, but the platform says dnf" ;;
+  *) die "unknown package manager '$manager'" ;;
+esac
 read -r -a wanted <<<"${PAYLOAD[packages]}"
-for p in "${wanted[@]}"; do [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || die "bad package name '$p'"; done
+read -r -a repositories <<<"${PAYLOAD[repositories]:-}"
+for p in "${repositories[@]}" "${wanted[@]}"; do [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || die "bad package name '$p'"; done
 service=${PAYLOAD[service]}
 [[ $service =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit name"
 install -d -m 0700 "$record_dir"
 
-installed() { dpkg-query -W -f='${Package} ${db:Status-Status}\n' 2>/dev/null | awk '$2 == "installed" {print $1}' | sort; }
+
 
 # The other proxy holds 80/443 if it runs: stop it (and keep it from starting at boot) while
 # ours serves; undo starts it again.
@@ -76,25 +109,30 @@ done
 if [[ ! -e $record_dir/$name.added ]]; then
   # First apply: remember the unit's state before we touch anything.
   systemctl is-active --quiet "$service" 2>/dev/null && echo active >"$record_dir/$name.was-active" || echo inactive >"$record_dir/$name.was-active"
-  before=$(installed)
+  before=$(pm_installed)
   : >"$record_dir/$name.leftovers"
   for path in ${PAYLOAD[leftovers]:-}; do
     safe_path "$path" || die "bad leftover path"
     [[ -e $path ]] || echo "$path" >>"$record_dir/$name.leftovers"
   done
+  missing_repos=()
+  for p in "${repositories[@]}"; do grep -qx "$p" <<<"$before" || missing_repos+=("$p"); done
+  if ((${#missing_repos[@]})); then
+    say "installing ${missing_repos[*]} (the repository of ${wanted[*]})"
+    pm_install "${missing_repos[@]}" || die "$manager install ${missing_repos[*]} failed; enable the repository by hand (on RHEL: EPEL, see https://docs.fedoraproject.org/en-US/epel/) and run again"
+  fi
   missing=()
   for p in "${wanted[@]}"; do grep -qx "$p" <<<"$before" || missing+=("$p"); done
   if ((${#missing[@]})); then
     say "installing ${missing[*]}"
-    # Lists may be absent (fresh image) or stale: refresh once, then install.
-    apt-get "${apt_opts[@]}" update >/dev/null || die "apt-get update failed"
-    apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
+    pm_install "${missing[@]}" || die "$manager install ${missing[*]} failed"
   else
     say "already installed: ${wanted[*]}"
   fi
-  comm -13 <(echo "$before") <(installed) >"$record_dir/$name.added.tmp"
+  comm -13 <(echo "$before") <(pm_installed) >"$record_dir/$name.added.tmp"
   mv "$record_dir/$name.added.tmp" "$record_dir/$name.added"
   echo "$service" >"$record_dir/$name.service"
+  echo "$manager" >"$record_dir/$name.manager"
 fi
 
 systemctl enable --quiet "$service" 2>/dev/null || true

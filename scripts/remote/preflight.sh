@@ -1,5 +1,6 @@
 # preflight: refuse a host the stack was not written for, before anything changes on it.
-# payload: platform, os_id, os_version, shared_dirs (directories several steps may create, e.g.
+# payload: platform, os_id, os_version, version_match (exact | major: RHEL's VERSION_ID 9.5 is
+#   platform rhel-9), package_manager (apt | dnf), shared_dirs (directories several steps may create, e.g.
 #   /var/www: first by one proxy's package, then used by web roots and the other proxy)
 # apply: checks the OS release and systemd, then creates the project's state directory. At the
 #   first apply, remembers which shared_dirs did not exist yet.
@@ -28,11 +29,17 @@ read_kv_payload platform os_id os_version
 # shellcheck disable=SC1091
 os_id=$(. /etc/os-release && echo "${ID:-}")
 os_version=$(. /etc/os-release && echo "${VERSION_ID:-}")
-if [[ $os_id != "${PAYLOAD[os_id]}" || $os_version != "${PAYLOAD[os_version]}" ]]; then
+host_version=$os_version
+[[ ${PAYLOAD[version_match]:-exact} == major ]] && host_version=${os_version%%.*}
+if [[ $os_id != "${PAYLOAD[os_id]}" || $host_version != "${PAYLOAD[os_version]}" ]]; then
   die "this host runs ${os_id:-?} ${os_version:-?}, but the stack says platform ${PAYLOAD[platform]}; set jupyterhub-edge:platform to match the host"
 fi
 [[ -d /run/systemd/system ]] || die "systemd is not running on this host (the proxy and the hub are managed as systemd units)"
-command -v apt-get >/dev/null || die "apt-get not found; platform ${PAYLOAD[platform]} expects it"
+case ${PAYLOAD[package_manager]:-apt} in
+  apt) command -v apt-get >/dev/null || die "apt-get not found; platform ${PAYLOAD[platform]} expects it" ;;
+  dnf) command -v dnf >/dev/null || die "dnf not found; platform ${PAYLOAD[platform]} expects it" ;;
+  *) die "unknown package manager '${PAYLOAD[package_manager]}'" ;;
+esac
 first_apply=0
 [[ -d $JHE_STATE ]] || first_apply=1
 install -d -m 0700 "$JHE_STATE"

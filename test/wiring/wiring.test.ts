@@ -100,6 +100,7 @@ test("one remote step per plan step, in dependency order", () => {
     "edge-proxy-proxy-config",
     "edge-proxy-proxy-http",
     "edge-proxy-proxy-packages",
+    "edge-proxy-selinux",
     "edge-proxy-web-roots",
   ]);
   const deps = (n: string) => byName(n).dependsOn.sort();
@@ -107,7 +108,9 @@ test("one remote step per plan step, in dependency order", () => {
   assert.deepEqual(deps("edge-host-preflight"), ["edge-host-scripts"]);
   for (const n of ["edge-certs-tls-files", "edge-proxy-proxy-packages"]) assert.deepEqual(deps(n), ["edge-host-preflight"]);
   assert.deepEqual(deps("edge-proxy-web-roots"), ["edge-proxy-proxy-packages"]);
-  assert.deepEqual(deps("edge-proxy-proxy-http"), ["edge-proxy-proxy-packages", "edge-proxy-web-roots"]);
+  // selinux (auto by default: acts only where SELinux is enabled) before the proxy serves anything.
+  assert.deepEqual(deps("edge-proxy-selinux"), ["edge-proxy-proxy-packages", "edge-proxy-web-roots"]);
+  assert.deepEqual(deps("edge-proxy-proxy-http"), ["edge-proxy-proxy-packages", "edge-proxy-selinux", "edge-proxy-web-roots"]);
   assert.deepEqual(deps("edge-proxy-proxy-config"), ["edge-certs-tls-files", "edge-proxy-proxy-http"]);
   assert.deepEqual(deps("edge-hub-hub-bind-url"), ["edge-proxy-proxy-config"]);
 });
