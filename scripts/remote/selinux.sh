@@ -146,11 +146,12 @@ for w in "${wanted[@]}"; do
       proto=$a port=$b want=$c
       have=$(local_port_type "$proto" "$port")
       if [[ $have == "$want" ]]; then continue; fi
+      types=$(policy_port_types "$proto" "$port")
       if [[ -n $have ]]; then
         lines+=("port -m -t $want -p $proto $port")
-      elif policy_port_types "$proto" "$port" | grep -qx "$want"; then
+      elif grep -qx "$want" <<<"$types"; then
         continue
-      elif [[ -n $(policy_port_types "$proto" "$port") ]]; then
+      elif [[ -n $types ]]; then
         lines+=("port -m -t $want -p $proto $port")
       else
         lines+=("port -a -t $want -p $proto $port")

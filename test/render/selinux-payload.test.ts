@@ -63,7 +63,7 @@ test("selinux payload: other port, unix socket, web roots outside /var/www, ACME
 test("selinux key: a bad value is refused naming key and rule", () => {
   assert.throws(() => parseConfig({ ...baseConfig, selinux: "permissive" }), (e: unknown) => {
     assert.ok(e instanceof ConfigError);
-    assert.deepEqual(e.problems, ["jupyterhub-edge:selinux: must be auto, on or off"]);
+    assert.deepEqual(e.problems, ['jupyterhub-edge:selinux: must be auto, on or off (got "permissive")']);
     return true;
   });
 });
