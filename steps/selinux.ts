@@ -25,8 +25,8 @@ export const proxyBooleans: Record<SiteSpec["proxy"], { name: string; why: strin
 /** Directories every SELinux policy already labels as web content (so they need no rule of ours). */
 const standardWebContent = [/^\/var\/www(\/|$)/];
 
-/** The ports the proxy binds by default and every policy labels http_port_t already. */
-const standardHttpPorts = new Set([80, 443]);
+/** Ports both reference policy (Debian) and Fedora/RHEL's policy label http_port_t already. */
+const standardHttpPorts = new Set([80, 81, 443, 488, 8008, 8009, 8443, 9000]);
 
 function hubPort(site: SiteSpec): number | undefined {
   const up = site.hub.upstream;

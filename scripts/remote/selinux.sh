@@ -26,14 +26,15 @@ semanage_batch() {
   say "semanage: $# change(s) in one transaction, $(((${EPOCHREALTIME//[!0-9]/} - t0) / 1000)) ms"
 }
 
-# The local customisations, as `semanage export` prints them.
+# The local customisations, as `semanage export` prints them (each kind starts with a `KIND -D` line,
+# so that an import replaces everything: those lines are not rules).
 local_rules() { semanage export 2>/dev/null; }
 # Local type of tcp/PORT, or empty.
 local_port_type() { awk -v p="$2" -v proto="$1" '$1 == "port" { t=""; pr=""; for (i = 2; i <= NF; i++) { if ($i == "-t") t=$(i+1); if ($i == "-p") pr=$(i+1) } if (pr == proto && $NF == p) print t }' <<<"$LOCAL"; }
 # Types the loaded policy (plus local rules) lists PORT under, exactly (ranges do not count: -a works there).
 policy_port_types() { semanage port -l | awk -v p="$2" -v proto="$1" '$2 == proto { for (i = 3; i <= NF; i++) { v=$i; sub(/,$/, "", v); if (v == p) print $1 } }'; }
 # Local value (on/off) of a boolean, or empty.
-local_boolean() { awk -v b="$1" '$1 == "boolean" && $NF == b { print ($3 == "-1" ? "on" : "off") }' <<<"$LOCAL"; }
+local_boolean() { awk -v b="$1" '$1 == "boolean" && $2 == "-m" && $NF == b { print ($3 == "-1" ? "on" : "off") }' <<<"$LOCAL"; }
 runtime_boolean() { getsebool "$1" | awk '{print $NF}'; }
 # Local type of an fcontext spec, or empty. Export quotes the spec: fcontext -a -f a -t T -r 's0' '/x(/.*)?'
 local_fcontext_type() { awk -v s="'$1'" '$1 == "fcontext" { t=""; for (i = 2; i <= NF; i++) if ($i == "-t") t=$(i+1); if ($NF == s) print t }' <<<"$LOCAL"; }
@@ -61,7 +62,7 @@ boolean_revert_lines() {
   while read -r name value; do
     [[ -n ${ours[$name]+x} ]] && continue
     echo "boolean -m -$([[ $value == on ]] && echo 1 || echo 0) $name"
-  done < <(awk '$1 == "boolean" { print $NF, ($3 == "-1" ? "on" : "off") }' <<<"$LOCAL")
+  done < <(awk '$1 == "boolean" && $2 == "-m" { print $NF, ($3 == "-1" ? "on" : "off") }' <<<"$LOCAL")
   for name in "${!ours[@]}"; do
     [[ ${ours[$name]} == - ]] && continue
     echo "boolean -m -$([[ ${ours[$name]} == on ]] && echo 1 || echo 0) $name"

@@ -46,6 +46,7 @@ test("selinux payload: other port, unix socket, web roots outside /var/www, ACME
   assert.ok(changes(selinuxPayload({ hubUpstream: "unix:/run/hub.sock" })).includes("fcontext /run/hub.sock httpd_var_run_t file"), "a shared directory is never relabelled");
   assert.match(selinuxPayload({ httpsPort: 9443 }), /^port tcp 9443 http_port_t$/m);
   assert.doesNotMatch(selinuxPayload({}), /^port tcp 443 /m);
+  assert.doesNotMatch(selinuxPayload({ httpsPort: 8443 }), /^port tcp 8443 /m, "8443 is http_port_t in every policy");
   const roots = changes(selinuxPayload({ extraSites: [{ domain: "www.example.org" }, { domain: "docs.example.org", root: "/srv/docs" }] }));
   assert.ok(roots.includes("fcontext /srv/docs httpd_sys_content_t tree"));
   assert.ok(!roots.some((l) => l.includes("/var/www/")), "/var/www is web content in every policy already");
