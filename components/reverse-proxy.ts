@@ -7,7 +7,7 @@ import { RemoteStepArgs, StepPayload, remoteStep } from "./remote-step";
 export interface ReverseProxyArgs extends RemoteStepArgs {
   /** nginx or apache (documentation only: the steps carry the difference). */
   proxy: ProxyKind;
-  /** The plan's proxy steps: packages, web roots, Apache modules, the port-80 vhost. */
+  /** The plan's proxy steps: packages, web roots, Apache modules, capacity sizing, the port-80 vhost. */
   steps: Step<StepPayload>[];
 }
 

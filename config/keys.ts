@@ -127,8 +127,33 @@ export const configKeys = {
   },
   websocketIdleTimeout: {
     type: "integer",
-    default: 3600,
-    description: "Seconds an idle proxied connection (a kernel websocket) may stay silent before the proxy closes it.",
+    default: 0,
+    description: "Seconds an idle proxied connection (a kernel websocket) may stay silent before the proxy closes it. 0 = derived: hubIdleCullTimeout + 120 when set, else 3600.",
+  },
+  hubIdleCullTimeout: {
+    type: "integer",
+    default: 0,
+    description: "The hub's idle culler timeout in seconds (jupyterhub-idle-culler --timeout); 0 = no culler. A websocket idle longer than this is to a server the culler has stopped, so websocketIdleTimeout may not exceed it by more than 120 s.",
+  },
+  expectedParticipants: {
+    type: "integer",
+    default: 30,
+    description: "People using the hub at once (a class or workshop); the proxy, its service's open-files limit and the kernel limits are sized for them (model/capacity.ts: 5 connections each, +10 %).",
+  },
+  maxConnections: {
+    type: "integer",
+    default: 0,
+    description: "Expert override: client connections (websockets + requests) the proxy must hold at once; 0 = from expectedParticipants.",
+  },
+  openFilesLimit: {
+    type: "integer",
+    default: 16384,
+    description: "Open files per proxy process (the service's LimitNOFILE, nginx worker_rlimit_nofile); connections are spread over enough processes to stay under it. Must fit the host's fs.nr_open and systemd's hard limit.",
+  },
+  hostMemoryMb: {
+    type: "integer",
+    default: 0,
+    description: "The server's memory in MiB, for the capacity check at preview (the proxy may use half at full load); 0 = assume the platform's small-VM figure. Also checked against the host's MemTotal before anything changes.",
   },
   manageHubConfig: {
     type: "boolean",

@@ -9,6 +9,16 @@ import { AcmeSettings, CertificateMode, ConnectionSpec, SiteSpec, tlsFilesFor } 
 import { absolutePath, boolean, domain, email, hostAddress, hubPath, hubUpstream, outsidePath, port, unitName, webRoot, wholeNumber } from "./rules";
 import { problemLine, unknownFieldsLine, unknownKeyLine, valueAt } from "./messages";
 import { PlatformId, platformIds, platforms } from "../model/platforms";
+import { capacityPlan } from "../model/capacity";
+
+/** Seconds a websocket may outlive the culler's timeout (one culler pass; Jupyter pings every 30 s). */
+const cullSlackSeconds = 120;
+
+/** websocketIdleTimeout 0 = derived from the hub's culler, else an hour. */
+export function idleTimeoutFor(websocketIdleTimeout: number, hubIdleCullTimeout: number): number {
+  if (websocketIdleTimeout > 0) return websocketIdleTimeout;
+  return hubIdleCullTimeout > 0 ? hubIdleCullTimeout + cullSlackSeconds : 3600;
+}
 
 const certificateMode = z.enum(["selfSigned", "acme", "provided"], "must be acme, selfSigned or provided");
 
@@ -81,8 +91,16 @@ export const rawConfigSchema = z
     maxUploadMb: withDefault("maxUploadMb", wholeNumber({ min: 1, max: 1024 * 1024, unit: " MiB", aboveMax: "must be at most 1048576 MiB (1 TiB)" })),
     websocketIdleTimeout: withDefault(
       "websocketIdleTimeout",
-      wholeNumber({ min: 60, max: 7 * 86400, unit: " seconds", belowMin: "must be at least 60 (Jupyter pings every 30 s)", aboveMax: "must be at most 604800 seconds (7 days)" }),
+      wholeNumber({ min: 0, max: 7 * 86400, unit: " seconds", negative: "must not be negative: 0 derives it from hubIdleCullTimeout", aboveMax: "must be at most 604800 seconds (7 days)" }).refine(
+        (v) => v === 0 || v >= 60,
+        "must be at least 60 (Jupyter pings every 30 s), or 0 to derive it from hubIdleCullTimeout",
+      ),
     ),
+    hubIdleCullTimeout: withDefault("hubIdleCullTimeout", wholeNumber({ min: 0, max: 30 * 86400, unit: " seconds", negative: "must not be negative: 0 means no culler" })),
+    expectedParticipants: withDefault("expectedParticipants", wholeNumber({ min: 1, max: 100_000, unit: " people", aboveMax: "must be at most 100000 (size one server per few thousand)" })),
+    maxConnections: withDefault("maxConnections", wholeNumber({ min: 0, max: 1_000_000, unit: " connections", negative: "must not be negative: 0 derives it from expectedParticipants" })),
+    openFilesLimit: withDefault("openFilesLimit", wholeNumber({ min: 1024, max: 1_048_576, unit: " files", aboveMax: "must be at most 1048576 (the kernel's default fs.nr_open)" })),
+    hostMemoryMb: withDefault("hostMemoryMb", wholeNumber({ min: 0, max: 64 * 1024 * 1024, unit: " MiB", negative: "must not be negative: 0 means not declared" })),
     manageHubConfig: withDefault("manageHubConfig", boolean),
     hubConfigPath: withDefault("hubConfigPath", absolutePath),
     hubService: withDefault("hubService", unitName),
@@ -122,6 +140,33 @@ export const rawConfigSchema = z
     }
     if (c.ocspStapling && modes.some(([, m]) => m === "acme") && /letsencrypt\.org/.test(c.acmeServer)) {
       ctx.addIssue({ code: "custom", path: ["ocspStapling"], message: "Let's Encrypt certificates carry no OCSP URL since 2025; leave stapling off" });
+    }
+    const idle = idleTimeoutFor(c.websocketIdleTimeout, c.hubIdleCullTimeout);
+    if (c.hubIdleCullTimeout > 0 && idle > c.hubIdleCullTimeout + cullSlackSeconds) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["websocketIdleTimeout"],
+        message: `${idle} s is longer than hubIdleCullTimeout ${c.hubIdleCullTimeout} s + ${cullSlackSeconds} s: the culler stops idle servers first; leave it 0 (derived) or lower it`,
+      });
+    }
+    if (c.hubIdleCullTimeout > 0 && c.hubIdleCullTimeout < 60) {
+      ctx.addIssue({ code: "custom", path: ["hubIdleCullTimeout"], message: "must be 0 (no culler) or at least 60 s (Jupyter pings every 30 s)" });
+    }
+    const plan = capacityPlan(c, c.proxy, platforms[c.platform]);
+    if (plan.memory.neededMiB > plan.memory.budgetMiB) {
+      const perConn = platforms[c.platform].capacity[c.proxy].memoryPerConnectionKiB;
+      ctx.addIssue({
+        code: "custom",
+        path: [c.maxConnections > 0 ? "maxConnections" : "expectedParticipants"],
+        message:
+          `${c.maxConnections > 0 ? `maxConnections ${plan.connections}` : `${plan.basis} = ${plan.connections}`} connections need about ${plan.memory.neededMiB} MiB in ${c.proxy} (${perConn} KiB each, measured), ` +
+          `more than the ${plan.memory.budgetMiB} MiB it may use (half of ${plan.memory.hostMiB} MiB ` +
+          (plan.memory.hostMemoryDeclared ? "hostMemoryMb" : "assumed: declare jupyterhub-edge:hostMemoryMb if the server has more") +
+          "); lower it or use a bigger server",
+      });
+    }
+    if (c.openFilesLimit < 4 * platforms[c.platform].capacity.reservedFiles) {
+      ctx.addIssue({ code: "custom", path: ["openFilesLimit"], message: `must be at least ${4 * platforms[c.platform].capacity.reservedFiles} (each proxy process keeps ${platforms[c.platform].capacity.reservedFiles} for itself)` });
     }
     if (c.hstsMaxAge > 0 && c.hstsMaxAge < 86400) {
       ctx.addIssue({ code: "custom", path: ["hstsMaxAge"], message: "must be 0 (off) or at least 86400; 15552000+ for an SSL Labs A+" });
@@ -202,7 +247,8 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
       ocspStapling: c.ocspStapling,
     },
     acme,
-    limits: { maxUploadMb: c.maxUploadMb, websocketIdleTimeoutSeconds: c.websocketIdleTimeout },
+    limits: { maxUploadMb: c.maxUploadMb, websocketIdleTimeoutSeconds: idleTimeoutFor(c.websocketIdleTimeout, c.hubIdleCullTimeout) },
+    capacity: capacityPlan(c, c.proxy, platforms[c.platform]),
     hubConfig: { manage: c.manageHubConfig, path: c.hubConfigPath, service: c.hubService },
     selinux: c.selinux,
   };

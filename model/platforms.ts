@@ -99,6 +99,42 @@ export interface PlatformFacts {
   certbot: CertbotFacts;
   /** The TLS library the proxies link against; both platforms here have OpenSSL ≥ 3.0 (TLS 1.3). */
   openssl: string;
+  /** Inputs of the capacity formula (model/capacity.ts) and where its files go. */
+  capacity: CapacityFacts;
+}
+
+/** Capacity facts: stock limits (the floor), measured memory cost, where the sizing lives. */
+export interface CapacityFacts {
+  /** Open files each proxy process keeps for itself (listen sockets, logs, temp files). */
+  reservedFiles: number;
+  /** Host memory assumed when the stack declares no hostMemoryMb (a small cloud VM). */
+  assumedMemoryMb: number;
+  /** Share of the host's memory the proxy may take at full load; the hub and kernels need the rest. */
+  memoryShare: number;
+  /** Where systemd drop-ins for a unit go: `<dir>/<unit>.service.d/`. */
+  systemdDropInDir: string;
+  nginx: {
+    /** Main config, whose top level holds worker_processes and events{} (Debian sets both). */
+    mainConfig: string;
+    /** The managed file with the sized main-context settings, included by the main config. */
+    managedMainFile: string;
+    stockWorkerConnections: number;
+    minWorkerProcesses: number;
+    /** RSS per held TLS websocket (client + upstream), measured: bench/RESULTS.md. */
+    memoryPerConnectionKiB: number;
+    baseMemoryMiB: number;
+  };
+  apache: {
+    /** A conf-enabled file is read after mods-enabled/mpm_event.conf, so its MPM settings win. */
+    managedConfFile: string;
+    stockMaxRequestWorkers: number;
+    /** Threads per child are capped so that a crashed child takes few websockets with it. */
+    maxThreadsPerChild: number;
+    asyncRequestWorkerFactor: number;
+    /** RSS per held TLS websocket (a thread + TLS + both sockets), measured: bench/RESULTS.md. */
+    memoryPerConnectionKiB: number;
+    baseMemoryMiB: number;
+  };
 }
 
 // ---- Debian and Ubuntu -------------------------------------------------------------------------
@@ -113,6 +149,30 @@ const debianNginxDirs = {
   user: "www-data",
   group: "www-data",
   purgeLeftovers: ["/var/www/html/index.nginx-debian.html", "/var/www/html", "/var/www"],
+};
+// Debian and Ubuntu package nginx and Apache the same way; the memory figures are measured on
+// Debian 13 (bench/RESULTS.md) and assumed for the others.
+const debianCapacity: CapacityFacts = {
+  reservedFiles: 256,
+  assumedMemoryMb: 2048,
+  memoryShare: 0.5,
+  systemdDropInDir: "/etc/systemd/system",
+  nginx: {
+    mainConfig: "/etc/nginx/nginx.conf",
+    managedMainFile: "/etc/nginx/jupyterhub-edge-main.conf",
+    stockWorkerConnections: 768,
+    minWorkerProcesses: 2,
+    memoryPerConnectionKiB: 48,
+    baseMemoryMiB: 32,
+  },
+  apache: {
+    managedConfFile: "/etc/apache2/conf-enabled/jupyterhub-edge-capacity.conf",
+    stockMaxRequestWorkers: 150,
+    maxThreadsPerChild: 500,
+    asyncRequestWorkerFactor: 2,
+    memoryPerConnectionKiB: 160,
+    baseMemoryMiB: 64,
+  },
 };
 const debianApacheDirs: Omit<ApacheFacts, "packages" | "version" | "websocketMode"> = {
   service: "apache2",
@@ -152,6 +212,14 @@ const rhelApache: Omit<ApacheFacts, "version" | "websocketMode"> = {
   runDir: "/run/httpd",
   purgeLeftovers: [],
 };
+// RHEL's nginx.conf has the same top-level worker_processes / events{} (1024 connections); httpd's
+// event MPM runs on compiled-in defaults (ServerLimit 16 × 25 threads = 400) and includes conf.d last.
+// Memory figures measured on Debian, assumed here.
+const rhelCapacity: CapacityFacts = {
+  ...debianCapacity,
+  nginx: { ...debianCapacity.nginx, stockWorkerConnections: 1024 },
+  apache: { ...debianCapacity.apache, managedConfFile: "/etc/httpd/conf.d/jupyterhub-edge-capacity.conf", stockMaxRequestWorkers: 400 },
+};
 const rhel9: Omit<PlatformFacts, "id" | "osRelease"> = {
   packageManager: "dnf",
   firewall: "firewalld",
@@ -162,6 +230,7 @@ const rhel9: Omit<PlatformFacts, "id" | "osRelease"> = {
   // on RHEL itself EPEL must be enabled first — the packages step says so if epel-release is missing).
   certbot: { packages: ["certbot", "python3-certbot"], repositoryPackages: ["epel-release"], renewalTimer: "certbot-renew.timer" },
   openssl: "3.0",
+  capacity: rhelCapacity,
 };
 const fedora = (version: string, nginx: string, httpd: string, openssl: string): Omit<PlatformFacts, "id"> => ({
   osRelease: { id: "fedora", versionId: version, versionMatch: "exact" },
@@ -171,6 +240,7 @@ const fedora = (version: string, nginx: string, httpd: string, openssl: string):
   apache: { ...rhelApache, version: httpd, websocketMode: "proxypass-upgrade" },
   certbot: { packages: ["certbot", "python3-certbot"], repositoryPackages: [], renewalTimer: "certbot-renew.timer" },
   openssl,
+  capacity: rhelCapacity,
 });
 const rhelFamily: Record<Extract<PlatformId, `rhel-${string}` | `rocky-${string}` | `alma-${string}` | `fedora-${string}`>, PlatformFacts> = {
   "rhel-9": { id: "rhel-9", osRelease: { id: "rhel", versionId: "9", versionMatch: "major" }, ...rhel9 },
@@ -192,6 +262,7 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.26.3", http2Directive: "server-directive" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.71", websocketMode: "proxypass-upgrade" },
     openssl: "3.5",
+    capacity: debianCapacity,
   },
   "debian-12": {
     id: "debian-12",
@@ -200,6 +271,7 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.22.1", http2Directive: "listen-flag" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.68", websocketMode: "proxypass-upgrade" },
     openssl: "3.0",
+    capacity: debianCapacity,
   },
   "ubuntu-24.04": {
     id: "ubuntu-24.04",
@@ -208,6 +280,7 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.24.0", http2Directive: "listen-flag" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.58", websocketMode: "proxypass-upgrade" },
     openssl: "3.0",
+    capacity: debianCapacity,
   },
   "ubuntu-22.04": {
     id: "ubuntu-22.04",
@@ -216,6 +289,7 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.18.0", http2Directive: "listen-flag" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.52", websocketMode: "proxypass-upgrade" },
     openssl: "3.0",
+    capacity: debianCapacity,
   },
   // ---- The RHEL family ------------------------------------------------------------------------
   ...rhelFamily,

@@ -3,6 +3,7 @@
  * filled. Produced only by `config/schema.ts`; everything downstream is a pure function of it.
  */
 import { PlatformFacts, hostPaths } from "./platforms";
+import { CapacityPlan } from "./capacity";
 
 export type ProxyKind = "nginx" | "apache";
 export type TlsProfile = "intermediate" | "modern";
@@ -70,6 +71,8 @@ export interface SiteSpec {
   /** Present when any domain uses ACME. */
   acme?: AcmeSettings;
   limits: { maxUploadMb: number; websocketIdleTimeoutSeconds: number };
+  /** Workshop sizing (model/capacity.ts): proxy workers/threads, open files, kernel minimums. */
+  capacity: CapacityPlan;
   hubConfig: { manage: boolean; path: string; service: string };
   /**
    * auto: the SELinux step runs everywhere and acts only where the host has SELinux enabled; on: it

@@ -12,12 +12,13 @@ import { ProxyFiles, RenderedFile, filesPayload } from "../render/files";
 import { needsDhparam } from "../render/tls-policy";
 import { installedScript, scriptBundle } from "./remote-scripts";
 import { selinuxPayload } from "./selinux";
+import { renderCapacity, serviceUnit } from "../render/capacity";
 
 /**
  * The step scripts, scripts/remote/<name>.sh (a test keeps this list and the directory equal), and
  * `install`, the plan's first step, which puts them on the host (steps/remote-scripts.ts).
  */
-export const scriptNames = ["install", "preflight", "packages", "files", "web-roots", "hub-managed-block", "apache-modules", "certbot", "dhparam", "selinux", "firewall"] as const;
+export const scriptNames = ["install", "preflight", "packages", "files", "web-roots", "hub-managed-block", "apache-modules", "certbot", "dhparam", "selinux", "firewall", "capacity"] as const;
 export type ScriptName = (typeof scriptNames)[number];
 
 export interface Step<P = string> {
@@ -207,6 +208,16 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
       after: ["preflight"],
     });
   }
+  add({
+    name: "proxy-capacity",
+    script: "capacity",
+    payload: capacityPayload(site),
+    secret: false,
+    // Before any vhost: the limits are in place before the first user connects, and an Apache
+    // restart for new MPM limits never cuts live websockets at the first `up`.
+    after: site.proxy === "apache" ? ["proxy-packages", "apache-modules"] : ["proxy-packages"],
+    replaceOn: site.proxy,
+  });
   // Port 80 first: redirects, and the ACME challenges certbot needs answered before any HTTPS
   // vhost can name its certificate.
   add({
@@ -307,6 +318,25 @@ function checkOrder(steps: Step<unknown>[]): void {
     }
     if (i > 0 && step.after.length === 0) throw new Error(`step ${step.name} must run after another step (at least after 'scripts')`);
   });
+}
+
+/** What the capacity step reads: the numbers it checks on the host, then the two files it owns. */
+export function capacityPayload(site: SiteSpec): string {
+  const c = site.capacity;
+  const files = renderCapacity(site);
+  const nginx = site.platform.capacity.nginx;
+  return (
+    kvPayload({
+      proxy: serviceUnit(site),
+      service: serviceUnit(site),
+      nofile: String(c.limitNofile),
+      file_max: String(c.kernel.fileMax),
+      tasks: String(c.tasksMax === "infinity" ? 0 : c.tasksMax),
+      memory_mib: String(c.memory.neededMiB),
+      memory_share_percent: String(Math.round(site.platform.capacity.memoryShare * 100)),
+      ...(site.proxy === "nginx" ? { main_config: nginx.mainConfig, main_include: nginx.managedMainFile } : {}),
+    }) + filesPayload([files.proxy, files.dropIn])
+  );
 }
 
 /** The files payload of the pushed certificates (keys 0600), for the secret tls-files step. */

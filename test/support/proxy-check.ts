@@ -46,7 +46,11 @@ function withCheckFiles(text: string, files: { cert: string; key: string; dh: st
     .replace(new RegExp(hostPaths.dhparam, "g"), inRoot(files.dh));
 }
 
-export function nginxTest(files: RenderedFile[], platform: PlatformFacts): { ok: boolean; output: string; version: string } {
+/**
+ * `mainFiles` go into the main context in place of the stock `events {}` (the capacity file holds
+ * worker_processes, worker_rlimit_nofile and events{}), as the host's nginx.conf includes it.
+ */
+export function nginxTest(files: RenderedFile[], platform: PlatformFacts, mainFiles: RenderedFile[] = []): { ok: boolean; output: string; version: string } {
   const root = nginxRootFor(platform);
   if (root === null) throw new Error(`no nginx ${platform.nginx.version} to check ${platform.id} files (run scripts/sandbox/checker-root.sh)`);
   const base = fs.mkdtempSync(path.join(root ? path.join(root, "tmp") : os.tmpdir(), "jhe-nginx-check-"));
@@ -58,11 +62,16 @@ export function nginxTest(files: RenderedFile[], platform: PlatformFacts): { ok:
       fs.writeFileSync(target, withCheckFiles(f.content, checkFiles, inRoot));
       return `    include ${inRoot(target)};`;
     });
+    const mainIncludes = mainFiles.map((f, i) => {
+      const target = path.join(base, `main-${i}.conf`);
+      fs.writeFileSync(target, f.content);
+      return `include ${inRoot(target)};`;
+    });
     const conf = path.join(base, "nginx.conf");
     fs.writeFileSync(conf, [
       `pid ${inRoot(base)}/nginx.pid;`,
       `error_log ${inRoot(base)}/error.log;`,
-      "events {}",
+      ...(mainFiles.length ? mainIncludes : ["events {}"]),
       "http {",
       `    access_log off;`,
       `    client_body_temp_path ${inRoot(base)}/tmp;`,

@@ -97,6 +97,7 @@ test("one remote step per plan step, in dependency order", () => {
     "edge-host-preflight",
     "edge-host-scripts",
     "edge-hub-hub-bind-url",
+    "edge-proxy-proxy-capacity",
     "edge-proxy-proxy-config",
     "edge-proxy-proxy-http",
     "edge-proxy-proxy-packages",
@@ -110,7 +111,8 @@ test("one remote step per plan step, in dependency order", () => {
   assert.deepEqual(deps("edge-proxy-web-roots"), ["edge-proxy-proxy-packages"]);
   // selinux (auto by default: acts only where SELinux is enabled) before the proxy serves anything.
   assert.deepEqual(deps("edge-proxy-selinux"), ["edge-proxy-proxy-packages", "edge-proxy-web-roots"]);
-  assert.deepEqual(deps("edge-proxy-proxy-http"), ["edge-proxy-proxy-packages", "edge-proxy-selinux", "edge-proxy-web-roots"]);
+  assert.deepEqual(deps("edge-proxy-proxy-capacity"), ["edge-proxy-proxy-packages"]);
+  assert.deepEqual(deps("edge-proxy-proxy-http"), ["edge-proxy-proxy-capacity", "edge-proxy-proxy-packages", "edge-proxy-selinux", "edge-proxy-web-roots"]);
   assert.deepEqual(deps("edge-proxy-proxy-config"), ["edge-certs-tls-files", "edge-proxy-proxy-http"]);
   assert.deepEqual(deps("edge-hub-hub-bind-url"), ["edge-proxy-proxy-config"]);
 });
@@ -164,7 +166,7 @@ test("the scripts are installed once, by the first step, and a new version is in
 });
 
 test("switching proxies replaces the proxy steps in place, old one undone first", () => {
-  const replaced = ["edge-proxy-proxy-packages", "edge-proxy-proxy-http", "edge-proxy-proxy-config"];
+  const replaced = ["edge-proxy-proxy-packages", "edge-proxy-proxy-capacity", "edge-proxy-proxy-http", "edge-proxy-proxy-config"];
   for (const n of replaced) {
     assert.deepEqual(byName(n).props.triggers, ["nginx"], `${n}: a proxy change replaces it`);
     assert.equal(byName(n).deleteBeforeReplace, true, `${n}: the old proxy is undone first`);

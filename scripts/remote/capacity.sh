@@ -1,0 +1,215 @@
+# capacity: size the proxy for the workshop (numbers from model/capacity.ts, rendered by
+# render/capacity.ts) and give its service the open-files limit that needs.
+# payload: `key value` lines, then file records as in files.sh (`file PATH MODE`, `|line`…, `end`):
+#   proxy nginx|apache2|httpd · service UNIT · nofile N · file_max N · tasks N (0 = not counted)
+#   memory_mib N · memory_share_percent N · [main_config PATH · main_include PATH] (nginx)
+#   records: the proxy's sizing file, the systemd drop-in
+# apply: first checks the host can give what the sizing asks — memory (MemTotal), fs.nr_open,
+#   fs.file-max, kernel.threads-max, and that systemd really grants LimitNOFILE — and refuses, with
+#   nothing changed, if not (the kernel's limits are only read, never lowered or raised). Then writes
+#   the files; for nginx, comments out the main config's own worker_processes / events{} (marked)
+#   and includes the managed file there. Tests the config; reloads gracefully (Apache restarts when
+#   its MPM limits or the open-files limit of the running server change: those need a new parent).
+#   Any failure puts every file back and the proxy keeps serving.
+# undo: removes our files, puts the main config back byte for byte, reloads/restarts the proxy.
+
+readonly MARK='#jhe-capacity# '
+state=$JHE_STATE/capacity
+
+proxy_test() {
+  case $1 in
+    nginx) nginx -t -q 2>&1 ;;
+    apache2) apache2ctl configtest 2>&1 ;;
+    httpd) apachectl configtest 2>&1 ;;
+  esac
+}
+
+# The main config without our edit: the saved original if the file is still as we left it, else
+# the current file with only our marked lines undone (someone edited it since: keep their edits).
+restore_main() {
+  local main=$1 inc=$2
+  [[ -f $state/main.orig ]] || return 0
+  if cmp -s "$main" "$state/main.ours"; then
+    cp -p "$state/main.orig" "$main"
+  else
+    grep -vxF -- "$inc" "$main" | sed "s/^${MARK}//" >"$main.jhe-new" && chmod --reference="$main" "$main.jhe-new" && mv -f "$main.jhe-new" "$main"
+  fi
+  rm -f "$state/main.orig" "$state/main.ours"
+}
+
+# Puts our files back as they were before this apply (from $1, a snapshot directory).
+restore_files() {
+  local snap=$1 path key
+  while IFS= read -r path; do
+    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+    if [[ -e $snap/$key ]]; then cp -p "$snap/$key" "$path"; else rm -f "$path"; fi
+  done <"$snap/paths"
+}
+
+reload_or_restart() {   # $1 unit, $2 reload|restart
+  if ! systemctl is-active --quiet "$1"; then systemctl start "$1" 2>&1 || return 1
+  else systemctl "$2" "$1" 2>&1 || return 1; fi
+  sleep 0.5
+  systemctl is-active --quiet "$1"
+}
+
+if [[ $JHE_MODE == undo ]]; then
+  [[ -d $state ]] || exit 0
+  unit=$(cat "$state/service") proxy=$(cat "$state/proxy")
+  while IFS= read -r path; do
+    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+    if [[ -f $state/originals/$key ]]; then cp -p "$state/originals/$key" "$path"; else rm -f "$path"; fi
+  done <"$state/paths"
+  [[ -f $state/created-dirs ]] && tac "$state/created-dirs" | while IFS= read -r d; do rmdir "$d" 2>/dev/null || true; done
+  [[ -f $state/main-config ]] && restore_main "$(cat "$state/main-config")" "$(cat "$state/main-include-line")"
+  systemctl daemon-reload
+  if systemctl is-active --quiet "$unit"; then
+    out=$(proxy_test "$proxy") || die "after removing the capacity files, $proxy's config test fails: $out"
+    # Lower limits need a new parent process for Apache; nginx picks them up on reload.
+    reload_or_restart "$unit" "$([[ $proxy != nginx ]] && echo restart || echo reload)" >/dev/null || die "$unit did not come back"
+  fi
+  rm -rf "$state"
+  say "capacity settings removed; $unit runs with its stock limits"
+  exit 0
+fi
+
+# ---- apply: parse
+work=$(mktemp -d "$JHE_STATE/.capacity.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+declare -A P=()
+count=0 current=''
+: >"$work/index"
+while IFS= read -r line || [[ -n $line ]]; do
+  case $line in
+    "|"*) [[ -n $current ]] || die "content line outside a file record"; printf '%s\n' "${line:1}" >>"$current" ;;
+    "file "*)
+      read -r _ path mode extra <<<"$line"
+      [[ -z ${extra:-} ]] && safe_path "$path" && [[ $mode =~ ^0[0-7]{3}$ ]] || die "file record needs a safe absolute path and a mode"
+      count=$((count + 1)); current=$work/$count; : >"$current"
+      printf '%s %s\n' "$mode" "$path" >>"$work/index" ;;
+    end) current='' ;;
+    '') ;;
+    *)
+      key=${line%% *}
+      [[ $key =~ ^[a-z_]+$ && -z $current ]] || die "malformed payload line"
+      P[$key]=${line#"$key" } ;;
+  esac
+done
+for key in proxy service nofile file_max tasks memory_mib memory_share_percent; do [[ -n ${P[$key]:-} ]] || die "payload lacks '$key'"; done
+for key in nofile file_max tasks memory_mib memory_share_percent; do [[ ${P[$key]} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
+proxy=${P[proxy]} unit=${P[service]}
+case $proxy in nginx|apache2|httpd) ;; *) die "unknown proxy '$proxy'" ;; esac
+[[ $unit =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit name"
+((count == 2)) || die "payload must hold the sizing file and the drop-in"
+main='' inc=''
+if [[ $proxy == nginx ]]; then
+  main=${P[main_config]:-} include_file=${P[main_include]:-}
+  safe_path "$main" && safe_path "$include_file" || die "nginx needs main_config and main_include paths"
+  [[ -f $main ]] || die "$main not found: is nginx installed?"
+  inc="include $include_file; # jupyterhub-edge capacity: model/capacity.ts"
+fi
+
+# ---- checks: the host must be able to give what the sizing asks, before anything changes
+nofile=${P[nofile]}
+mem_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+allowed_mib=$((mem_kib / 1024 * P[memory_share_percent] / 100))
+((P[memory_mib] <= allowed_mib)) ||
+  die "the sizing needs about ${P[memory_mib]} MiB for the proxy, but this host has $((mem_kib / 1024)) MiB (the proxy may use ${P[memory_share_percent]} %: $allowed_mib MiB); lower jupyterhub-edge:expectedParticipants or use a bigger server"
+nr_open=$(cat /proc/sys/fs/nr_open)
+((nofile <= nr_open)) || die "jupyterhub-edge:openFilesLimit $nofile is above this kernel's fs.nr_open $nr_open (not raised by this program): lower it, or raise fs.nr_open yourself"
+file_max=$(cat /proc/sys/fs/file-max)
+((P[file_max] <= file_max)) || die "the proxy may hold ${P[file_max]} open files at once, above this kernel's fs.file-max $file_max (not raised by this program): raise fs.file-max or lower expectedParticipants"
+if ((P[tasks] > 0)); then
+  threads_max=$(cat /proc/sys/kernel/threads-max)
+  ((P[tasks] <= threads_max)) || die "Apache needs ${P[tasks]} threads, above kernel.threads-max $threads_max: lower expectedParticipants"
+fi
+# systemd sets LimitNOFILE itself; a container or a hard limit it cannot raise would make the
+# proxy fail to start. Ask it for real, with a throwaway unit.
+if ! granted=$(systemd-run --quiet --wait --pipe --collect -p "LimitNOFILE=$nofile" sh -c 'ulimit -Hn' 2>&1) || [[ $granted != "$nofile" ]]; then
+  die "systemd here cannot give a service LimitNOFILE=$nofile (got: ${granted:-nothing}); lower jupyterhub-edge:openFilesLimit to what the host allows"
+fi
+
+# ---- write
+install -d -m 0700 "$state" "$state/originals"
+touch "$state/paths" "$state/created-dirs"
+snap=$work/snapshot; mkdir "$snap"
+cut -d' ' -f2- "$work/index" >"$snap/paths"
+[[ -n $main ]] && echo "$main" >>"$snap/paths"
+while IFS= read -r path; do
+  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+  [[ -e $path ]] && cp -p "$path" "$snap/$key"
+done <"$snap/paths"
+had_main_orig=0; [[ -f $state/main.orig ]] && had_main_orig=1
+
+rollback() {
+  restore_files "$snap"
+  if [[ -n $main ]] && ((had_main_orig == 0)); then rm -f "$state/main.orig" "$state/main.ours"; fi
+  systemctl daemon-reload
+}
+
+changed=0 sizing_changed=0 i=0
+while read -r mode path; do
+  i=$((i + 1))
+  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+  if ! grep -qxF "$path" "$state/paths" && [[ -e $path && ! -e $state/originals/$key ]]; then cp -p "$path" "$state/originals/$key"; fi
+  grep -qxF "$path" "$state/paths" || echo "$path" >>"$state/paths"
+  parent=$(dirname "$path")
+  if [[ ! -d $parent ]]; then install -d -m 0755 "$parent"; echo "$parent" >>"$state/created-dirs"; fi
+  if [[ -f $path ]] && cmp -s "$work/$i" "$path"; then continue; fi
+  install -m "$mode" -o root -g root "$work/$i" "$path.jhe-new"
+  mv -f "$path.jhe-new" "$path"
+  changed=1
+  # Record 1 is the proxy's sizing file, record 2 the drop-in: both need a new Apache parent.
+  sizing_changed=1
+done <"$work/index"
+
+if [[ -n $main ]] && ! grep -qxF -- "$inc" "$main"; then
+  [[ -f $state/main.orig ]] || cp -p "$main" "$state/main.orig"
+  awk -v mark="$MARK" -v inc="$inc" '
+    function count(s, ch,   t) { t = s; return gsub(ch, "", t) }
+    {
+      code = $0; sub(/#.*/, "", code)
+      if (inev) {
+        print mark $0; evdepth += count(code, "[{]") - count(code, "[}]")
+        if (evdepth <= 0) { inev = 0; if (!done) { print inc; done = 1 } }
+        next
+      }
+      if (depth == 0 && code ~ /^[ \t]*events[ \t]*\{/) {
+        print mark $0; evdepth = count(code, "[{]") - count(code, "[}]"); inev = evdepth > 0
+        if (!inev && !done) { print inc; done = 1 }
+        next
+      }
+      if (depth == 0 && code ~ /^[ \t]*(worker_processes|worker_rlimit_nofile)[ \t]/) { print mark $0; next }
+      depth += count(code, "[{]") - count(code, "[}]")
+      print
+    }
+    END { if (!done) print inc }' "$main" >"$main.jhe-new"
+  chmod --reference="$main" "$main.jhe-new"
+  mv -f "$main.jhe-new" "$main"
+  cp -p "$main" "$state/main.ours"
+  printf '%s\n' "$main" >"$state/main-config"
+  printf '%s\n' "$inc" >"$state/main-include-line"
+  changed=1
+fi
+echo "$unit" >"$state/service"
+echo "$proxy" >"$state/proxy"
+
+if ((changed == 0)); then say "capacity for $unit unchanged (LimitNOFILE=$nofile)"; exit 0; fi
+if ! out=$(proxy_test "$proxy"); then
+  rollback
+  die "the sized $proxy config failed its test; the previous files are back:"$'\n'"$out"
+fi
+systemctl daemon-reload
+action=reload
+if [[ $proxy != nginx ]] && systemctl is-active --quiet "$unit"; then
+  # ServerLimit/ThreadLimit and the parent's own open-files limit only change with a new parent.
+  pid=$(systemctl show -p MainPID --value "$unit")
+  running=$(awk '/^Max open files/ {print $4}' "/proc/$pid/limits" 2>/dev/null || echo 0)
+  if [[ $running != "$nofile" ]] || ((sizing_changed)); then action=restart; fi
+fi
+if ! out=$(reload_or_restart "$unit" "$action"); then
+  rollback
+  systemctl restart "$unit" >/dev/null 2>&1 || true
+  die "$unit failed to $action with the sized config; rolled back:"$'\n'"$out"$'\n'"$(journalctl -u "$unit" -n 15 --no-pager 2>/dev/null)"
+fi
+say "$unit sized: LimitNOFILE=$nofile, ${action}ed"
