@@ -69,6 +69,11 @@ export interface ApacheFacts extends PackageFacts {
    * and a RewriteRule on the Upgrade header.
    */
   websocketMode: "proxypass-upgrade" | "wstunnel-rewrite";
+  /**
+   * Environment variable through which Debian's apache2ctl sets the server's open-files limit
+   * (`ulimit -n 8192` by default, below the service's LimitNOFILE).
+   */
+  ulimitEnvironment?: string;
 }
 
 export interface CertbotFacts {
@@ -182,6 +187,7 @@ const debianApacheDirs: Omit<ApacheFacts, "packages" | "version" | "websocketMod
   configTest: "apache2ctl",
   modules: { kind: "a2enmod" },
   runDir: "${APACHE_RUN_DIR}",
+  ulimitEnvironment: "APACHE_ULIMIT_MAX_FILES",
   purgeLeftovers: ["/var/www/html/index.html", "/var/www/html", "/var/www"],
 };
 

@@ -43,6 +43,10 @@ function renderDropIn(site: SiteSpec): RenderedFile {
     `LimitNOFILE=${c.limitNofile}`,
     // Apache holds one thread per open websocket, and systemd counts threads as tasks.
     ...(c.tasksMax === "infinity" ? [] : [`TasksMax=${c.tasksMax}`]),
+    // Debian's apache2ctl runs `ulimit -n 8192` unless told otherwise, which would undercut LimitNOFILE.
+    ...(site.proxy === "apache" && site.platform.apache.ulimitEnvironment
+      ? [`Environment="${site.platform.apache.ulimitEnvironment}=ulimit -n ${c.limitNofile}"`]
+      : []),
   ];
   return { path: dropInPath(site), mode: "0644", content: lines.join("\n") + "\n" };
 }

@@ -1,0 +1,3 @@
+import { capacityScenario } from "./capacity-scenario";
+
+capacityScenario("apache");
