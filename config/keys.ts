@@ -57,11 +57,15 @@ export const configKeys = {
     default: "",
     description: "DNS name users open for the hub, e.g. hub.example.org. Required (with hosts: set per host instead).",
   },
-  hubPath: { type: "string", default: "/", description: "Path the hub is served under, e.g. / or /jhub/." },
+  hubPath: {
+    type: "string",
+    default: "/",
+    description: "Path the hub is served under, e.g. / or /jhub/ (no '.', '..' or empty segments; not ending in hub/, user/ or services/, JupyterHub's own routes).",
+  },
   hubUpstream: {
     type: "string",
     default: "http://127.0.0.1:8000",
-    description: "Where the hub listens on the server: http://ADDRESS:PORT, or unix:/path/to.sock. Written to c.JupyterHub.bind_url.",
+    description: "Where the hub listens on the server: http://ADDRESS:PORT (IPv4, [IPv6] or a host name; never a wildcard such as 0.0.0.0 or [::], which would leave the hub public), or unix:/path/to.sock. Written to c.JupyterHub.bind_url.",
   },
   hubOutsidePath: {
     type: "string",

@@ -10,6 +10,7 @@ import { ConfigError, parseConfig } from "./schema";
 import { ConnectionSpec, SiteSpec } from "../model/site";
 import { CertificateMaterial } from "../steps/plan";
 import { certificateProblems } from "./certificates";
+import { misplacedKeyLines } from "./messages";
 
 /**
  * One value by its key's declared type: integers and booleans as such, lists as parsed JSON. Values
@@ -157,6 +158,9 @@ export function stackConfigStrings(): { strings: Record<string, string>; secretK
       throw new ConfigError([`${CONFIG_NAMESPACE}:${key}: is stored in plaintext; set it with \`pulumi config set --secret\``]);
     }
   }
+  // A key in a misspelt namespace would be silently ignored: refuse it, naming the key meant.
+  const misplaced = misplacedKeyLines(Object.keys(pulumi.runtime.allConfig()));
+  if (misplaced.length) throw new ConfigError(misplaced);
   return { strings, secretKey: new pulumi.Config(CONFIG_NAMESPACE).getSecret("sshPrivateKey") };
 }
 

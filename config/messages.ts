@@ -116,3 +116,18 @@ export function unknownFieldsLine(path: readonly PropertyKey[], fields: readonly
         : `; known fields: ${known.join(", ")}`;
   return `${keyName(path)}: unknown field(s) ${fields.join(", ")}${hint}`;
 }
+
+/**
+ * Keys of the stack config in a namespace that is a typo of this project's
+ * (`jupyterhub-egde:hubDomain`): Pulumi keeps them, the program would never read them.
+ * Other namespaces (`aws:region`) are someone else's and left alone.
+ */
+export function misplacedKeyLines(fullKeys: readonly string[]): string[] {
+  return fullKeys.flatMap((full) => {
+    const [ns, ...rest] = full.split(":");
+    const key = rest.join(":");
+    if (ns === CONFIG_NAMESPACE || !key || editDistance(ns, CONFIG_NAMESPACE) > 3) return [];
+    const known = closestName(key, Object.keys(configKeys)) ?? key;
+    return [`${full}: the namespace "${ns}" is not this project's, so the value is never read; did you mean \`${CONFIG_NAMESPACE}:${known}\`?`];
+  });
+}

@@ -232,7 +232,8 @@ export const unitName = z
   .string()
   .superRefine((v, ctx) => {
     if (v.startsWith("-")) ctx.addIssue({ code: "custom", message: "must not start with '-' (systemctl would read it as an option)" });
-    else if (!/^[A-Za-z0-9@._:-]+$/.test(v)) ctx.addIssue({ code: "custom", message: "must be a systemd unit name (letters, digits and @ . _ : -)" });
+    // The same rule as valid_unit in scripts/remote/lib.sh: what passes here passes there.
+    else if (!/^[A-Za-z0-9][A-Za-z0-9@._:-]*$/.test(v)) ctx.addIssue({ code: "custom", message: "must be a systemd unit name (a letter or digit, then letters, digits and @ . _ : -)" });
   });
 
 /** An e-mail address certbot is given as an argument. */

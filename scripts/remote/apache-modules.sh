@@ -14,8 +14,8 @@ own_file_name=90-jupyterhub-edge.conf
 facts=$JHE_STATE/apache-modules.facts
 
 reload_if_running() {
-  systemctl is-active --quiet "$service" || return 0
-  if "$configtest" configtest >/dev/null 2>&1; then systemctl reload "$service"; else say "$service config test fails without our modules; not reloading"; fi
+  systemctl is-active --quiet -- "$service" || return 0
+  if "$configtest" configtest >/dev/null 2>&1; then systemctl reload -- "$service"; else say "$service config test fails without our modules; not reloading"; fi
 }
 
 if [[ $JHE_MODE == undo ]]; then
@@ -57,7 +57,7 @@ if [[ $mechanism == conf.modules.d ]]; then
   missing=()
   for mod in ${PAYLOAD[modules]}; do
     [[ $mod =~ ^[a-z0-9_]+$ ]] || die "bad module name"
-    grep -qx "$mod" <<<"$loaded" && continue
+    grep -qxF -- "$mod" <<<"$loaded" && continue
     [[ -e /etc/httpd/modules/mod_$mod.so || -e /usr/lib64/httpd/modules/mod_$mod.so ]] || die "Apache module $mod is not installed on this host"
     missing+=("$mod")
   done
@@ -86,7 +86,7 @@ done
 if ((${#missing[@]})); then
   a2enmod -q "${missing[@]}" >/dev/null
   # a2enmod also enables dependencies (ssl → socache_shmcb): record everything that changed.
-  comm -13 <(echo "$before") <(enabled) | while read -r mod; do grep -qx "$mod" "$record" || echo "$mod" >>"$record"; done
+  comm -13 <(echo "$before") <(enabled) | while read -r mod; do grep -qxF -- "$mod" "$record" || echo "$mod" >>"$record"; done
   say "enabled $(comm -13 <(echo "$before") <(enabled) | paste -sd' ')"
 else
   say "modules already enabled"

@@ -20,12 +20,12 @@ if [[ $JHE_MODE == undo ]]; then
   [[ -f $rec/ca ]] && export REQUESTS_CA_BUNDLE=$bundle
   server=$(cat "$rec/server" 2>/dev/null || true)
   while read -r domain; do
-    [[ -n $domain ]] || continue
+    valid_domain "$domain" || continue
     if [[ $revoke == true && -f /etc/letsencrypt/live/$domain/cert.pem ]]; then
-      certbot revoke --non-interactive --cert-name "$domain" --server "$server" --no-delete-after-revoke >/dev/null 2>&1 \
+      certbot revoke --non-interactive --cert-name="$domain" --server="$server" --no-delete-after-revoke >/dev/null 2>&1 \
         && say "revoked $domain" || say "warning: could not revoke $domain"
     fi
-    certbot delete --non-interactive --cert-name "$domain" >/dev/null 2>&1 && say "deleted certificate $domain" || true
+    certbot delete --non-interactive --cert-name="$domain" >/dev/null 2>&1 && say "deleted certificate $domain" || true
   done <"$rec/domains"
   rm -f "$hook" "$dropin" "$bundle"
   rmdir "$(dirname "$dropin")" 2>/dev/null || true
@@ -46,16 +46,16 @@ while IFS= read -r line || [[ -n $line ]]; do
   esac
 done
 [[ ${P[server]:-} =~ ^https://[A-Za-z0-9.:/_~-]+$ ]] || die "bad ACME server URL"
-[[ ${P[email]:-} =~ ^[^[:space:]@]+@[^[:space:]@]+$ ]] || die "bad email"
+[[ ${P[email]:-} =~ ^[^-[:space:]@][^[:space:]@]*@[^[:space:]@]+$ ]] || die "bad email"
 safe_path "${P[webroot]:-}" || die "bad webroot"
-[[ ${P[reload]:-} =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit"
-for d in "${domains[@]}"; do [[ $d =~ ^[a-z0-9.-]+$ ]] || die "bad domain"; done
+valid_unit "${P[reload]:-}" || die "bad unit"
+for d in "${domains[@]}"; do valid_domain "$d" || die "bad domain"; done
 command -v certbot >/dev/null || die "certbot is not installed"
 
 install -d -m 0700 "$rec"
 touch "$rec/domains" "$rec/created-dirs"
 for dir in "${certbot_dirs[@]}"; do
-  [[ -e $dir ]] || grep -qx "$dir" "$rec/created-dirs" || echo "$dir" >>"$rec/created-dirs"
+  [[ -e $dir ]] || grep -qxF -- "$dir" "$rec/created-dirs" || echo "$dir" >>"$rec/created-dirs"
 done
 echo "${P[server]}" >"$rec/server"
 echo "${P[revoke]:-false}" >"$rec/revoke"
@@ -75,7 +75,7 @@ fi
 
 # After every renewal (certbot.timer), reload whichever proxy serves the certificates.
 install -d -m 0755 "$(dirname "$hook")"
-printf '#!/bin/sh\n# jupyterhub-edge: serve renewed certificates.\nsystemctl try-reload-or-restart %s\n' "${P[reload]}" >"$hook"
+printf '#!/bin/sh\n# jupyterhub-edge: serve renewed certificates.\nsystemctl try-reload-or-restart -- %s\n' "${P[reload]}" >"$hook"
 chmod 0755 "$hook"
 
 for domain in "${domains[@]}"; do
@@ -83,10 +83,11 @@ for domain in "${domains[@]}"; do
     say "certificate for $domain exists; not requested again"
   else
     say "requesting a certificate for $domain from ${P[server]}"
-    if ! out=$(certbot certonly --non-interactive --agree-tos --no-eff-email -m "${P[email]}" --server "${P[server]}" \
-        --webroot -w "${P[webroot]}" --cert-name "$domain" -d "$domain" 2>&1); then
+    # --opt=value: a value is never taken for an option, whatever it starts with.
+    if ! out=$(certbot certonly --non-interactive --agree-tos --no-eff-email --email="${P[email]}" --server="${P[server]}" \
+        --webroot --webroot-path="${P[webroot]}" --cert-name="$domain" --domains="$domain" 2>&1); then
       die "certbot could not get a certificate for $domain (is port 80 of $domain reaching this host?):"$'\n'"$(tail -n 15 <<<"$out")"
     fi
   fi
-  grep -qx "$domain" "$rec/domains" || echo "$domain" >>"$rec/domains"
+  grep -qxF -- "$domain" "$rec/domains" || echo "$domain" >>"$rec/domains"
 done

@@ -14,7 +14,7 @@ read_kv_payload path bits
 safe_path "${PAYLOAD[path]}" || die "bad path"
 [[ ${PAYLOAD[bits]} =~ ^(2048|3072|4096)$ ]] || die "bits must be 2048, 3072 or 4096"
 file=${PAYLOAD[path]}
-if [[ -s $file ]] && openssl dhparam -in "$file" -noout -text 2>/dev/null | grep -q "(${PAYLOAD[bits]} bit)"; then
+if [[ -s $file ]] && openssl dhparam -in "$file" -noout -text 2>/dev/null | grep -qF -- "(${PAYLOAD[bits]} bit)"; then
   say "dhparam $file (${PAYLOAD[bits]} bit) exists; kept"
   exit 0
 fi

@@ -48,13 +48,13 @@ tls_handshake() {
 # certificates, so a passing test can still kill the server: check, and let the caller roll back.
 proxy_reload() {
   local unit=$1
-  if systemctl is-active --quiet "$unit"; then
-    systemctl reload "$unit" 2>&1 || return 1
+  if systemctl is-active --quiet -- "$unit"; then
+    systemctl reload -- "$unit" 2>&1 || return 1
   else
-    systemctl start "$unit" 2>&1 || return 1
+    systemctl start -- "$unit" 2>&1 || return 1
   fi
   sleep 0.5
-  systemctl is-active --quiet "$unit"
+  systemctl is-active --quiet -- "$unit"
 }
 
 undo_set() {   # $1 = set directory: restore originals, remove ours, remove dirs we created
@@ -77,7 +77,8 @@ if [[ $JHE_MODE == undo ]]; then
   if [[ -d $dir ]]; then
     after=$(cat "$dir/after" 2>/dev/null || echo none)
     undo_set "$dir"
-    if [[ $after != none ]] && systemctl is-active --quiet "$after"; then
+    case $after in none|nginx|apache2) ;; *) die "unknown after-action '$after' in $dir/after" ;; esac
+    if [[ $after != none ]] && systemctl is-active --quiet -- "$after"; then
       out=$(proxy_test "$after") || die "after removing our files, $after's config test fails (someone else's config?): $out"
       proxy_reload "$after" >/dev/null || die "$after did not reload"
     fi
@@ -99,7 +100,7 @@ while IFS= read -r line || [[ -n $line ]]; do
     "after "*) after=${line#after } ;;
     "handshake "*)
       handshake=${line#handshake }
-      [[ $handshake =~ ^[0-9]{1,5}\ [a-z0-9.-]+$ ]] || die "malformed handshake line" ;;
+      [[ $handshake =~ ^[0-9]{1,5}\ [a-z0-9][a-z0-9.-]*$ ]] || die "malformed handshake line" ;;
     "file "*)
       read -r _ path mode extra <<<"$line"
       [[ -z ${extra:-} ]] && safe_path "$path" || die "file record needs a safe absolute path and a mode"
@@ -144,7 +145,7 @@ while read -r mode path; do
   i=$((i + 1))
   key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
   # First touch of a file that was already there (not ours): keep the original for undo.
-  if ! grep -qxF "$path" "$dir/manifest" && [[ -e $path && ! -e $dir/originals/$key ]]; then
+  if ! grep -qxF -- "$path" "$dir/manifest" && [[ -e $path && ! -e $dir/originals/$key ]]; then
     cp -p "$path" "$dir/originals/$key"
   fi
   parent=$(dirname "$path") missing_dirs=()
@@ -180,7 +181,7 @@ if [[ $after != none && $changed == 1 ]]; then
   fi
   if [[ -n $handshake ]] && ! tls_handshake ${handshake}; then
     rollback
-    proxy_reload "$after" >/dev/null || systemctl restart "$after" || true
+    proxy_reload "$after" >/dev/null || systemctl restart -- "$after" || true
     die "$after reloaded but no TLS handshake succeeded on port ${handshake%% *}; rolled back to the previous files"
   fi
   say "$after config tested and reloaded"

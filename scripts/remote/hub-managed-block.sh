@@ -17,7 +17,7 @@ strip_block() {  # stdin → stdout without the managed block
 }
 
 restart_and_wait() {   # unit health-url [socket]
-  systemctl restart "$1" || return 1
+  systemctl restart -- "$1" || return 1
   wait_http_ok "$2" 90 "${3:-}"
 }
 
@@ -39,13 +39,14 @@ if [[ $JHE_MODE == undo ]]; then
     fi
     rm -f "$stripped"
   fi
-  if systemctl is-enabled --quiet "$service" 2>/dev/null || systemctl is-active --quiet "$service"; then
+  valid_unit "$service" || die "bad unit name in $rec/service"
+  if systemctl is-enabled --quiet -- "$service" 2>/dev/null || systemctl is-active --quiet -- "$service"; then
     since=$(date +%s)
-    systemctl restart "$service" || die "could not restart $service on its original config"
+    systemctl restart -- "$service" || die "could not restart $service on its original config"
     # Where the hub listens now is the user's own setting, unknown to us: wait for JupyterHub's
     # own "now running" line instead (bounded), so `destroy` ends with the hub serving again.
     for ((i = 0; i < 180; i++)); do
-      journalctl -u "$service" --since "@$since" -o cat --no-pager 2>/dev/null | grep -q "JupyterHub is now running" && break
+      journalctl --unit="$service" --since "@$since" -o cat --no-pager 2>/dev/null | grep -qF "JupyterHub is now running" && break
       sleep 0.5
     done
     ((i < 180)) && say "$service is running on its own config again" || say "warning: $service did not report running within 90 s"
@@ -66,11 +67,13 @@ while IFS= read -r line || [[ -n $line ]]; do
 done
 config=${P[config]:-} service=${P[service]:-} health=${P[health]:-} socket=${P[health_socket]:-}
 safe_path "$config" || die "hub config path must be a safe absolute path"
-[[ $service =~ ^[A-Za-z0-9@._:-]+$ ]] || die "bad unit name"
-[[ $health =~ ^https?://[A-Za-z0-9.:%/_~-]+$ ]] || die "bad health URL"
+valid_unit "$service" || die "bad unit name"
+# http://127.0.0.1:8000/…, http://[::1]:8000/… or http://localhost/… (socket): brackets allowed.
+health_re='^https?://[]A-Za-z0-9.:%/_~[-]+$'
+[[ $health =~ $health_re ]] || die "bad health URL"
 [[ -z $socket ]] || safe_path "$socket" || die "bad socket path"
 head -n1 "$block" | grep -q "$begin_re" && tail -n1 "$block" | grep -q "$end_re" || die "block lacks its markers"
-systemctl cat "$service" >/dev/null 2>&1 || die "systemd unit $service not found (set jupyterhub-edge:hubService)"
+systemctl cat -- "$service" >/dev/null 2>&1 || die "systemd unit $service not found (set jupyterhub-edge:hubService)"
 
 install -d -m 0700 "$rec"
 if [[ ! -f $rec/path ]]; then
@@ -98,15 +101,15 @@ fi
 
 if [[ -f $config ]] && cmp -s "$new" "$config"; then
   say "managed block in $config already current"
-  systemctl is-active --quiet "$service" || restart_and_wait "$service" "$health" "$socket" || die "$service is not running and did not start"
+  systemctl is-active --quiet -- "$service" || restart_and_wait "$service" "$health" "$socket" || die "$service is not running and did not start"
   exit 0
 fi
 
 previous=$(mktemp); [[ -f $config ]] && cp -p "$config" "$previous"
 if [[ -f $config ]]; then cat "$new" >"$config"; else install -m 0644 "$new" "$config"; fi
 if ! restart_and_wait "$service" "$health" "$socket"; then
-  journal=$(journalctl -u "$service" -n 20 --no-pager 2>/dev/null || true)
-  if [[ -s $previous ]]; then cat "$previous" >"$config"; systemctl restart "$service" || true; fi
+  journal=$(journalctl --unit="$service" -n 20 --no-pager 2>/dev/null || true)
+  if [[ -s $previous ]]; then cat "$previous" >"$config"; systemctl restart -- "$service" || true; fi
   die "$service did not answer $health after the restart; the previous config is back. Last log lines:"$'\n'"$journal"
 fi
 rm -f "$previous"

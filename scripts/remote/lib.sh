@@ -23,6 +23,11 @@ safe_path() {
   [[ $1 =~ ^/([A-Za-z0-9._@+-]+/?)*$ && ! $1 =~ (^|/)\.\.(/|$) ]]
 }
 
+# Values that become command-line arguments never start with '-' (no tool reads them as options);
+# they are also passed after `--` wherever the tool supports it.
+valid_unit() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9@._:-]*$ ]]; }
+valid_domain() { [[ $1 =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]]; }
+
 # Reads `key value` lines from stdin into the associative array PAYLOAD (last one wins) and,
 # for keys listed in $@, requires them. Keys are [a-z_]+; values are taken verbatim.
 declare -A PAYLOAD=()
@@ -43,8 +48,9 @@ wait_http_ok() {
   local url=$1 seconds=$2 socket=${3:-} i
   for ((i = 0; i < seconds * 2; i++)); do
     if command -v curl >/dev/null; then
-      if [[ -n $socket ]]; then curl -fsS -o /dev/null --max-time 2 --unix-socket "$socket" "$url" 2>/dev/null && return 0
-      else curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0; fi
+      # -g: an IPv6 address in brackets (http://[::1]:8000/) is an address, not a curl glob.
+      if [[ -n $socket ]]; then curl -gfsS -o /dev/null --max-time 2 --unix-socket "$socket" -- "$url" 2>/dev/null && return 0
+      else curl -gfsS -o /dev/null --max-time 2 -- "$url" 2>/dev/null && return 0; fi
     else
       python3 - "$url" <<'PY' 2>/dev/null && return 0
 import sys, urllib.request

@@ -32,13 +32,13 @@ pm_install() {
     apt)
       # Lists may be absent (fresh image) or stale: refresh once, then install.
       apt-get "${apt_opts[@]}" update >/dev/null || die "apt-get update failed"
-      apt-get "${apt_opts[@]}" install -y --no-install-recommends "$@" >/dev/null ;;
+      apt-get "${apt_opts[@]}" install -y --no-install-recommends -- "$@" >/dev/null ;;
     dnf) dnf -y -q --setopt=install_weak_deps=False install "$@" >/dev/null ;;
   esac
 }
 pm_remove() {
   case $manager in
-    apt) apt-get "${apt_opts[@]}" purge -y "$@" >/dev/null ;;
+    apt) apt-get "${apt_opts[@]}" purge -y -- "$@" >/dev/null ;;
     dnf) dnf -y -q --setopt=clean_requirements_on_remove=False remove "$@" >/dev/null ;;
   esac
 }
@@ -57,7 +57,7 @@ if [[ $JHE_MODE == undo ]]; then
       rm -rf "$set_dir"
     done
     if ((${#added[@]})); then
-      [[ -n $service ]] && systemctl stop "$service" 2>/dev/null || true
+      valid_unit "$service" && systemctl stop -- "$service" 2>/dev/null || true
       say "purging what was installed for $name: ${added[*]}"
       pm_remove "${added[@]}"
       # Files the packages' scripts made that purge leaves (e.g. /var/www/html), deepest first.
@@ -66,10 +66,10 @@ if [[ $JHE_MODE == undo ]]; then
         if [[ -d $path && ! -L $path ]]; then rmdir "$path" 2>/dev/null || true; else rm -f "$path"; fi
       done <"$record_dir/$name.leftovers"
     elif [[ -n $service && $(cat "$record_dir/$name.was-active" 2>/dev/null) == inactive ]]; then
-      systemctl stop "$service" || true
+      systemctl stop -- "$service" || true
     fi
     while IFS= read -r unit; do
-      [[ -n $unit ]] && systemctl start "$unit" 2>/dev/null && say "started $unit again"
+      valid_unit "$unit" && systemctl start -- "$unit" 2>/dev/null && say "started $unit again"
     done < <(cat "$record_dir/$name.stopped-conflicts" 2>/dev/null)
     rm -f "$record" "$record_dir/$name.service" "$record_dir/$name.manager" "$record_dir/$name.was-active" "$record_dir/$name.leftovers" "$record_dir/$name.stopped-conflicts"
   done
@@ -90,7 +90,7 @@ read -r -a wanted <<<"${PAYLOAD[packages]}"
 read -r -a repositories <<<"${PAYLOAD[repositories]:-}"
 for p in "${repositories[@]}" "${wanted[@]}"; do [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || die "bad package name '$p'"; done
 service=${PAYLOAD[service]}
-[[ $service =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit name"
+valid_unit "$service" || die "bad unit name"
 install -d -m 0700 "$record_dir"
 
 
@@ -98,17 +98,17 @@ install -d -m 0700 "$record_dir"
 # The other proxy holds 80/443 if it runs: stop it (and keep it from starting at boot) while
 # ours serves; undo starts it again.
 for unit in ${PAYLOAD[conflicts]:-}; do
-  [[ $unit =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit name"
-  if systemctl is-active --quiet "$unit"; then
-    systemctl stop "$unit"
-    grep -qx "$unit" "$record_dir/$name.stopped-conflicts" 2>/dev/null || echo "$unit" >>"$record_dir/$name.stopped-conflicts"
+  valid_unit "$unit" || die "bad unit name"
+  if systemctl is-active --quiet -- "$unit"; then
+    systemctl stop -- "$unit"
+    grep -qxF -- "$unit" "$record_dir/$name.stopped-conflicts" 2>/dev/null || echo "$unit" >>"$record_dir/$name.stopped-conflicts"
     say "stopped $unit: it held the ports $service needs"
   fi
 done
 
 if [[ ! -e $record_dir/$name.added ]]; then
   # First apply: remember the unit's state before we touch anything.
-  systemctl is-active --quiet "$service" 2>/dev/null && echo active >"$record_dir/$name.was-active" || echo inactive >"$record_dir/$name.was-active"
+  systemctl is-active --quiet -- "$service" 2>/dev/null && echo active >"$record_dir/$name.was-active" || echo inactive >"$record_dir/$name.was-active"
   before=$(pm_installed)
   : >"$record_dir/$name.leftovers"
   for path in ${PAYLOAD[leftovers]:-}; do
@@ -116,13 +116,13 @@ if [[ ! -e $record_dir/$name.added ]]; then
     [[ -e $path ]] || echo "$path" >>"$record_dir/$name.leftovers"
   done
   missing_repos=()
-  for p in "${repositories[@]}"; do grep -qx "$p" <<<"$before" || missing_repos+=("$p"); done
+  for p in "${repositories[@]}"; do grep -qxF -- "$p" <<<"$before" || missing_repos+=("$p"); done
   if ((${#missing_repos[@]})); then
     say "installing ${missing_repos[*]} (the repository of ${wanted[*]})"
     pm_install "${missing_repos[@]}" || die "$manager install ${missing_repos[*]} failed; enable the repository by hand (on RHEL: EPEL, see https://docs.fedoraproject.org/en-US/epel/) and run again"
   fi
   missing=()
-  for p in "${wanted[@]}"; do grep -qx "$p" <<<"$before" || missing+=("$p"); done
+  for p in "${wanted[@]}"; do grep -qxF -- "$p" <<<"$before" || missing+=("$p"); done
   if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     pm_install "${missing[@]}" || die "$manager install ${missing[*]} failed"
@@ -135,6 +135,6 @@ if [[ ! -e $record_dir/$name.added ]]; then
   echo "$manager" >"$record_dir/$name.manager"
 fi
 
-systemctl enable --quiet "$service" 2>/dev/null || true
-systemctl is-active --quiet "$service" || systemctl start "$service" || die "$service did not start: $(systemctl status --no-pager -n 20 "$service" 2>&1 | tail -n 20)"
-say "$service is $(systemctl is-active "$service")"
+systemctl enable --quiet -- "$service" 2>/dev/null || true
+systemctl is-active --quiet -- "$service" || systemctl start -- "$service" || die "$service did not start: $(systemctl status --no-pager -n 20 -- "$service" 2>&1 | tail -n 20)"
+say "$service is $(systemctl is-active -- "$service")"

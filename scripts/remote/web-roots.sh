@@ -28,17 +28,17 @@ while read -r kind root domain extra || [[ -n ${kind:-} ]]; do
   [[ -z ${extra:-} ]] && safe_path "$root" || die "malformed payload line"
   case $kind in
     acme) [[ -z ${domain:-} ]] || die "malformed acme line"; domain=- ;;
-    root) [[ ${domain:-} =~ ^[a-z0-9.-]+$ ]] || die "malformed root line" ;;
+    root) valid_domain "${domain:-}" || die "malformed root line" ;;
     *) die "unknown payload kind '$kind'" ;;
   esac
   if [[ ! -e $root ]]; then
     # Record missing parents too (outermost first), so undo can take away all it made.
     missing=() parent=$(dirname "$root")
     while [[ ! -e $parent ]]; do missing=("$parent" "${missing[@]}"); parent=$(dirname "$parent"); done
-    for p in "${missing[@]}"; do install -d -m 0755 "$p"; grep -qxF "$p -" "$record" || echo "$p -" >>"$record"; done
+    for p in "${missing[@]}"; do install -d -m 0755 "$p"; grep -qxF -- "$p -" "$record" || echo "$p -" >>"$record"; done
     install -d -m 0755 "$root"
     if [[ $domain != - ]]; then placeholder "$domain" >"$root/index.html"; chmod 0644 "$root/index.html"; fi
-    grep -qxF "$root $domain" "$record" || echo "$root $domain" >>"$record"
+    grep -qxF -- "$root $domain" "$record" || echo "$root $domain" >>"$record"
     say "created $root"
   elif [[ ! -d $root ]]; then
     die "$root exists and is not a directory"

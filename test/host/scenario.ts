@@ -17,6 +17,7 @@ import { Step, certificatePayload, planSteps } from "../../steps/plan";
 import { TestCa, makeTestCa } from "../support/test-ca";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, runStep, ssh } from "../support/sandbox";
 import { httpsGet, probeHubKernel } from "../support/hub-probe";
+import { assertHubOnIpv6AndPrintedLine, movedConfig } from "./ipv6-upstream";
 
 const HUB = "hub.jhe.test";
 const WWW = "www.jhe.test";
@@ -213,8 +214,8 @@ export function hostScenario({ suite, platform, proxy, preexistingSite }: Scenar
     });
   }
 
-  test(`${proxy}/${suite}: moving the hub to /jhub/ on port 8443 works, with no redirect loop`, async () => {
-    const moved = planFor(host, ca, { hubPath: "/jhub/", httpsPort: 8443 }, platform, proxy).steps;
+  test(`${proxy}/${suite}: moving the hub to /jhub/ on port 8443${suite === "trixie" ? " (and onto [::1])" : ""} works, with no redirect loop`, async () => {
+    const moved = planFor(host, ca, movedConfig(suite), platform, proxy).steps;
     // Like `pulumi up` after a config change: only steps whose payload changed run again.
     const changed = moved.filter((s) => steps.find((o) => o.name === s.name)?.payload !== s.payload);
     assert.deepEqual(changed.map((s) => s.name), ["proxy-http", "proxy-config", "hub-bind-url"]);
@@ -233,12 +234,13 @@ export function hostScenario({ suite, platform, proxy, preexistingSite }: Scenar
     });
     assert.match(r.output, /42/);
     console.log(`# kernel probe at /jhub/ on 8443: ${r.output.trim()} in ${r.totalMs} ms`);
+    if (suite === "trixie") assertHubOnIpv6AndPrintedLine(host, ca, HUB, `https://${HUB}:8443/jhub/`);
     steps = moved;
   });
 
   if ((proxy === "nginx") === (suite === "bookworm")) {
     test(`${proxy}/${suite}: DHE on request: a dhparam generated once, used by ${proxy}, never regenerated`, async () => {
-      const withDhe = planFor(host, ca, { hubPath: "/jhub/", httpsPort: 8443, dhe: true }, platform, proxy).steps;
+      const withDhe = planFor(host, ca, { ...movedConfig(suite), dhe: true }, platform, proxy).steps;
       const changed = withDhe.filter((s) => steps.find((o) => o.name === s.name)?.payload !== s.payload);
       assert.deepEqual(changed.map((s) => s.name), ["dhparam", "proxy-config"]);
       const t0 = Date.now();

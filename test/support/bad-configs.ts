@@ -9,10 +9,12 @@ import { makeCertFixtures } from "./cert-fixtures";
 export interface BadConfig {
   /** What is wrong, in a few words. */
   what: string;
-  /** Config strings on top of `goodStrings` (a value "" removes the key). */
+  /** Config strings on top of `goodStrings` (a value "" removes the key; a key with ':' is a full key). */
   strings: () => Record<string, string>;
   /** The line the problem must produce (one of the problems). */
   expected: RegExp;
+  /** Only the program sees it (a key outside the project's namespace): checked in the wiring tier. */
+  programOnly?: true;
 }
 
 export const goodStrings: Record<string, string> = { host: "203.0.113.10", sshPrivateKeyFile: "/dev/null", hubDomain: "hub.example.org" };
@@ -74,6 +76,12 @@ export const badConfigs: BadConfig[] = [
   { what: "unknown top-level key (typo)", strings: s({ hubDomian: "hub.example.org" }), expected: /^jupyterhub-edge:hubDomian: unknown config key; did you mean `hubDomain`\?$/ },
   { what: "unknown top-level key (case)", strings: s({ httpsport: "8443" }), expected: /^jupyterhub-edge:httpsport: unknown config key; did you mean `httpsPort`\?$/ },
   { what: "unknown top-level key (no close match)", strings: s({ frobnicate: "1" }), expected: /^jupyterhub-edge:frobnicate: unknown config key \(the keys are listed in Pulumi\.yaml and README\.md\)$/ },
+  {
+    what: "key in a misspelt namespace",
+    strings: s({ "jupyterhub-egde:hubDomian": "hub.example.org" }),
+    expected: /^jupyterhub-egde:hubDomian: the namespace "jupyterhub-egde" is not this project's, so the value is never read; did you mean `jupyterhub-edge:hubDomain`\?$/,
+    programOnly: true,
+  },
   { what: "unknown field in an extraSites entry", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", rot: "/srv/www" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]: unknown field\(s\) rot; did you mean `root`\?$/ },
   { what: "unknown field in an extraSites entry (certificate)", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", certificate: "acme" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]: unknown field\(s\) certificate; did you mean `certificateMode`\?$/ },
   // ---- certificates that are not certificates (PEMs made with openssl at test time)

@@ -37,7 +37,7 @@ before(() => {
 });
 
 async function runMain(strings: Record<string, string>, secretKeys: string[] = []): Promise<unknown> {
-  const config = Object.fromEntries(Object.entries(strings).filter(([, v]) => v !== "").map(([k, v]) => [`${CONFIG_NAMESPACE}:${k}`, v]));
+  const config = Object.fromEntries(Object.entries(strings).filter(([, v]) => v !== "").map(([k, v]) => [k.includes(":") ? k : `${CONFIG_NAMESPACE}:${k}`, v]));
   pulumi.runtime.setAllConfig(config, secretKeys.map((k) => `${CONFIG_NAMESPACE}:${k}`));
   const { main } = await import("../../program");
   const out = await main();
