@@ -41,6 +41,10 @@ export interface NginxFacts extends PackageFacts {
   http2Directive: "listen-flag" | "server-directive";
   /** Directory whose `*.conf` files the stock nginx.conf includes in the http{} context. */
   confDir: string;
+  /** The distro's access log (kept, so its logrotate rule still applies; our servers write it masked). */
+  accessLog: string;
+  /** The distro's error log. */
+  errorLog: string;
 }
 
 export interface ApacheFacts extends PackageFacts {
@@ -74,6 +78,8 @@ export interface ApacheFacts extends PackageFacts {
    * (`ulimit -n 8192` by default, below the service's LimitNOFILE).
    */
   ulimitEnvironment?: string;
+  /** The distro's access log (see NginxFacts.accessLog). */
+  accessLog: string;
 }
 
 export interface CertbotFacts {
@@ -150,6 +156,8 @@ const debianBase: Pick<PlatformFacts, "packageManager" | "firewall" | "certbot">
 };
 const debianNginxDirs = {
   confDir: "/etc/nginx/conf.d",
+  accessLog: "/var/log/nginx/access.log",
+  errorLog: "/var/log/nginx/error.log",
   service: "nginx",
   user: "www-data",
   group: "www-data",
@@ -188,6 +196,7 @@ const debianApacheDirs: Omit<ApacheFacts, "packages" | "version" | "websocketMod
   modules: { kind: "a2enmod" },
   runDir: "${APACHE_RUN_DIR}",
   ulimitEnvironment: "APACHE_ULIMIT_MAX_FILES",
+  accessLog: "${APACHE_LOG_DIR}/access.log",
   purgeLeftovers: ["/var/www/html/index.html", "/var/www/html", "/var/www"],
 };
 
@@ -202,6 +211,8 @@ const rhelNginx = {
   // The stock /etc/nginx/nginx.conf includes conf.d/*.conf inside http{} (and keeps its own
   // default server on :80, which our name-based server blocks leave alone).
   confDir: "/etc/nginx/conf.d",
+  accessLog: "/var/log/nginx/access.log",
+  errorLog: "/var/log/nginx/error.log",
   // `dnf remove` takes the package's files; nothing outside them is created.
   purgeLeftovers: [],
 };
@@ -216,6 +227,7 @@ const rhelApache: Omit<ApacheFacts, "version" | "websocketMode"> = {
   configTest: "apachectl",
   modules: { kind: "conf.modules.d", dir: "/etc/httpd/conf.modules.d" },
   runDir: "/run/httpd",
+  accessLog: "logs/access_log",
   purgeLeftovers: [],
 };
 // RHEL's nginx.conf has the same top-level worker_processes / events{} (1024 connections); httpd's

@@ -8,10 +8,13 @@ import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeApache } from "./directives";
 import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
 import { ProxyFiles } from "./files";
+import { credentialParamPattern, logFormatNames, redactedMarker } from "./access-log";
+import { hubDownPage } from "./hub-down";
 
 /** Modules the rendered file needs, beyond Debian's defaults. */
 export function apacheModules(site: SiteSpec): string[] {
-  const mods = ["ssl", "socache_shmcb", "proxy", "proxy_http", "headers", "http2", "rewrite"];
+  // setenvif: the access-log masking (on by default on Debian, but not ours to assume).
+  const mods = ["ssl", "socache_shmcb", "proxy", "proxy_http", "headers", "http2", "rewrite", "setenvif"];
   if (site.platform.apache.websocketMode === "wstunnel-rewrite") mods.push("proxy_wstunnel");
   return mods;
 }
@@ -65,12 +68,13 @@ function hubVhost(site: SiteSpec): Node {
       d("RewriteEngine", "on"),
       d("RewriteCond", "%{HTTP:Upgrade}", "=websocket", "[NC]"),
       d("RewriteRule", `^${regexLiteral(hub.path)}(.*)$`, `${ws}$1`, "[P,L]"),
-      d("ProxyPass", hub.path, target, "flushpackets=on", `timeout=${timeout}`),
+      d("ProxyPass", hub.path, target, "flushpackets=on", `timeout=${timeout}`, "retry=0"),
     );
   } else {
     // upgrade=websocket (2.4.47+): mod_proxy_http tunnels the kernel websockets itself.
     // flushpackets=on: the spawn progress event stream reaches the browser as it is produced.
-    proxy.push(d("ProxyPass", hub.path, target, "upgrade=websocket", "flushpackets=on", `timeout=${timeout}`));
+    // retry=0: a hub back from a restart is used at once (the default keeps answering 503 for 60 s).
+    proxy.push(d("ProxyPass", hub.path, target, "upgrade=websocket", "flushpackets=on", `timeout=${timeout}`, "retry=0"));
   }
   proxy.push(d("ProxyPassReverse", hub.path, target));
 
@@ -105,6 +109,10 @@ function hubVhost(site: SiteSpec): Node {
     d("RequestHeader", "set", "X-Forwarded-Port", quoted(String(port))),
     d("RequestHeader", "set", "X-Scheme", "https"),
     d("RequestHeader", "set", "X-Real-IP", quoted("%{REMOTE_ADDR}s")),
+    // mod_proxy's own 502/503 (hub stopped or restarting); the hub's own errors pass through.
+    d("ErrorDocument", 502, quoted(hubDownPage(site))),
+    d("ErrorDocument", 503, quoted(hubDownPage(site))),
+    ...maskedAccessLog(site),
     ...outside,
     ...proxy,
   ]);
@@ -116,9 +124,34 @@ function staticVhost(site: SiteSpec, s: StaticSite): Node {
     blank,
     ...tlsDirectives(site, s.tls),
     blank,
+    ...maskedAccessLog(site),
     d("DocumentRoot", s.root),
     block("Directory", [s.root], [d("Options", "-Indexes"), d("AllowOverride", "None"), d("Require", "all", "granted")]),
   ]);
+}
+
+/**
+ * Apache's log formats cannot rewrite a value, so a request whose query or Referer names a
+ * credential parameter is logged by a second format that leaves both out (`%U`: path only).
+ * Neither format has %r (request line with query) or any header but Referer and User-Agent.
+ */
+function maskedLogFormats(): Node[] {
+  const common = ["%h %l %u %t", "%>s %O"];
+  return [
+    d("LogFormat", quoted(`${common[0]} "%m %U%q %H" ${common[1]} "%{Referer}i" "%{User-Agent}i"`), logFormatNames.apachePlain),
+    d("LogFormat", quoted(`${common[0]} "%m %U?${redactedMarker} %H" ${common[1]} "${redactedMarker}" "%{User-Agent}i"`), logFormatNames.apacheRedacted),
+  ];
+}
+
+/** The vhost's access log, masked (a vhost with its own CustomLog does not use the server's). */
+function maskedAccessLog(site: SiteSpec): Node[] {
+  const p = credentialParamPattern;
+  const log = site.platform.apache.accessLog;
+  return [
+    d("SetEnvIfExpr", quoted(`%{QUERY_STRING} =~ /(^|&)${p}=/i || %{HTTP_REFERER} =~ /[?&]${p}=/i`), "jhe_credentials"),
+    d("CustomLog", log, logFormatNames.apachePlain, "env=!jhe_credentials"),
+    d("CustomLog", log, logFormatNames.apacheRedacted, "env=jhe_credentials"),
+  ];
 }
 
 function redirectVhost(site: SiteSpec): Node {
@@ -126,6 +159,7 @@ function redirectVhost(site: SiteSpec): Node {
   return block("VirtualHost", ["*:80"], [
     d("ServerName", first),
     ...(aliases.length ? [d("ServerAlias", ...aliases)] : []),
+    ...maskedAccessLog(site),
     d("DocumentRoot", hostPaths.acmeWebroot),
     block("Directory", [hostPaths.acmeWebroot], [d("Options", "None"), d("AllowOverride", "None"), d("Require", "all", "granted")]),
     d("RewriteEngine", "on"),
@@ -138,6 +172,9 @@ export function renderApache(site: SiteSpec): ProxyFiles {
   const paths = apacheConfigPaths(site);
   const http: Node[] = [
     ...comment(...managedBanner),
+    blank,
+    ...comment("Access log formats of every vhost of ours: no credentials (render/access-log.ts)."),
+    ...maskedLogFormats(),
     blank,
     ...comment("Port 80: ACME HTTP-01 challenges are answered here; everything else moves to HTTPS."),
     redirectVhost(site),

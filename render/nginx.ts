@@ -6,6 +6,8 @@ import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeNginx } from "./directives";
 import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
 import { ProxyFiles } from "./files";
+import { credentialParamPattern, logFormatNames, redactedMarker } from "./access-log";
+import { hubDownPage } from "./hub-down";
 
 /** Unique name: another site on the host may already define the common `$connection_upgrade`. */
 const upgradeVar = "$jhe_connection_upgrade";
@@ -77,7 +79,53 @@ function hubProxyLocation(site: SiteSpec): Node {
     d("proxy_request_buffering", "off"),
     d("proxy_read_timeout", timeout),
     d("proxy_send_timeout", timeout),
+    // nginx's own 502/504 (hub stopped or restarting) become the hub-down page, as a 503 (`=503`:
+    // without it the original status stays); the hub's own error responses are not intercepted.
+    d("error_page", 502, 503, 504, "=503", "@jhe_hub_down"),
   ]);
+}
+
+/** Served while the hub does not answer. No add_header here: it would drop the server's HSTS. */
+function hubDownLocation(site: SiteSpec): Node {
+  return block("location", ["@jhe_hub_down"], [d("default_type", "text/html"), d("return", 503, quoted(hubDownPage(site)))]);
+}
+
+/**
+ * Every server of ours logs through the masked format (a server-level access_log replaces the
+ * http{} one). nginx's error messages quote the request line, the upstream URL and the Referer
+ * verbatim ("connect() failed … request: "GET /hub/api?token=…""), tokens included, and cannot be
+ * reformatted: our servers log only `crit` and worse. A hub that does not answer is reported by
+ * the hub step and by the hub-down page instead.
+ */
+const serverLogs = (site: SiteSpec): Node[] => [
+  d("access_log", site.platform.nginx.accessLog, logFormatNames.nginx),
+  d("error_log", site.platform.nginx.errorLog, "crit"),
+];
+
+/**
+ * The masked request target and referer, and the log format using them (http{} context, in the
+ * port-80 file, which goes live first). `$request_uri` with the last credential parameter's value
+ * replaced; if another one is left, the whole query is dropped. Referers with one lose their query.
+ */
+function maskedLogFormat(): Node[] {
+  const p = credentialParamPattern;
+  return [
+    block("map", ["$request_uri", "$jhe_log_uri1"], [
+      d("default", "$request_uri"),
+      d(quoted(`~*^(?<jhe_u1a>[^?]*[?](?:.*&)?${p}=)[^&]*(?<jhe_u1b>.*)$`), quoted(`\${jhe_u1a}${redactedMarker}\${jhe_u1b}`)),
+    ]),
+    block("map", ["$jhe_log_uri1", "$jhe_log_uri"], [
+      d("default", "$jhe_log_uri1"),
+      d(quoted(`~*^(?<jhe_u2a>[^?]*)[?](?:.*&)?${p}=(?![[]REDACTED[]])`), quoted(`\${jhe_u2a}?${redactedMarker}`)),
+    ]),
+    block("map", ["$http_referer", "$jhe_log_referer"], [
+      d("default", "$http_referer"),
+      d(quoted(`~*^(?<jhe_ra>[^?]*)[?].*${p}=`), quoted(`\${jhe_ra}?${redactedMarker}`)),
+    ]),
+    d("log_format", logFormatNames.nginx, quoted(
+      '$remote_addr - $remote_user [$time_local] "$request_method $jhe_log_uri $server_protocol" ' +
+      '$status $body_bytes_sent "$jhe_log_referer" "$http_user_agent"')),
+  ];
 }
 
 function hubServer(site: SiteSpec): Node {
@@ -107,8 +155,10 @@ function hubServer(site: SiteSpec): Node {
     ...tlsServerDirectives(site, hub.tls),
     blank,
     d("client_max_body_size", `${site.limits.maxUploadMb}m`),
+    ...serverLogs(site),
     blank,
     ...locations,
+    hubDownLocation(site),
   ]);
 }
 
@@ -119,6 +169,7 @@ function staticServer(site: SiteSpec, s: StaticSite): Node {
     blank,
     ...tlsServerDirectives(site, s.tls),
     blank,
+    ...serverLogs(site),
     d("root", s.root),
     d("index", "index.html"),
     block("location", ["/"], [d("try_files", "$uri", "$uri/", "=404")]),
@@ -129,6 +180,7 @@ function redirectServer(site: SiteSpec): Node {
   return block("server", [], [
     ...listen(site, 80, false),
     d("server_name", ...allDomains(site)),
+    ...serverLogs(site),
     blank,
     block("location", ["^~", "/.well-known/acme-challenge/"], [d("root", hostPaths.acmeWebroot), d("default_type", "text/plain")]),
     block("location", ["/"], [d("return", 301, `https://$host${portSuffix(site)}$request_uri`)]),
@@ -139,6 +191,9 @@ export function renderNginx(site: SiteSpec): ProxyFiles {
   const paths = nginxConfigPaths(site);
   const http: Node[] = [
     ...comment(...managedBanner),
+    blank,
+    ...comment("Access log format of every server of ours: no credentials (render/access-log.ts)."),
+    ...maskedLogFormat(),
     blank,
     ...comment("Port 80: ACME HTTP-01 challenges are answered here; everything else moves to HTTPS."),
     redirectServer(site),

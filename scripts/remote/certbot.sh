@@ -66,7 +66,7 @@ if [[ -s $ca ]]; then
   cat /etc/ssl/certs/ca-certificates.crt "$ca" >"$bundle.new" && chmod 0644 "$bundle.new" && mv "$bundle.new" "$bundle"
   export REQUESTS_CA_BUNDLE=$bundle
   install -d -m 0755 "$(dirname "$dropin")"
-  printf '# jupyterhub-edge: renewals must trust the private ACME server this host uses.\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=%s\n' "$bundle" >"$dropin"
+  printf '# jupyterhub-edge: renewals must trust the private ACME server this host uses.\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=%s\n' "$bundle" | write_atomic "$dropin" 0644
   systemctl daemon-reload
   touch "$rec/ca"
 else
@@ -75,18 +75,19 @@ fi
 
 # After every renewal (certbot.timer), reload whichever proxy serves the certificates.
 install -d -m 0755 "$(dirname "$hook")"
-printf '#!/bin/sh\n# jupyterhub-edge: serve renewed certificates.\nsystemctl try-reload-or-restart -- %s\n' "${P[reload]}" >"$hook"
-chmod 0755 "$hook"
+clean_partial "$hook"; clean_partial "$dropin"
+printf '#!/bin/sh\n# jupyterhub-edge: serve renewed certificates.\nsystemctl try-reload-or-restart -- %s\n' "${P[reload]}" | write_atomic "$hook" 0755
 
 for domain in "${domains[@]}"; do
   if [[ -f /etc/letsencrypt/renewal/$domain.conf && -f /etc/letsencrypt/live/$domain/fullchain.pem ]]; then
     say "certificate for $domain exists; not requested again"
   else
     say "requesting a certificate for $domain from ${P[server]}"
-    # --opt=value: a value is never taken for an option, whatever it starts with.
-    if ! out=$(certbot certonly --non-interactive --agree-tos --no-eff-email --email="${P[email]}" --server="${P[server]}" \
+    # --opt=value: a value is never taken for an option, whatever it starts with. Bounded: an ACME
+    # server that accepts connections but never answers must not hang `up`.
+    if ! out=$(timeout 300 certbot certonly --non-interactive --agree-tos --no-eff-email --email="${P[email]}" --server="${P[server]}" \
         --webroot --webroot-path="${P[webroot]}" --cert-name="$domain" --domains="$domain" 2>&1); then
-      die "certbot could not get a certificate for $domain (is port 80 of $domain reaching this host?):"$'\n'"$(tail -n 15 <<<"$out")"
+      die "certbot could not get a certificate for $domain from the ACME server ${P[server]} (is that server reachable from this host, and port 80 of $domain reaching this host?); the sites already configured keep serving. certbot said:"$'\n'"$(tail -n 15 <<<"$out")"
     fi
   fi
   grep -qxF -- "$domain" "$rec/domains" || echo "$domain" >>"$rec/domains"

@@ -11,6 +11,9 @@
 # apply: files of the set's previous apply that are no longer in the payload are removed (or their
 #   original restored). A file that existed before the first apply is backed up and restored on undo.
 # undo: restores/removes every file of the set, removes directories it created, tests + reloads.
+# Every write is a rename (write_atomic/copy_atomic), and a path is in the manifest before its file
+# is written; a `pending` mark stays until the proxy has tested and reloaded the set, so an apply
+# cut off midway (connection lost, process killed) is finished by the next one, never skipped.
 
 sets_dir=$JHE_STATE/files
 
@@ -62,7 +65,8 @@ undo_set() {   # $1 = set directory: restore originals, remove ours, remove dirs
   [[ -f $dir/manifest ]] || return 0
   while IFS= read -r path; do
     key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-    if [[ -f $dir/originals/$key ]]; then cp -p "$dir/originals/$key" "$path"; else rm -f "$path"; fi
+    if [[ -f $dir/originals/$key ]]; then copy_atomic "$dir/originals/$key" "$path"; else rm -f "$path"; fi
+    clean_partial "$path"
   done <"$dir/manifest"
   if [[ -f $dir/created-dirs ]]; then
     tac "$dir/created-dirs" | while IFS= read -r path; do rmdir "$path" 2>/dev/null || true; done
@@ -89,7 +93,9 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-# ---- apply: parse the payload into a staging directory
+# ---- apply: parse the payload into a staging directory. Staging left by a killed apply goes first
+# (no other step runs: lib.sh holds the host's step lock).
+rm -rf "$JHE_STATE"/.files.*
 work=$(mktemp -d "$JHE_STATE/.files.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 after=none count=0 current='' handshake=''
@@ -117,6 +123,7 @@ case $after in none|nginx|apache2|httpd) ;; *) die "unknown after-action '$after
 
 dir=$sets_dir/$set_name
 install -d -m 0700 "$sets_dir" "$dir" "$dir/originals"
+rm -f "$dir"/*.jhe-new.* "$dir"/originals/*.jhe-new.*   # a killed apply's half-made records
 touch "$dir/manifest" "$dir/created-dirs"
 
 # Snapshot everything this apply may touch, so a failed proxy test restores it exactly.
@@ -132,25 +139,32 @@ rollback() {
   local path key
   while IFS= read -r path; do
     key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-    if [[ -e $snapshot/$key ]]; then cp -p "$snapshot/$key" "$path"; else rm -f "$path"; fi
+    if [[ -e $snapshot/$key ]]; then copy_atomic "$snapshot/$key" "$path"; else rm -f "$path"; fi
   done <"$work/touched"
-  cp "$work/old-manifest" "$dir/manifest"
+  copy_atomic "$work/old-manifest" "$dir/manifest"
   comm -13 <(sort "$work/old-created-dirs") <(sort "$dir/created-dirs") | sort -r | while IFS= read -r p; do rmdir "$p" 2>/dev/null || true; done
-  cp "$work/old-created-dirs" "$dir/created-dirs"
+  copy_atomic "$work/old-created-dirs" "$dir/created-dirs"
+  [[ -e $work/was-pending ]] || rm -f "$dir/pending"
 }
 
+# A previous apply that did not finish may have left files the proxy never tested or loaded.
 changed=0
+[[ -e $dir/pending ]] && { changed=1; touch "$work/was-pending"; say "finishing an earlier apply that was cut off"; }
+touch "$dir/pending"
 i=0
 while read -r mode path; do
   i=$((i + 1))
   key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
   # First touch of a file that was already there (not ours): keep the original for undo.
   if ! grep -qxF -- "$path" "$dir/manifest" && [[ -e $path && ! -e $dir/originals/$key ]]; then
-    cp -p "$path" "$dir/originals/$key"
+    copy_atomic "$path" "$dir/originals/$key"
   fi
+  # In the manifest before the file exists: a cut-off apply's new file is still known to be ours.
+  grep -qxF -- "$path" "$dir/manifest" || echo "$path" >>"$dir/manifest"
+  clean_partial "$path"
   parent=$(dirname "$path") missing_dirs=()
   while [[ ! -d $parent ]]; do missing_dirs=("$parent" "${missing_dirs[@]}"); parent=$(dirname "$parent"); done
-  for p in "${missing_dirs[@]}"; do install -d -m 0755 "$p"; echo "$p" >>"$dir/created-dirs"; restore_label "$p"; done
+  for p in "${missing_dirs[@]}"; do echo "$p" >>"$dir/created-dirs"; install -d -m 0755 "$p"; restore_label "$p"; done
   if [[ -f $path ]] && cmp -s "$work/$i" "$path" && [[ $(stat -c %a "$path") == "${mode#0}" ]]; then continue; fi
   install -m "$mode" -o root -g root "$work/$i" "$path.jhe-new"
   mv -f "$path.jhe-new" "$path"
@@ -162,12 +176,12 @@ done <"$work/index"
 cut -d' ' -f2- "$work/index" | sort >"$work/new-manifest"
 comm -23 <(sort "$dir/manifest") "$work/new-manifest" | while IFS= read -r path; do
   key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-  if [[ -f $dir/originals/$key ]]; then cp -p "$dir/originals/$key" "$path"; rm -f "$dir/originals/$key"; else rm -f "$path"; fi
+  if [[ -f $dir/originals/$key ]]; then copy_atomic "$dir/originals/$key" "$path"; rm -f "$dir/originals/$key"; else rm -f "$path"; fi
   echo changed >"$work/removed"
 done
 [[ -e $work/removed ]] && changed=1
-cp "$work/new-manifest" "$dir/manifest"
-echo "$after" >"$dir/after"
+copy_atomic "$work/new-manifest" "$dir/manifest"
+echo "$after" | write_atomic "$dir/after" 0600
 
 if [[ $after != none && $changed == 1 ]]; then
   if ! out=$(proxy_test "$after"); then
@@ -186,4 +200,5 @@ if [[ $after != none && $changed == 1 ]]; then
   fi
   say "$after config tested and reloaded"
 fi
+rm -f "$dir/pending"
 say "file set $set_name: $count file(s), $([[ $changed == 1 ]] && echo changed || echo unchanged)"

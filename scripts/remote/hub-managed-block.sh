@@ -7,6 +7,9 @@
 #   previous file is restored and the hub restarted on it.
 # undo: removes the block — restoring the original bytes exactly when nothing else changed — and
 #   restarts the hub.
+# The config is replaced in one rename (owner and mode kept), and a `pending` mark stays until the
+# hub answered on it: an apply cut off after the write restarts the hub on the next apply.
+# A hub that does not come up is reported within 90 s (wait_http_ok's deadline), never waited on.
 
 rec=$JHE_STATE/hub-config
 begin_re='^# BEGIN jupyterhub-edge managed block'
@@ -17,6 +20,8 @@ strip_block() {  # stdin → stdout without the managed block
 }
 
 restart_and_wait() {   # unit health-url [socket]
+  # A hub that crashed in a loop has hit systemd's start limit: a restart would be refused.
+  systemctl reset-failed -- "$1" 2>/dev/null || true
   systemctl restart -- "$1" || return 1
   wait_http_ok "$2" 90 "${3:-}"
 }
@@ -31,10 +36,10 @@ if [[ $JHE_MODE == undo ]]; then
       rm -f "$config"
       say "removed $config (this program created it)"
     elif [[ -f $rec/original ]] && { cmp -s "$stripped" "$rec/original" || cmp -s "$stripped" <(cat "$rec/original"; echo); }; then
-      cat "$rec/original" >"$config"   # keeps the file's inode, owner and mode
+      write_atomic "$config" keep <"$rec/original"   # keeps the file's owner and mode
       say "restored $config byte for byte"
     else
-      cat "$stripped" >"$config"
+      write_atomic "$config" keep <"$stripped"
       say "removed the managed block from $config (other edits made since are kept)"
     fi
     rm -f "$stripped"
@@ -55,7 +60,7 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-block=$(mktemp) ; trap 'rm -f "$block" "${new:-}"' EXIT
+block=$(mktemp) ; trap 'rm -f "$block" "${new:-}" "${previous:-}"' EXIT
 declare -A P=()
 while IFS= read -r line || [[ -n $line ]]; do
   case $line in
@@ -76,11 +81,13 @@ head -n1 "$block" | grep -q "$begin_re" && tail -n1 "$block" | grep -q "$end_re"
 systemctl cat -- "$service" >/dev/null 2>&1 || die "systemd unit $service not found (set jupyterhub-edge:hubService)"
 
 install -d -m 0700 "$rec"
+clean_partial "$config"; rm -f "$rec"/*.jhe-new.*   # what a killed apply left half-made
 if [[ ! -f $rec/path ]]; then
-  echo "$config" >"$rec/path"
-  if [[ -f $config ]]; then cp -p "$config" "$rec/original"; else touch "$rec/created"; fi
+  # The original first: `path` is what says the original has been kept.
+  if [[ -f $config ]]; then copy_atomic "$config" "$rec/original"; else touch "$rec/created"; fi
+  echo "$config" | write_atomic "$rec/path" 0600
 fi
-echo "$service" >"$rec/service"
+echo "$service" | write_atomic "$rec/service" 0600
 
 new=$(mktemp)
 if [[ -f $config ]]; then
@@ -99,18 +106,34 @@ else
   cat "$block" >"$new"
 fi
 
+hub_down() {   # why the hub is not serving, with its last log lines
+  die "the hub is down: $service $1 (state: $(systemctl is-active -- "$service" 2>/dev/null)); $health did not answer within 90 s. Last log lines of $service:"$'\n'"$(journalctl --unit="$service" -n 20 --no-pager 2>/dev/null || true)"
+}
+
 if [[ -f $config ]] && cmp -s "$new" "$config"; then
-  say "managed block in $config already current"
-  systemctl is-active --quiet -- "$service" || restart_and_wait "$service" "$health" "$socket" || die "$service is not running and did not start"
+  if [[ -f $rec/pending ]]; then
+    say "finishing an earlier apply that was cut off: restarting $service on the current block"
+    restart_and_wait "$service" "$health" "$socket" || hub_down "did not come back after the restart"
+    rm -f "$rec/pending"
+  else
+    say "managed block in $config already current"
+    if ! systemctl is-active --quiet -- "$service"; then
+      restart_and_wait "$service" "$health" "$socket" || hub_down "is not running and did not start"
+    else
+      wait_http_ok "$health" 90 "$socket" || hub_down "is running but does not answer"
+    fi
+  fi
   exit 0
 fi
 
 previous=$(mktemp); [[ -f $config ]] && cp -p "$config" "$previous"
-if [[ -f $config ]]; then cat "$new" >"$config"; else install -m 0644 "$new" "$config"; fi
+touch "$rec/pending"
+write_atomic "$config" keep <"$new"
 if ! restart_and_wait "$service" "$health" "$socket"; then
   journal=$(journalctl --unit="$service" -n 20 --no-pager 2>/dev/null || true)
-  if [[ -s $previous ]]; then cat "$previous" >"$config"; systemctl restart -- "$service" || true; fi
-  die "$service did not answer $health after the restart; the previous config is back. Last log lines:"$'\n'"$journal"
+  if [[ -s $previous ]]; then write_atomic "$config" keep <"$previous"; systemctl restart -- "$service" || true; fi
+  rm -f "$rec/pending"
+  die "the hub is down: $service did not answer $health within 90 s of the restart; the previous config is back. Last log lines:"$'\n'"$journal"
 fi
-rm -f "$previous"
+rm -f "$previous" "$rec/pending"
 say "bind_url block written to $config; $service restarted and healthy at $health"

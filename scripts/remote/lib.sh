@@ -18,6 +18,41 @@ die() { printf 'jupyterhub-edge %s: error: %s\n' "$JHE_STEP" "$*" >&2; exit 1; }
 case $JHE_MODE in apply|undo) ;; *) die "mode must be apply or undo, not '$JHE_MODE'" ;; esac
 [[ $(id -u) == 0 ]] || die "must run as root (connect as root, or as a user with passwordless sudo)"
 
+# One step at a time on a host. Two `pulumi up`s against one host (two terminals) interleave their
+# steps but never run two at once, so no file set, record or managed block is written by both; the
+# second waits, says so, and fails clearly after JHE_LOCK_WAIT seconds. Released when the step's
+# process ends, however it ends (a cut connection included).
+readonly JHE_LOCK=/run/lock/jupyterhub-edge.lock JHE_LOCK_WAIT=600
+exec {jhe_lock_fd}>>"$JHE_LOCK"
+if ! flock -n "$jhe_lock_fd"; then
+  say "waiting for another jupyterhub-edge step on this host ($(cat "$JHE_LOCK.holder" 2>/dev/null || echo unknown))"
+  flock -w "$JHE_LOCK_WAIT" "$jhe_lock_fd" \
+    || die "another jupyterhub-edge step ($(cat "$JHE_LOCK.holder" 2>/dev/null || echo unknown)) held $JHE_LOCK for ${JHE_LOCK_WAIT}s; is a second 'pulumi up' running against this host?"
+fi
+printf 'step %s %s, pid %s, since %s\n' "$JHE_STEP" "$JHE_MODE" "$$" "$(date -u +%FT%TZ)" >"$JHE_LOCK.holder"
+
+# Replaces FILE in one rename (temp file beside it): a cut connection or a killed step leaves the
+# old bytes or the new ones, never half a file. Content on stdin. MODE: octal, or `keep` for the
+# replaced file's own owner and mode (0644 root for a new file).
+write_atomic() {
+  local file=$1 mode=$2 tmp
+  tmp=$(mktemp "$file.jhe-new.XXXXXX") || return 1
+  cat >"$tmp" || { rm -f "$tmp"; return 1; }
+  if [[ $mode == keep && -e $file ]]; then
+    chown --reference="$file" "$tmp" && chmod --reference="$file" "$tmp"
+  else
+    chmod "${mode/#keep/0644}" "$tmp"
+  fi && mv -f "$tmp" "$file" || { rm -f "$tmp"; return 1; }
+}
+# The same for a copy that keeps SRC's mode and owner (backups, restores).
+copy_atomic() {
+  local src=$1 file=$2 tmp
+  tmp=$(mktemp "$file.jhe-new.XXXXXX") || return 1
+  cp -p "$src" "$tmp" && mv -f "$tmp" "$file" || { rm -f "$tmp"; return 1; }
+}
+# Temp files a killed writer left beside FILE.
+clean_partial() { rm -f "$1".jhe-new.* "$1".jhe-new 2>/dev/null || true; }
+
 # Absolute path of safe characters, no '..': the same rule the stack config is validated with.
 safe_path() {
   [[ $1 =~ ^/([A-Za-z0-9._@+-]+/?)*$ && ! $1 =~ (^|/)\.\.(/|$) ]]
@@ -43,10 +78,11 @@ read_kv_payload() {
   for key in "$@"; do [[ -n ${PAYLOAD[$key]:-} ]] || die "payload lacks '$key'"; done
 }
 
-# Waits until a URL answers 200 (bounded): the hub's health endpoint after a restart.
+# Waits until a URL answers 200, for at most SECONDS in all (a hub that accepts connections but
+# never answers must not make the step hang): the hub's health endpoint after a restart.
 wait_http_ok() {
-  local url=$1 seconds=$2 socket=${3:-} i
-  for ((i = 0; i < seconds * 2; i++)); do
+  local url=$1 socket=${3:-} deadline=$((SECONDS + $2))
+  while ((SECONDS < deadline)); do
     if command -v curl >/dev/null; then
       # -g: an IPv6 address in brackets (http://[::1]:8000/) is an address, not a curl glob.
       if [[ -n $socket ]]; then curl -gfsS -o /dev/null --max-time 2 --unix-socket "$socket" -- "$url" 2>/dev/null && return 0

@@ -92,6 +92,7 @@ for p in "${repositories[@]}" "${wanted[@]}"; do [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$
 service=${PAYLOAD[service]}
 valid_unit "$service" || die "bad unit name"
 install -d -m 0700 "$record_dir"
+rm -f "$record_dir"/*.jhe-new.*   # what a killed apply left half-made
 
 
 
@@ -107,14 +108,24 @@ for unit in ${PAYLOAD[conflicts]:-}; do
 done
 
 if [[ ! -e $record_dir/$name.added ]]; then
-  # First apply: remember the unit's state before we touch anything.
-  systemctl is-active --quiet -- "$service" 2>/dev/null && echo active >"$record_dir/$name.was-active" || echo inactive >"$record_dir/$name.was-active"
-  before=$(pm_installed)
-  : >"$record_dir/$name.leftovers"
-  for path in ${PAYLOAD[leftovers]:-}; do
-    safe_path "$path" || die "bad leftover path"
-    [[ -e $path ]] || echo "$path" >>"$record_dir/$name.leftovers"
-  done
+  # First apply: remember the unit's state, the leftovers' absence and the package set before we
+  # touch anything. `before` is written last and kept until the record is complete, so an apply
+  # cut off during the install resumes from the true "as found", never from what it half-installed.
+  if [[ ! -s $record_dir/$name.before ]]; then
+    systemctl is-active --quiet -- "$service" 2>/dev/null && echo active >"$record_dir/$name.was-active" || echo inactive >"$record_dir/$name.was-active"
+    : >"$record_dir/$name.leftovers"
+    for path in ${PAYLOAD[leftovers]:-}; do
+      safe_path "$path" || die "bad leftover path"
+      [[ -e $path ]] || echo "$path" >>"$record_dir/$name.leftovers"
+    done
+    pm_installed | write_atomic "$record_dir/$name.before" 0600
+  fi
+  before=$(cat "$record_dir/$name.before")
+  # An apt/dpkg run killed midway leaves packages unconfigured: finish that first.
+  if [[ $manager == apt && -n $(dpkg --audit 2>/dev/null) ]]; then
+    say "finishing an interrupted dpkg run"
+    dpkg --configure -a >/dev/null || die "dpkg --configure -a failed"
+  fi
   missing_repos=()
   for p in "${repositories[@]}"; do grep -qxF -- "$p" <<<"$before" || missing_repos+=("$p"); done
   if ((${#missing_repos[@]})); then
@@ -130,9 +141,10 @@ if [[ ! -e $record_dir/$name.added ]]; then
     say "already installed: ${wanted[*]}"
   fi
   comm -13 <(echo "$before") <(pm_installed) >"$record_dir/$name.added.tmp"
+  echo "$service" | write_atomic "$record_dir/$name.service" 0600
+  echo "$manager" | write_atomic "$record_dir/$name.manager" 0600
   mv "$record_dir/$name.added.tmp" "$record_dir/$name.added"
-  echo "$service" >"$record_dir/$name.service"
-  echo "$manager" >"$record_dir/$name.manager"
+  rm -f "$record_dir/$name.before"
 fi
 
 systemctl enable --quiet -- "$service" 2>/dev/null || true

@@ -37,7 +37,8 @@ while read -r kind root domain extra || [[ -n ${kind:-} ]]; do
     while [[ ! -e $parent ]]; do missing=("$parent" "${missing[@]}"); parent=$(dirname "$parent"); done
     for p in "${missing[@]}"; do install -d -m 0755 "$p"; grep -qxF -- "$p -" "$record" || echo "$p -" >>"$record"; done
     install -d -m 0755 "$root"
-    if [[ $domain != - ]]; then placeholder "$domain" >"$root/index.html"; chmod 0644 "$root/index.html"; fi
+    clean_partial "$root/index.html"
+    if [[ $domain != - ]]; then placeholder "$domain" | write_atomic "$root/index.html" 0644; fi
     grep -qxF -- "$root $domain" "$record" || echo "$root $domain" >>"$record"
     say "created $root"
   elif [[ ! -d $root ]]; then

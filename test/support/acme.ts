@@ -46,9 +46,26 @@ interface RunResult {
   stderr: string;
 }
 
-function run(args: string[], timeoutMs = 90_000): Promise<RunResult> {
+/**
+ * A second, private pebble pair beside the shared one: its own state directory and ports, so a
+ * test may stop it (ACME server down) without taking the shared one from other tests.
+ */
+export interface AcmeInstance {
+  /** State directory (acme-server.sh's JHE_SANDBOX_DIR; it keeps its files in `<dir>/acme`). */
+  stateDir: string;
+  /** ACME, management, DNS and challtestsrv management ports. */
+  ports: [number, number, number, number];
+}
+
+function instanceEnv(instance?: AcmeInstance): NodeJS.ProcessEnv {
+  if (!instance) return process.env;
+  const [acme, mgmt, dns, cts] = instance.ports.map(String);
+  return { ...process.env, JHE_SANDBOX_DIR: instance.stateDir, JHE_ACME_PORT: acme, JHE_ACME_MGMT_PORT: mgmt, JHE_ACME_DNS_PORT: dns, JHE_ACME_CTS_PORT: cts };
+}
+
+function run(args: string[], timeoutMs = 90_000, instance?: AcmeInstance): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    execFile("bash", [script, ...args], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 },
+    execFile("bash", [script, ...args], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024, env: instanceEnv(instance) },
       (err, stdout, stderr) => {
         if (err) {
           const code = (err as NodeJS.ErrnoException & { code?: unknown }).code;
@@ -71,9 +88,9 @@ function parseEnv(text: string): Record<string, string> {
 
 const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
-/** Starts pebble and challtestsrv (idempotent: a running pair is reused as it is). */
-export async function startAcme(): Promise<AcmeServer> {
-  const { stdout } = await run(["start"]);
+/** Starts pebble and challtestsrv (idempotent: a running pair is reused as it is); `instance`: a private pair. */
+export async function startAcme(instance?: AcmeInstance): Promise<AcmeServer> {
+  const { stdout } = await run(["start"], 90_000, instance);
   const env = parseEnv(stdout);
   const template = env.ACME_DIRECTORY_FOR_HOST;
   const caFile = env.ACME_LISTENER_CA;
@@ -91,22 +108,22 @@ export async function startAcme(): Promise<AcmeServer> {
       return template.replace("{MACHINE_ADDR}", hostMachineAddr);
     },
     async issuingRootPem(): Promise<string> {
-      const { stdout: pem } = await run(["ca"], 20_000);
+      const { stdout: pem } = await run(["ca"], 20_000, instance);
       if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new AcmeError(`acme-server.sh ca printed no certificate`);
       return pem.trim() + "\n";
     },
     async addName(name: string, addr: string): Promise<void> {
-      await run(["add-name", name, addr], 20_000);
+      await run(["add-name", name, addr], 20_000, instance);
     },
     async removeName(name: string): Promise<void> {
-      await run(["remove-name", name], 20_000);
+      await run(["remove-name", name], 20_000, instance);
     },
   };
 }
 
 /** Stops both daemons (idempotent) and forgets the names. */
-export async function stopAcme(): Promise<void> {
-  await run(["stop"], 60_000);
+export async function stopAcme(instance?: AcmeInstance): Promise<void> {
+  await run(["stop"], 60_000, instance);
 }
 
 /** Whether the pair runs (acme-server.sh status exits 0). */

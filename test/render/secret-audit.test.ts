@@ -1,0 +1,39 @@
+/**
+ * The secret checker itself (test/support/secret-audit.ts): it must find a secret in every form it
+ * leaks in, and stay quiet on clean text — a checker that cannot fail proves nothing.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "crypto";
+import { findLeaks } from "../support/secret-audit";
+import { credentialParams, redactedMarker } from "../../render/access-log";
+
+const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+const secrets = [{ name: "TLS key", value: key }, { name: "password", value: "correct horse battery" }];
+
+test("secret audit: a leaked key or password is found in every form", () => {
+  const pemLine = key.split("\n")[2];
+  const places = [
+    { where: "plain", text: `error: ${key}` },
+    { where: "state", text: JSON.stringify({ outputs: { stdin: key } }) },
+    { where: "one pem line", text: `... ${pemLine} ...` },
+    { where: "base64", text: Buffer.from(key.trim()).toString("base64") },
+    { where: "password", text: "login failed for correct horse battery" },
+  ];
+  const leaks = findLeaks(places, secrets);
+  assert.deepEqual(leaks.map((l) => l.where).sort(), ["base64", "one pem line", "password", "plain", "state"]);
+});
+
+test("secret audit: clean text passes (masked values, ciphertext, other keys)", () => {
+  const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+  const places = [
+    { where: "masked log", text: `GET /hub/api?${credentialParams[0]}=${redactedMarker} HTTP/1.1` },
+    { where: "another key", text: other },
+    { where: "secret marker", text: '{"stdin": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:abc"}}' },
+  ];
+  assert.deepEqual(findLeaks(places, secrets), []);
+});
+
+test("secret audit: refuses to audit a secret too short to be recognised", () => {
+  assert.throws(() => findLeaks([{ where: "x", text: "" }], [{ name: "pin", value: "1234" }]), /too short/);
+});
