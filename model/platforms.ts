@@ -163,8 +163,9 @@ const debianNginxDirs = {
   group: "www-data",
   purgeLeftovers: ["/var/www/html/index.nginx-debian.html", "/var/www/html", "/var/www"],
 };
-// Debian and Ubuntu package nginx and Apache the same way; the memory figures are measured on
-// Debian 13 (bench/RESULTS.md) and assumed for the others.
+// Debian and Ubuntu package nginx and Apache the same way. Memory per held TLS websocket measured on
+// Debian 13 (`npm run bench -- --quick`, 2,000 sockets, RSS growth of all the proxy's processes:
+// nginx 65.1 KiB, Apache 194.2 KiB; bench/RESULTS-quick.md), rounded up; assumed for the others.
 const debianCapacity: CapacityFacts = {
   reservedFiles: 256,
   assumedMemoryMb: 2048,
@@ -175,7 +176,7 @@ const debianCapacity: CapacityFacts = {
     managedMainFile: "/etc/nginx/jupyterhub-edge-main.conf",
     stockWorkerConnections: 768,
     minWorkerProcesses: 2,
-    memoryPerConnectionKiB: 48,
+    memoryPerConnectionKiB: 66,
     baseMemoryMiB: 32,
   },
   apache: {
@@ -183,7 +184,7 @@ const debianCapacity: CapacityFacts = {
     stockMaxRequestWorkers: 150,
     maxThreadsPerChild: 500,
     asyncRequestWorkerFactor: 2,
-    memoryPerConnectionKiB: 160,
+    memoryPerConnectionKiB: 195,
     baseMemoryMiB: 64,
   },
 };
