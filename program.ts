@@ -20,16 +20,20 @@ export interface EdgeOutputs {
   proxyConfig: pulumi.Output<string>;
   // Per-server secrets (e.g. split-auth passwords, as pulumi.secret) belong here: one server's
   // outputs, the same for a single-host stack and for each entry of a fleet.
+  /** Split auth: each generated password (secret), for `pulumi stack output --show-secrets`. */
+  [generatedPassword: `splitAuthPassword-${string}`]: pulumi.Output<string>;
 }
 
 /** One server's site: an EdgeSite named `name` (single-host stacks: "edge", as always). */
 export function deploy(config: LoadedConfig, opts?: pulumi.ComponentResourceOptions, name = "edge"): EdgeOutputs {
   const edge = new EdgeSite(name, { ...config, providedCertificates: config.providedCertificates }, opts);
+  const passwords = Object.entries(edge.splitAuthPasswords).map(([user, pw]) => [`splitAuthPassword-${user}`, pulumi.secret(pw)]);
   return {
     url: edge.url,
     caCertificate: edge.caPem,
     hubBindUrl: hubBindUrl(config.site),
     proxyConfig: edge.renderedProxyConfig,
+    ...Object.fromEntries(passwords),
   };
 }
 

@@ -7,6 +7,7 @@ import { Host } from "./host";
 import { ReverseProxy } from "./reverse-proxy";
 import { HubBindUrl } from "./hub-bind-url";
 import { StepPayload, StepRegistry, remoteStep } from "./remote-step";
+import { SplitAuth } from "./split-auth";
 
 export interface EdgeSiteArgs {
   /** The validated site model (config/schema.ts). */
@@ -17,6 +18,8 @@ export interface EdgeSiteArgs {
   privateKey: pulumi.Input<string>;
   /** Certificates of `provided` domains (secret). Default: none. */
   providedCertificates?: pulumi.Input<CertificateMaterial[]>;
+  /** Split auth passwords given in config, by user name (secret). Default: none (all generated). */
+  splitAuthPasswords?: pulumi.Input<Record<string, string>>;
 }
 
 /**
@@ -28,6 +31,8 @@ export class EdgeSite extends pulumi.ComponentResource {
   /** The self-signed CA to trust ("" when no domain is self-signed). */
   public readonly caPem: pulumi.Output<string>;
   public readonly renderedProxyConfig: pulumi.Output<string>;
+  /** Split auth's generated passwords by user name (secret); empty when split auth is off. */
+  public readonly splitAuthPasswords: Record<string, pulumi.Output<string>>;
 
   constructor(name: string, args: EdgeSiteArgs, opts?: pulumi.ComponentResourceOptions) {
     super("jupyterhub-edge:site:EdgeSite", name, {}, opts);
@@ -41,7 +46,10 @@ export class EdgeSite extends pulumi.ComponentResource {
       .all([selfSigned?.material ?? [], args.providedCertificates ?? []])
       .apply(([own, provided]) => [...own, ...provided.filter((p) => allSites(site).some((s) => s.domain === p.domain && s.certificate === "provided"))]);
     const tlsPayload: StepPayload = pulumi.secret(material.apply((m) => certificatePayload(site, m)));
-    const steps = planSteps<StepPayload>(site, tlsPayload);
+    const splitAuth = site.splitAuth
+      ? new SplitAuth(`${name}-auth`, { site, givenPasswords: args.splitAuthPasswords }, { parent: this })
+      : undefined;
+    const steps = planSteps<StepPayload>(site, tlsPayload, splitAuth?.htpasswdPayload);
     const byName = (n: string) => steps.find((s) => s.name === n);
     const registry: StepRegistry = new Map();
 
@@ -69,6 +77,8 @@ export class EdgeSite extends pulumi.ComponentResource {
         { parent: this },
       );
     }
+    const usersStep = byName("split-auth-users");
+    if (splitAuth && usersStep) splitAuth.install(usersStep, stepArgs);
     const dhparam = byName("dhparam");
     if (dhparam) remoteStep(`${name}-proxy`, dhparam, stepArgs, { parent: proxy });
     proxy.configure(byName("proxy-config")!, stepArgs);
@@ -79,6 +89,7 @@ export class EdgeSite extends pulumi.ComponentResource {
     this.url = pulumi.output(hubUrl(site));
     this.caPem = selfSigned?.caPem ?? pulumi.output("");
     this.renderedProxyConfig = proxy.renderedConfig;
+    this.splitAuthPasswords = splitAuth?.generatedPasswords ?? {};
     this.registerOutputs({ url: this.url, caPem: this.caPem });
   }
 }

@@ -4,6 +4,7 @@
  * a single-host stack, so every rule and message applies per host; a message about a key the entry
  * set (or a per-host key) names the entry: `jupyterhub-edge:hosts[1].hubDomain: …`.
  */
+import { readSplitAuth } from "./split-auth";
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, HOST_NAME_FIELD, configKeys, notPerHostKeys, perHostKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
@@ -70,6 +71,9 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
   const providedDomains: string[] = [];
   const provided = parseProvided(strings.providedCertificates ?? "", problems, providedDomains);
   shared.providedDomains = providedDomains;
+  // Split auth is shared too: every server of the fleet gets the same users and passwords.
+  const splitAuth = readSplitAuth(strings.splitAuth ?? "", problems);
+  if (splitAuth.raw !== undefined) shared.splitAuth = splitAuth.raw;
 
   if (!Array.isArray(entries)) {
     throw new ConfigError([`${ns}:hosts: must be a list of {name, host, hubDomain, …} (set it with \`pulumi config set --path 'hosts[0].name' …\`)`]);
@@ -132,6 +136,7 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
         ...parsed,
         privateKey: privateKeyFor(parsed.connection, secretKey, baseDir, own.sshPrivateKeyFile !== undefined ? `hosts[${i}].` : ""),
         providedCertificates: pulumi.secret(provided),
+        splitAuthPasswords: pulumi.secret(splitAuth.passwords),
       });
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;

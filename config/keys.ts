@@ -7,9 +7,9 @@
 export const CONFIG_NAMESPACE = "jupyterhub-edge";
 
 export interface ConfigKeyDoc {
-  type: "string" | "integer" | "boolean" | "array";
+  type: "string" | "integer" | "boolean" | "array" | "object";
   description: string;
-  default?: string | number | boolean | unknown[];
+  default?: string | number | boolean | unknown[] | Record<string, never>;
   /**
    * Must be set as a secret. Enforced by the program, not declared in Pulumi.yaml: Pulumi requires a
    * declared secret in every stack, and this one is optional.
@@ -180,6 +180,11 @@ export const configKeys = {
     default: "auto",
     description: "SELinux handling: auto (label the hub's port, set the needed booleans and file contexts where selinuxenabled says SELinux is on; nothing elsewhere), on (the same, and fail if SELinux is off), off (no SELinux step). Everything set is reverted on destroy.",
   },
+  splitAuth: {
+    type: "object",
+    default: {},
+    description: "Optional password in front of the hub's own pages only (JupyterLab, kernels and the hub API keep JupyterHub's auth): {users, allowFrom, realm}. users: names, or {name, password} with the password set by `pulumi config set --secret --path`; a user without one gets a generated password, a secret stack output splitAuthPassword-<name>. allowFrom: CIDRs admitted without a password. realm: what the prompt names (default JupyterHub).",
+  },
 } as const satisfies Record<string, ConfigKeyDoc>;
 
 export type ConfigKey = keyof typeof configKeys;
@@ -191,7 +196,7 @@ export const perHostKeys = ["host", "hostKey", "hostKeyFile", "hubDomain", "extr
  * Keys a `hosts` entry may not set: secrets stay shared top-level keys (an optional secret cannot be
  * declared per entry), and hosts do not nest.
  */
-export const notPerHostKeys = ["hosts", "sshPrivateKey", "providedCertificates"] as const satisfies readonly ConfigKey[];
+export const notPerHostKeys = ["hosts", "sshPrivateKey", "providedCertificates", "splitAuth"] as const satisfies readonly ConfigKey[];
 
 /** A `hosts` entry's own field besides config keys: its stable name (it names the host's resources). */
 export const HOST_NAME_FIELD = "name";

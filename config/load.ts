@@ -11,6 +11,7 @@ import { ConnectionSpec, SiteSpec } from "../model/site";
 import { CertificateMaterial } from "../steps/plan";
 import { certificateProblems } from "./certificates";
 import { misplacedKeyLines } from "./messages";
+import { readSplitAuth } from "./split-auth";
 
 /**
  * One value by its key's declared type: integers and booleans as such, lists as parsed JSON. Values
@@ -39,7 +40,8 @@ export function coerceRaw(strings: Record<string, string>): { raw: Record<string
   const problems: string[] = [];
   for (const [key, text] of Object.entries(strings)) {
     const doc = (configKeys as Record<string, { type: string; default?: unknown } | undefined>)[key];
-    if (key === "sshPrivateKey" || key === "providedCertificates") continue; // secrets: handled apart, never echoed
+    // Secrets (or blocks holding them): handled apart, never echoed.
+    if (key === "sshPrivateKey" || key === "providedCertificates" || key === "splitAuth") continue;
     if (doc?.default === "" && text === "") continue; // optional key left at its "not set" default
     const value = coerceValue(key, text, `${CONFIG_NAMESPACE}:${key}`, problems);
     if (value !== undefined) raw[key] = value;
@@ -64,6 +66,8 @@ export interface LoadedConfig {
   privateKey: pulumi.Output<string>;
   /** PEMs of certificateMode "provided" domains (secret). */
   providedCertificates: pulumi.Output<CertificateMaterial[]>;
+  /** Split auth passwords given in config, by user name (secret); the others are generated. */
+  splitAuthPasswords: pulumi.Output<Record<string, string>>;
 }
 
 /**
@@ -131,6 +135,8 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   const providedDomains: string[] = [];
   const provided = parseProvided(strings.providedCertificates ?? "", problems, providedDomains);
   raw.providedDomains = providedDomains;
+  const splitAuth = readSplitAuth(strings.splitAuth ?? "", problems);
+  if (splitAuth.raw !== undefined) raw.splitAuth = splitAuth.raw;
   let parsed: ReturnType<typeof parseConfig> | undefined;
   try {
     parsed = parseConfig(raw);
@@ -140,7 +146,7 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   }
   if (problems.length || !parsed) throw new ConfigError(problems);
   const { site, connection } = parsed;
-  return { site, connection, privateKey: privateKeyFor(connection, secretKey, baseDir), providedCertificates: pulumi.secret(provided) };
+  return { site, connection, privateKey: privateKeyFor(connection, secretKey, baseDir), providedCertificates: pulumi.secret(provided), splitAuthPasswords: pulumi.secret(splitAuth.passwords) };
 }
 
 /** The stack's config strings (every `jupyterhub-edge:` key), with secrets checked for encryption. */
@@ -153,8 +159,10 @@ export function stackConfigStrings(): { strings: Record<string, string>; secretK
   // Pulumi cannot declare an optional secret (a declared secret must be set in every stack), so
   // the program itself refuses a private key stored in plaintext.
   const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-  for (const key of ["sshPrivateKey", "providedCertificates"]) {
-    if ((strings[key] ?? "") !== "" && isSecret && !isSecret(`${CONFIG_NAMESPACE}:${key}`)) {
+  for (const key of ["sshPrivateKey", "providedCertificates", "splitAuth"]) {
+    // splitAuth is secret as a whole once any password in it was set with --secret.
+    const holdsSecret = key === "splitAuth" ? /"password"\s*:\s*"[^"]/.test(strings[key] ?? "") : (strings[key] ?? "") !== "";
+    if (holdsSecret && isSecret && !isSecret(`${CONFIG_NAMESPACE}:${key}`)) {
       throw new ConfigError([`${CONFIG_NAMESPACE}:${key}: is stored in plaintext; set it with \`pulumi config set --secret\``]);
     }
   }

@@ -8,7 +8,8 @@ import { ConfigKey, configKeys } from "./keys";
 import { AcmeSettings, CertificateMode, ConnectionSpec, SiteSpec, tlsFilesFor } from "../model/site";
 import { absolutePath, boolean, domain, email, hostAddress, hubPath, hubUpstream, outsidePath, port, unitName, webRoot, wholeNumber } from "./rules";
 import { problemLine, unknownFieldsLine, unknownKeyLine, valueAt } from "./messages";
-import { PlatformId, platformIds, platforms } from "../model/platforms";
+import { PlatformId, hostPaths, platformIds, platforms } from "../model/platforms";
+import { splitAuthSchema } from "./split-auth";
 import { capacityPlan } from "../model/capacity";
 
 /** Seconds a websocket may outlive the culler's timeout (one culler pass; Jupyter pings every 30 s). */
@@ -105,6 +106,8 @@ export const rawConfigSchema = z
     hubConfigPath: withDefault("hubConfigPath", absolutePath),
     hubService: withDefault("hubService", unitName),
     selinux: withDefault("selinux", z.enum(["auto", "on", "off"], "must be auto, on or off")),
+    /** Without its passwords (config/split-auth.ts takes them out); absent = off. */
+    splitAuth: splitAuthSchema.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.sshPrivateKeyGiven === (c.sshPrivateKeyFile !== undefined)) {
@@ -251,6 +254,7 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
     capacity: capacityPlan(c, c.proxy, platforms[c.platform]),
     hubConfig: { manage: c.manageHubConfig, path: c.hubConfigPath, service: c.hubService },
     selinux: c.selinux,
+    ...(c.splitAuth ? { splitAuth: { ...c.splitAuth, userFile: hostPaths.htpasswd } } : {}),
   };
   const connection: ConnectionSpec = {
     host: c.host,

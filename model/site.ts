@@ -50,6 +50,22 @@ export interface StaticSite {
   tls: TlsFiles;
 }
 
+/**
+ * "Split auth": a password (HTTP Basic) in front of the hub's own pages only. JupyterLab, the kernels
+ * and every websocket under `<base>user/`, and the hub's REST API under `<base>hub/api/`, keep
+ * JupyterHub's own auth (Lab sends `Authorization: token …`, which would replace Basic credentials).
+ */
+export interface SplitAuthSpec {
+  /** In config order. Passwords never enter the model: they travel as secrets (config/load.ts). */
+  users: { name: string; /** true: from secret config; false: generated with @pulumi/random. */ passwordGiven: boolean }[];
+  /** Sources (CIDRs, IPv4 or IPv6) admitted without a password. */
+  allowFrom: string[];
+  /** What the browser's password prompt names. */
+  realm: string;
+  /** The htpasswd file (bcrypt only), root:<proxy group> 0640, outside every web root. */
+  userFile: string;
+}
+
 export interface SiteSpec {
   proxy: ProxyKind;
   platform: PlatformFacts;
@@ -79,6 +95,8 @@ export interface SiteSpec {
    * must be enabled; off: no SELinux step.
    */
   selinux: "auto" | "on" | "off";
+  /** Off (absent) unless the stack has a `splitAuth` block. */
+  splitAuth?: SplitAuthSpec;
 }
 
 export interface ConnectionSpec {

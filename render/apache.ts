@@ -10,12 +10,14 @@ import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy"
 import { ProxyFiles } from "./files";
 import { credentialParamPattern, logFormatNames, redactedMarker } from "./access-log";
 import { hubDownPage } from "./hub-down";
+import { hubPagesRegex, literal, rawPathTail } from "./split-auth";
 
 /** Modules the rendered file needs, beyond Debian's defaults. */
 export function apacheModules(site: SiteSpec): string[] {
   // setenvif: the access-log masking (on by default on Debian, but not ours to assume).
   const mods = ["ssl", "socache_shmcb", "proxy", "proxy_http", "headers", "http2", "rewrite", "setenvif"];
   if (site.platform.apache.websocketMode === "wstunnel-rewrite") mods.push("proxy_wstunnel");
+  if (site.splitAuth) mods.push("auth_basic", "authn_core", "authn_file", "authz_core", "authz_host", "authz_user");
   return mods;
 }
 
@@ -115,7 +117,34 @@ function hubVhost(site: SiteSpec): Node {
     ...maskedAccessLog(site),
     ...outside,
     ...proxy,
+    ...splitAuthSection(site),
   ]);
+}
+
+/**
+ * Split auth: the hub's pages (any letter case) need an allow-listed source or a password. The REST
+ * API is granted by the raw request line (THE_REQUEST): Apache picks sections by the normalised
+ * path but proxies the raw one, so only a plain `<base>hub/api/` path skips the password (see
+ * render/split-auth.ts). Everything under `<base>user/` is outside this section altogether.
+ */
+function splitAuthSection(site: SiteSpec): Node[] {
+  const auth = site.splitAuth;
+  if (!auth) return [];
+  const rawApi = `^[A-Z]+ ${literal(site.hub.path)}hub/api/${rawPathTail.replace("[^?%/]", "[^?%/ ]")}[? ]`;
+  return [
+    ...comment("Split auth: the hub's own pages need an allow-listed source or a password; the API keeps the hub's token auth."),
+    block("LocationMatch", [quoted(`(?i)${hubPagesRegex(site)}`)], [
+      d("AuthType", "Basic"),
+      d("AuthName", quoted(auth.realm)),
+      d("AuthBasicProvider", "file"),
+      d("AuthUserFile", auth.userFile),
+      block("RequireAny", [], [
+        d("Require", "expr", quoted(`%{THE_REQUEST} =~ m#${rawApi}#`)),
+        ...(auth.allowFrom.length ? [d("Require", "ip", ...auth.allowFrom)] : []),
+        d("Require", "valid-user"),
+      ]),
+    ]),
+  ];
 }
 
 function staticVhost(site: SiteSpec, s: StaticSite): Node {

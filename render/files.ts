@@ -3,6 +3,8 @@ export interface RenderedFile {
   path: string;
   /** Octal mode string, e.g. "0644" or "0600". */
   mode: string;
+  /** Owning group (owner is always root). Default root. */
+  group?: string;
   content: string;
 }
 
@@ -16,7 +18,7 @@ export function filesPayload(files: RenderedFile[]): string {
     .map((f) => {
       if (!f.content.endsWith("\n")) throw new Error(`rendered file ${f.path} must end with a newline`);
       const body = f.content.slice(0, -1).split("\n").map((line) => `|${line}`);
-      return [`file ${f.path} ${f.mode}`, ...body, "end"].join("\n");
+      return [`file ${f.path} ${f.mode}${f.group ? ` ${f.group}` : ""}`, ...body, "end"].join("\n");
     })
     .join("\n")
     .concat("\n");

@@ -8,6 +8,7 @@ import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy"
 import { ProxyFiles } from "./files";
 import { credentialParamPattern, logFormatNames, redactedMarker } from "./access-log";
 import { hubDownPage } from "./hub-down";
+import { hubApiPrefix, hubPagesRegex, rawHubApiRegex } from "./split-auth";
 
 /** Unique name: another site on the host may already define the common `$connection_upgrade`. */
 const upgradeVar = "$jhe_connection_upgrade";
@@ -58,9 +59,13 @@ function upstreamUrl(hub: HubSite): string {
 }
 
 function hubProxyLocation(site: SiteSpec): Node {
+  return block("location", [site.hub.path], hubProxyDirectives(site));
+}
+
+function hubProxyDirectives(site: SiteSpec): Node[] {
   const hub = site.hub;
   const timeout = `${site.limits.websocketIdleTimeoutSeconds}s`;
-  return block("location", [hub.path], [
+  return [
     // No URI part on proxy_pass: the request path goes upstream unchanged, and the hub's bind_url
     // carries the same prefix, so there is nothing to rewrite (and no redirect loop).
     d("proxy_pass", upstreamUrl(hub)),
@@ -82,7 +87,44 @@ function hubProxyLocation(site: SiteSpec): Node {
     // nginx's own 502/504 (hub stopped or restarting) become the hub-down page, as a 503 (`=503`:
     // without it the original status stays); the hub's own error responses are not intercepted.
     d("error_page", 502, 503, 504, "=503", "@jhe_hub_down"),
-  ]);
+  ];
+}
+
+/** 1 when the raw request path is a plain `<base>hub/api/` one (see render/split-auth.ts). */
+const rawApiVar = "$jhe_hub_api_raw";
+const hubPagesLocation = "@jhe_hub_pages";
+
+function splitAuthMap(site: SiteSpec): Node[] {
+  if (!site.splitAuth) return [];
+  return [block("map", ["$request_uri", rawApiVar], [d("default", 0), d(quoted(`~${rawHubApiRegex(site)}`), 1)]), blank];
+}
+
+/**
+ * Split auth: the hub's pages (any letter case) ask for a password unless the client is
+ * allow-listed; the REST API and everything under `<base>user/` (Lab, kernels, websockets) do not.
+ */
+function splitAuthLocations(site: SiteSpec): Node[] {
+  const auth = site.splitAuth;
+  if (!auth) return [];
+  const access: Node[] = [
+    ...(auth.allowFrom.length ? [d("satisfy", "any"), ...auth.allowFrom.map((c) => d("allow", c)), d("deny", "all")] : []),
+    d("auth_basic", quoted(auth.realm)),
+    d("auth_basic_user_file", auth.userFile),
+  ];
+  return [
+    ...comment("Split auth: the hub's own pages need an allow-listed source or a password (any letter case)."),
+    block("location", ["~*", quoted(hubPagesRegex(site))], [...access, ...hubProxyDirectives(site)]),
+    ...comment(
+      "The hub's REST API keeps JupyterHub's token auth, but only for a raw path that means what the",
+      "normalised one says (no encoded slash or dot, no // or /.): anything else takes the password check.",
+    ),
+    block("location", ["^~", hubApiPrefix(site)], [
+      d("error_page", 418, "=", hubPagesLocation),
+      block("if", [`(${rawApiVar}`, "=", "0)"], [d("return", 418)]),
+      ...hubProxyDirectives(site),
+    ]),
+    block("location", [hubPagesLocation], [...access, ...hubProxyDirectives(site)]),
+  ];
 }
 
 /** Served while the hub does not answer. No add_header here: it would drop the server's HSTS. */
@@ -131,7 +173,7 @@ function maskedLogFormat(): Node[] {
 function hubServer(site: SiteSpec): Node {
   const hub = site.hub;
   const base = `https://${publicHostExpr(site)}`;
-  const locations: Node[] = [hubProxyLocation(site)];
+  const locations: Node[] = [hubProxyLocation(site), ...splitAuthLocations(site)];
   if (hub.path !== "/") {
     const bare = hub.path.replace(/\/$/, "");
     locations.unshift(block("location", ["=", bare], [d("return", 301, `${base}${hub.path}$is_args$args`)]));
@@ -203,6 +245,7 @@ export function renderNginx(site: SiteSpec): ProxyFiles {
     blank,
     block("map", ["$http_upgrade", upgradeVar], [d("default", "upgrade"), d("''", "close")]),
     blank,
+    ...splitAuthMap(site),
     ...comment(`The hub: ${hubUrl(site)}`),
     hubServer(site),
     ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticServer(site, s)]),

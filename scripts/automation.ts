@@ -59,9 +59,11 @@ export async function edgeStack(opts: EdgeStackOptions): Promise<Stack> {
   );
   const all: Record<string, { value: string; secret?: boolean }> = {};
   for (const [k, v] of Object.entries(opts.config)) Object.assign(all, pathEntries(`${CONFIG_NAMESPACE}:${k}`, v));
+  // A secret key may be a path (`splitAuth.users[0].password`): set with --path like the rest.
   for (const [k, v] of Object.entries(opts.secretConfig ?? {})) all[`${CONFIG_NAMESPACE}:${k}`] = { value: v, secret: true };
   // Replace, not merge: a key removed from the source must not linger in the stack.
-  const keep = new Set(Object.keys(all).map((k) => k.replace(/\[.*$/, "")));
+  // Top-level keys: `k[0].domain` and `k.users[0]` (structured config) both belong to `k`.
+  const keep = new Set(Object.keys(all).map((k) => k.replace(/(?<=:[^.[]+)[.[].*$/, "")));
   const stale = Object.keys(await stack.getAllConfig()).filter((k) => k.startsWith(`${CONFIG_NAMESPACE}:`) && !keep.has(k));
   if (stale.length) await stack.removeAllConfig(stale);
   for (const k of keep) if (k in (await stack.getAllConfig())) await stack.removeConfig(k);

@@ -30,7 +30,11 @@ npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 || npm ci --no-audi
 # machine's release), openssl (test CAs), ssh client, curl, shellcheck (actionlint runs it on the
 # workflow's scripts).
 need=()
-for p in nginx openssl openssh-client curl shellcheck; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+# The host tier's real browser: chromium (driven by playwright-core, which downloads no browser
+# of its own) and a font.
+machine_packages=(nginx openssl openssh-client curl shellcheck)
+if want host; then machine_packages+=(chromium fonts-dejavu-core); fi
+for p in "${machine_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if ((${#need[@]})); then
   stamp "apt-get install ${need[*]}"
   apt-get update -q >/dev/null

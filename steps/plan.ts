@@ -126,9 +126,9 @@ const blockLines = (text: string): string => text.replace(/\n$/, "").split("\n")
 /**
  * The steps for a site, in dependency order. `certificatePayload` is the (secret) files payload of
  * the pushed certificates (`certificatePayload()` of Pulumi outputs or test PEMs); unused when every
- * domain uses ACME.
+ * domain uses ACME. `htpasswdPayload` (render/split-auth.ts, secret) is needed with split auth on.
  */
-export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): Step<P>[] {
+export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htpasswdPayload?: string | P): Step<P>[] {
   const facts = proxyFacts(site);
   const other = site.proxy === "nginx" ? site.platform.apache : site.platform.nginx;
   const files = proxyFiles(site);
@@ -228,10 +228,10 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
     after: steps.filter((s) => !["scripts", "preflight"].includes(s.name)).map((s) => s.name),
     replaceOn: site.proxy,
   });
-  const certificateSteps: string[] = [];
+  const beforeConfig: string[] = [];
   if (pushedCertificateDomains(site).length > 0) {
     add({ name: "tls-files", script: "files", payload: certificatePayload, secret: true, after: ["preflight"] });
-    certificateSteps.push("tls-files");
+    beforeConfig.push("tls-files");
   }
   if (site.acme) {
     add({
@@ -268,7 +268,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
       secret: false,
       after: ["certbot-packages", "proxy-http"],
     });
-    certificateSteps.push("acme-certificates");
+    beforeConfig.push("acme-certificates");
   }
   if (needsDhparam(site)) {
     add({
@@ -278,7 +278,14 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
       secret: false,
       after: ["preflight"],
     });
-    certificateSteps.push("dhparam");
+    beforeConfig.push("dhparam");
+  }
+  if (site.splitAuth) {
+    if (htpasswdPayload === undefined) throw new Error("split auth is on but no htpasswd payload was given");
+    // Before the vhost that names it (a missing user file would make the hub's pages answer 500);
+    // removed after the vhost stops naming it. Changing a password rewrites it and reloads.
+    add({ name: "split-auth-users", script: "files", payload: htpasswdPayload, secret: true, after: ["preflight", "proxy-packages"] });
+    beforeConfig.push("split-auth-users");
   }
   add({
     name: "proxy-config",
@@ -287,7 +294,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P): St
     // does not load certificates, so a passing test can still leave HTTPS broken).
     payload: `after ${facts.service}\nhandshake ${site.httpsPort} ${site.hub.domain}\n` + filesPayload([files.https]),
     secret: false,
-    after: ["proxy-http", ...certificateSteps],
+    after: ["proxy-http", ...beforeConfig],
     replaceOn: site.proxy,
   });
   if (site.hubConfig.manage) {

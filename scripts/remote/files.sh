@@ -1,7 +1,7 @@
 # files: put a set of rendered files in place, as one transaction, and own them until undo.
 # The set is named after the step (jhe-<step>), so each file step undoes only its own files.
 # payload (see render/files.ts):   after ACTION / [handshake PORT NAME] / then records:
-#     file /abs/path MODE
+#     file /abs/path MODE [GROUP]      (owner root; group root unless given)
 #     |content line …
 #     end
 # ACTION: none | nginx | apache2 | httpd (Debian's apache2, RHEL's httpd) — after writing, test the proxy's config and reload it gracefully;
@@ -108,11 +108,13 @@ while IFS= read -r line || [[ -n $line ]]; do
       handshake=${line#handshake }
       [[ $handshake =~ ^[0-9]{1,5}\ [a-z0-9][a-z0-9.-]*$ ]] || die "malformed handshake line" ;;
     "file "*)
-      read -r _ path mode extra <<<"$line"
+      read -r _ path mode group extra <<<"$line"
       [[ -z ${extra:-} ]] && safe_path "$path" || die "file record needs a safe absolute path and a mode"
       [[ $mode =~ ^0[0-7]{3}$ ]] || die "bad mode for $path"
+      group=${group:-root}
+      [[ $group =~ ^[a-z_][a-z0-9_-]*$ ]] && getent group "$group" >/dev/null || die "no group '$group' on this host for $path"
       count=$((count + 1)); current=$work/$count; : >"$current"
-      printf '%s %s\n' "$mode" "$path" >>"$work/index" ;;
+      printf '%s %s %s\n' "$mode" "$group" "$path" >>"$work/index" ;;
     end) current='' ;;
     '') ;;
     *) die "malformed payload line $((count)) records in" ;;
@@ -128,7 +130,7 @@ touch "$dir/manifest" "$dir/created-dirs"
 
 # Snapshot everything this apply may touch, so a failed proxy test restores it exactly.
 snapshot=$work/snapshot; mkdir "$snapshot"
-{ cat "$dir/manifest"; cut -d' ' -f2- "$work/index"; } | sort -u >"$work/touched"
+{ cat "$dir/manifest"; cut -d' ' -f3- "$work/index"; } | sort -u >"$work/touched"
 while IFS= read -r path; do
   key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
   [[ -e $path ]] && cp -p "$path" "$snapshot/$key"
@@ -152,7 +154,7 @@ changed=0
 [[ -e $dir/pending ]] && { changed=1; touch "$work/was-pending"; say "finishing an earlier apply that was cut off"; }
 touch "$dir/pending"
 i=0
-while read -r mode path; do
+while read -r mode group path; do
   i=$((i + 1))
   key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
   # First touch of a file that was already there (not ours): keep the original for undo.
@@ -165,15 +167,15 @@ while read -r mode path; do
   parent=$(dirname "$path") missing_dirs=()
   while [[ ! -d $parent ]]; do missing_dirs=("$parent" "${missing_dirs[@]}"); parent=$(dirname "$parent"); done
   for p in "${missing_dirs[@]}"; do echo "$p" >>"$dir/created-dirs"; install -d -m 0755 "$p"; restore_label "$p"; done
-  if [[ -f $path ]] && cmp -s "$work/$i" "$path" && [[ $(stat -c %a "$path") == "${mode#0}" ]]; then continue; fi
-  install -m "$mode" -o root -g root "$work/$i" "$path.jhe-new"
+  if [[ -f $path ]] && cmp -s "$work/$i" "$path" && [[ $(stat -c '%a %G' "$path") == "${mode#0} $group" ]]; then continue; fi
+  install -m "$mode" -o root -g "$group" "$work/$i" "$path.jhe-new"
   mv -f "$path.jhe-new" "$path"
   restore_label "$path"
   changed=1
 done <"$work/index"
 
 # Files the previous apply owned that this payload no longer has.
-cut -d' ' -f2- "$work/index" | sort >"$work/new-manifest"
+cut -d' ' -f3- "$work/index" | sort >"$work/new-manifest"
 comm -23 <(sort "$dir/manifest") "$work/new-manifest" | while IFS= read -r path; do
   key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
   if [[ -f $dir/originals/$key ]]; then copy_atomic "$dir/originals/$key" "$path"; rm -f "$dir/originals/$key"; else rm -f "$path"; fi

@@ -35,4 +35,21 @@ export const variants: Record<string, Record<string, unknown>> = {
     ocspStapling: true,
   },
   "debian12-limits": { ...baseConfig, platform: "debian-12", maxUploadMb: 2048, websocketIdleTimeout: 86400, hubUpstream: "http://127.0.0.1:8765" },
+  // Split auth on: each release × at / and under a sub-path (on 8443) × with and without allowFrom.
+  ...splitAuthVariants(),
 };
+
+function splitAuthVariants(): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [release, platform] of [["debian13", "debian-13"], ["debian12", "debian-12"]]) {
+    for (const [where, at] of [["", {}], ["-subpath", { hubPath: "/jhub/", httpsPort: 8443 }]] as const) {
+      const users = [{ name: "workshop", passwordGiven: true }, { name: "tutor", passwordGiven: false }];
+      out[`${release}-splitauth${where}`] = { ...baseConfig, platform, ...at, splitAuth: { users } };
+      out[`${release}-splitauth${where}-allow`] = {
+        ...baseConfig, platform, ...at,
+        splitAuth: { users, allowFrom: ["192.0.2.0/24", "198.51.100.7", "2001:db8:42::/48"], realm: "Workshop (ask the tutor)" },
+      };
+    }
+  }
+  return out;
+}

@@ -36,6 +36,12 @@ export interface HubProbeOptions {
   ca?: string | string[] | undefined;
   username: string;
   password: string;
+  /**
+   * HTTP Basic credentials in front of the hub (split auth). Sent only to the hub's pages,
+   * `<base>hub/` minus `<base>hub/api/`: the API calls, `<base>user/…` and the kernel websocket go
+   * without them, so a passing probe proves those need the hub's cookie alone. Default: none.
+   */
+  basicAuth?: { username: string; password: string } | undefined;
   /** Code to run in the kernel. Default "print(6*7)". */
   code?: string | undefined;
   /** Text the kernel's output must contain. Default "42". */
@@ -646,7 +652,7 @@ export async function probeHubKernel(opts: HubProbeOptions): Promise<HubProbeRes
     try {
       return await httpRequest(url, {
         method,
-        headers: o.headers,
+        headers: withBasic(url, o.headers),
         body: o.body,
         jar,
         followRedirects: o.follow ? MAX_REDIRECTS : false,
@@ -658,6 +664,16 @@ export async function probeHubKernel(opts: HubProbeOptions): Promise<HubProbeRes
     } catch (e) {
       throw new HubProbeError(stepName, e instanceof Error ? e.message : String(e), { url: url.href, method });
     }
+  }
+
+  /** Basic credentials for the hub's pages only (see HubProbeOptions.basicAuth). */
+  const hubPages = hubUrl("").pathname;
+  const hubApi = hubUrl("api/").pathname;
+  function withBasic(url: URL, headers: Record<string, string> | undefined): Record<string, string> | undefined {
+    const auth = opts.basicAuth;
+    if (!auth || !url.pathname.startsWith(hubPages) || url.pathname.startsWith(hubApi)) return headers;
+    const token = Buffer.from(`${auth.username}:${auth.password}`, "utf8").toString("base64");
+    return { ...(headers ?? {}), Authorization: `Basic ${token}` };
   }
 
   function fail(stepName: string, reason: string, r: HttpResponse, method = "GET"): never {

@@ -1,0 +1,78 @@
+/**
+ * Split auth, what both proxies share: which paths are the hub's pages (protected) and which are its
+ * REST API (left to JupyterHub's token auth), and the htpasswd file. Pure.
+ *
+ * Why the API needs two tests: the proxies pick a location by the *normalised* path (percent-decoded,
+ * dot segments resolved, slashes merged) but pass the *raw* one upstream, where Tornado routes on it
+ * as it is. `/hub/user-redirect/..%2Fapi/x` is `/hub/api/x` to nginx but a hub page to JupyterHub.
+ * So a request skips the password only when its raw path is plainly under `<base>hub/api/`: no
+ * encoded slash or dot, no `//` and no `/.`, which makes the raw and the normalised path the same.
+ * Anything else falls through to the password check (fail closed).
+ */
+import { SiteSpec, SplitAuthSpec } from "../model/site";
+import { RenderedFile, filesPayload } from "./files";
+
+/** A path as a regex matching itself: validated hub paths hold only [A-Za-z0-9._~-/]. */
+export const literal = (path: string): string => path.replace(/\./g, "[.]");
+
+/** `<base>hub` then `/` or the end: the hub's pages, matched case-insensitively by the caller. */
+export function hubPagesRegex(site: SiteSpec): string {
+  return `^${literal(site.hub.path)}hub(?:/|$)`;
+}
+
+/** The raw path (as sent, query included) of a plain `<base>hub/api/` request. */
+export function rawHubApiRegex(site: SiteSpec): string {
+  return `^${literal(site.hub.path)}hub/api/${rawPathTail}(?:[?]|$)`;
+}
+
+/**
+ * The rest of a path that cannot change meaning under normalisation: no %2E/%2F, no `//`, no `/.`
+ * (the lookahead at the start stands for the slash that ends `hub/api/`).
+ */
+export const rawPathTail = "(?![/.])(?:[^?%/]|%(?![2][EeFf])|/(?![/.]))*";
+
+export function hubApiPrefix(site: SiteSpec): string {
+  return `${site.hub.path}hub/api/`;
+}
+
+export interface HtpasswdEntry {
+  user: string;
+  /** bcrypt, `$2a$`/`$2b$`/`$2y$`; written as `$2y$` (what `htpasswd -B` writes). */
+  hash: string;
+}
+
+const bcryptPattern = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+
+/**
+ * `$2y$` for every bcrypt hash: APR (Apache) verifies `$2y$` and `$2a$` itself and libxcrypt (nginx's
+ * crypt(3)) all three; the variants differ only in a bug of old OpenBSD code with > 255-byte input.
+ */
+export function normaliseBcrypt(hash: string): string {
+  if (!bcryptPattern.test(hash)) throw new Error("split auth: refusing a password hash that is not bcrypt");
+  return `$2y$${hash.slice(4)}`;
+}
+
+/** The htpasswd file: bcrypt hashes only, root:<proxy group> 0640. */
+export function renderHtpasswd(site: SiteSpec, entries: HtpasswdEntry[]): RenderedFile {
+  const auth = requireSplitAuth(site);
+  const names = auth.users.map((u) => u.name);
+  const byName = new Map(entries.map((e) => [e.user, e]));
+  const lines = names.map((name) => {
+    const e = byName.get(name);
+    if (!e) throw new Error(`split auth: no password hash for ${name}`);
+    return `${name}:${normaliseBcrypt(e.hash)}`;
+  });
+  const facts = site.proxy === "nginx" ? site.platform.nginx : site.platform.apache;
+  return { path: auth.userFile, mode: "0640", group: facts.group, content: lines.join("\n") + "\n" };
+}
+
+/** The files-step payload of the htpasswd file (secret: it holds hashes): reload after a change. */
+export function htpasswdPayload(site: SiteSpec, entries: HtpasswdEntry[]): string {
+  const service = site.proxy === "nginx" ? site.platform.nginx.service : site.platform.apache.service;
+  return `after ${service}\n` + filesPayload([renderHtpasswd(site, entries)]);
+}
+
+export function requireSplitAuth(site: SiteSpec): SplitAuthSpec {
+  if (!site.splitAuth) throw new Error("split auth is off for this site");
+  return site.splitAuth;
+}
