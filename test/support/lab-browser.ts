@@ -56,9 +56,23 @@ export function chromiumArgs(userDataDir: string, opts: Pick<LabBrowserOptions, 
   ];
 }
 
+/**
+ * Chromium aborts loads in flight with ERR_NETWORK_CHANGED when the machine's interfaces change:
+ * other sandbox hosts coming and going on a shared machine. Then the navigation is made once more.
+ */
+async function afterNetworkChange(run: () => Promise<unknown>, again: () => Promise<unknown>): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    if (!String(e).includes("ERR_NETWORK_CHANGED")) throw e;
+    await again();
+  }
+}
+
 export async function runLabInBrowser(opts: LabBrowserOptions): Promise<LabBrowserResult> {
   const log = opts.log ?? (() => undefined);
-  const timeout = opts.timeoutMs ?? 90_000;
+  // Generous: JupyterLab loads megabytes of JavaScript, slow on a loaded 2-core machine.
+  const timeout = opts.timeoutMs ?? 180_000;
   const base = new URL(opts.baseUrl);
   const hubPages = `${base.pathname}hub/`;
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-chromium-"));
@@ -149,7 +163,8 @@ export async function runLabInBrowser(opts: LabBrowserOptions): Promise<LabBrows
       await page.fill("input[name=username]", opts.hubUser);
       await page.fill("input[name=password]", opts.hubPassword);
       await page.locator("form input[type=submit], form button[type=submit]").first().click();
-      await page.waitForURL((u) => u.pathname.startsWith(`${base.pathname}user/${opts.hubUser}/lab`), { timeout });
+      const labUrl = new URL(`user/${opts.hubUser}/lab`, base).href;
+      await afterNetworkChange(() => page.waitForURL((u) => u.pathname.startsWith(new URL(labUrl).pathname), { timeout }), () => page.goto(labUrl));
       await page.locator(".jp-LabShell, #jp-main-dock-panel").first().waitFor();
     });
     await step("new notebook, kernel idle", async () => {
@@ -165,7 +180,7 @@ export async function runLabInBrowser(opts: LabBrowserOptions): Promise<LabBrows
       return out;
     });
     const outputAfterReload = await step("reload: the same kernel reconnects, no prompt", async () => {
-      await page.reload();
+      await afterNetworkChange(() => page.reload(), () => page.reload());
       await idle.waitFor();
       if (await page.locator(".jp-Dialog").count()) throw new Error(`a dialog opened after the reload: ${await page.locator(".jp-Dialog").innerText()}`);
       return runInLastCell("print(reconnect_marker)", true);
