@@ -29,6 +29,8 @@ proxy_test() {
 restore_main() {
   local main=$1 inc=$2
   [[ -f $state/main.orig ]] || return 0
+  # The package that owns it was purged already: nothing to put back, and nothing to recreate.
+  [[ -f $main ]] || { rm -f "$state/main.orig" "$state/main.ours"; return 0; }
   if cmp -s "$main" "$state/main.ours"; then
     cp -p "$state/main.orig" "$main"
   else

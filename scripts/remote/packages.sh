@@ -45,7 +45,15 @@ pm_remove() {
 
 if [[ $JHE_MODE == undo ]]; then
   shopt -s nullglob
-  for record in "$record_dir"/*.added; do
+  # Only this step's own record: the proxy's and certbot's package steps share the record
+  # directory, and a destroy may undo certbot's first — purging the proxy then would take it away
+  # before the steps that depend on it (capacity, vhosts) have removed their files, and the purge
+  # would keep the directories holding them. The stored payload names the set; without one (run by
+  # hand), every record.
+  [[ -t 0 ]] || read_kv_payload
+  own=${PAYLOAD[set]:-}
+  [[ -z $own || $own =~ ^[a-z0-9-]+$ ]] || die "bad record name"
+  for record in "$record_dir"/${own:-*}.added; do
     name=$(basename "$record" .added)
     mapfile -t added <"$record"
     service=$(cat "$record_dir/$name.service" 2>/dev/null || true)
