@@ -18,6 +18,8 @@ export interface EdgeOutputs {
   hubBindUrl: string;
   /** The proxy config as pushed to the host. */
   proxyConfig: pulumi.Output<string>;
+  /** ACME bundles by domain (secret), with acmeCarryOver set. */
+  acmeCarryOver?: pulumi.Output<Record<string, string>>;
   // Per-server secrets (e.g. split-auth passwords, as pulumi.secret) belong here: one server's
   // outputs, the same for a single-host stack and for each entry of a fleet.
   /** Split auth: each generated password (secret), for `pulumi stack output --show-secrets`. */
@@ -26,7 +28,7 @@ export interface EdgeOutputs {
 
 /** One server's site: an EdgeSite named `name` (single-host stacks: "edge", as always). */
 export function deploy(config: LoadedConfig, opts?: pulumi.ComponentResourceOptions, name = "edge"): EdgeOutputs {
-  const edge = new EdgeSite(name, { ...config, providedCertificates: config.providedCertificates }, opts);
+  const edge = new EdgeSite(name, { ...config, providedCertificates: config.providedCertificates, acmeCarryOver: config.acmeCarryOver }, opts);
   const passwords = Object.entries(edge.splitAuthPasswords).map(([user, pw]) => [`splitAuthPassword-${user}`, pulumi.secret(pw)]);
   return {
     url: edge.url,
@@ -34,12 +36,17 @@ export function deploy(config: LoadedConfig, opts?: pulumi.ComponentResourceOpti
     hubBindUrl: hubBindUrl(config.site),
     proxyConfig: edge.renderedProxyConfig,
     ...Object.fromEntries(passwords),
+    // Only with acmeCarryOver set: `pulumi config set --secret acmeCarryOver "$(pulumi stack
+    // output --show-secrets acmeCarryOver)"` keeps the certificates for the next server.
+    ...(config.site.acme?.carryOver ? { acmeCarryOver: edge.acmeCarryOver } : {}),
   };
 }
 
 export interface FleetOutputs {
   /** Each server's outputs by its name (`pulumi stack output hosts` → {room1: {url, …}, …}). */
   hosts: Record<string, EdgeOutputs>;
+  /** Every server's ACME bundles in one (secret) map, with acmeCarryOver set. */
+  acmeCarryOver?: pulumi.Output<Record<string, string>>;
 }
 
 /**
@@ -51,7 +58,11 @@ export function deployStack(stack: LoadedStack, opts?: pulumi.ComponentResourceO
   if (stack.implicit) return deploy(stack.hosts[0], opts);
   const hosts: Record<string, EdgeOutputs> = {};
   for (const host of stack.hosts) hosts[host.name] = deploy(host, opts, `edge-${host.name}`);
-  return { hosts };
+  const carried = Object.values(hosts).flatMap((h) => (h.acmeCarryOver ? [h.acmeCarryOver] : []));
+  if (carried.length === 0) return { hosts };
+  // Bundles of servers no longer in the fleet stay in the map as the config gave them.
+  const given = stack.hosts[0].acmeCarryOver;
+  return { hosts, acmeCarryOver: pulumi.secret(pulumi.all([given, ...carried]).apply((maps) => Object.assign({}, ...maps) as Record<string, string>)) as pulumi.Output<Record<string, string>> };
 }
 
 /** Entry point for `pulumi up` and for Automation API inline programs. */

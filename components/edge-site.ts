@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionSpec, SiteSpec, allSites, hubBindUrl, hubUrl } from "../model/site";
-import { CertificateMaterial, certificatePayload, planSteps } from "../steps/plan";
+import * as command from "@pulumi/command";
+import { CertificateMaterial, acmeDomains, carryOverImportPayload, certificatePayload, parseCarryOverExport, planSteps } from "../steps/plan";
 import { SelfSignedCertificates } from "./certificates";
 import { AcmeCertificates } from "./acme-certificates";
 import { Host } from "./host";
@@ -20,6 +21,8 @@ export interface EdgeSiteArgs {
   providedCertificates?: pulumi.Input<CertificateMaterial[]>;
   /** Split auth passwords given in config, by user name (secret). Default: none (all generated). */
   splitAuthPasswords?: pulumi.Input<Record<string, string>>;
+  /** Carried-over ACME bundles by domain (secret), pushed when the site has acme carry-over. Default: none. */
+  acmeCarryOver?: pulumi.Input<Record<string, string>>;
 }
 
 /**
@@ -33,6 +36,8 @@ export class EdgeSite extends pulumi.ComponentResource {
   public readonly renderedProxyConfig: pulumi.Output<string>;
   /** Split auth's generated passwords by user name (secret); empty when split auth is off. */
   public readonly splitAuthPasswords: Record<string, pulumi.Output<string>>;
+  /** This server's ACME bundles by domain (secret; {} without carry-over), for acmeCarryOver. */
+  public readonly acmeCarryOver: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: EdgeSiteArgs, opts?: pulumi.ComponentResourceOptions) {
     super("jupyterhub-edge:site:EdgeSite", name, {}, opts);
@@ -49,7 +54,11 @@ export class EdgeSite extends pulumi.ComponentResource {
     const splitAuth = site.splitAuth
       ? new SplitAuth(`${name}-auth`, { site, givenPasswords: args.splitAuthPasswords }, { parent: this })
       : undefined;
-    const steps = planSteps<StepPayload>(site, tlsPayload, splitAuth?.htpasswdPayload);
+    // Only this server's ACME domains: a fleet's carry-over config holds every server's bundles.
+    const importPayload: StepPayload = pulumi.secret(
+      pulumi.output(args.acmeCarryOver ?? {}).apply((all) => carryOverImportPayload(Object.fromEntries(acmeDomains(site).filter((d) => all[d]).map((d) => [d, all[d]])))),
+    );
+    const steps = planSteps<StepPayload>(site, tlsPayload, splitAuth?.htpasswdPayload, importPayload);
     const byName = (n: string) => steps.find((s) => s.name === n);
     const registry: StepRegistry = new Map();
 
@@ -73,7 +82,7 @@ export class EdgeSite extends pulumi.ComponentResource {
     if (site.acme) {
       new AcmeCertificates(
         `${name}-acme`,
-        { ...stepArgs, steps: steps.filter((s) => ["certbot-packages", "acme-certificates"].includes(s.name)) },
+        { ...stepArgs, steps: steps.filter((s) => ["certbot-packages", "acme-import", "acme-certificates", "acme-export"].includes(s.name)) },
         { parent: this },
       );
     }
@@ -90,6 +99,8 @@ export class EdgeSite extends pulumi.ComponentResource {
     this.caPem = selfSigned?.caPem ?? pulumi.output("");
     this.renderedProxyConfig = proxy.renderedConfig;
     this.splitAuthPasswords = splitAuth?.generatedPasswords ?? {};
+    const exported = registry.get("acme-export") as command.remote.Command | undefined;
+    this.acmeCarryOver = exported ? pulumi.secret(exported.stdout.apply(parseCarryOverExport)) : pulumi.output<Record<string, string>>({});
     this.registerOutputs({ url: this.url, caPem: this.caPem });
   }
 }

@@ -8,7 +8,7 @@ import { readSplitAuth } from "./split-auth";
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, HOST_NAME_FIELD, configKeys, notPerHostKeys, perHostKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
-import { LoadedConfig, coerceRaw, loadFromStrings, parseProvided, privateKeyFor, resolveFileKeys, stackConfigStrings } from "./load";
+import { LoadedConfig, coerceRaw, loadFromStrings, parseCarryOver, parseProvided, privateKeyFor, resolveFileKeys, stackConfigStrings } from "./load";
 import { allDomains } from "../model/site";
 
 export interface LoadedHost extends LoadedConfig {
@@ -74,6 +74,8 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
   // Split auth is shared too: every server of the fleet gets the same users and passwords.
   const splitAuth = readSplitAuth(strings.splitAuth ?? "", problems);
   if (splitAuth.raw !== undefined) shared.splitAuth = splitAuth.raw;
+  const carried = parseCarryOver(strings.acmeCarryOver, problems);
+  if (carried) shared.acmeCarryOverDomains = Object.keys(carried);
 
   if (!Array.isArray(entries)) {
     throw new ConfigError([`${ns}:hosts: must be a list of {name, host, hubDomain, …} (set it with \`pulumi config set --path 'hosts[0].name' …\`)`]);
@@ -137,6 +139,7 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
         privateKey: privateKeyFor(parsed.connection, secretKey, baseDir, own.sshPrivateKeyFile !== undefined ? `hosts[${i}].` : ""),
         providedCertificates: pulumi.secret(provided),
         splitAuthPasswords: pulumi.secret(splitAuth.passwords),
+        acmeCarryOver: pulumi.secret(carried ?? {}),
       });
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;

@@ -95,6 +95,12 @@ export const configKeys = {
     default: "",
     description: "Path (on the machine running Pulumi) of a PEM CA that signs a private ACME server's HTTPS endpoint; installed for certbot and its unattended renewals.",
   },
+  acmeCarryOver: {
+    type: "string",
+    default: "",
+    secret: true,
+    description: "Certificate carry-over: secret JSON {\"<domain>\": \"<bundle>\"} of ACME accounts and certificates, as the acmeCarryOver stack output gives it. Set (even to {}), the stack exports its ACME certificates in that output and pushes those given here to a server that has none, so a rebuilt server orders no new certificate.",
+  },
   acmeRevokeOnDestroy: { type: "boolean", default: false, description: "Revoke ACME certificates on destroy (they are always deleted from the host)." },
   providedCertificates: {
     type: "string",
@@ -196,7 +202,7 @@ export const perHostKeys = ["host", "hostKey", "hostKeyFile", "hubDomain", "extr
  * Keys a `hosts` entry may not set: secrets stay shared top-level keys (an optional secret cannot be
  * declared per entry), and hosts do not nest.
  */
-export const notPerHostKeys = ["hosts", "sshPrivateKey", "providedCertificates", "splitAuth"] as const satisfies readonly ConfigKey[];
+export const notPerHostKeys = ["hosts", "sshPrivateKey", "providedCertificates", "splitAuth", "acmeCarryOver"] as const satisfies readonly ConfigKey[];
 
 /** A `hosts` entry's own field besides config keys: its stable name (it names the host's resources). */
 export const HOST_NAME_FIELD = "name";

@@ -41,7 +41,7 @@ export function coerceRaw(strings: Record<string, string>): { raw: Record<string
   for (const [key, text] of Object.entries(strings)) {
     const doc = (configKeys as Record<string, { type: string; default?: unknown } | undefined>)[key];
     // Secrets (or blocks holding them): handled apart, never echoed.
-    if (key === "sshPrivateKey" || key === "providedCertificates" || key === "splitAuth") continue;
+    if (key === "sshPrivateKey" || key === "providedCertificates" || key === "splitAuth" || key === "acmeCarryOver") continue;
     if (doc?.default === "" && text === "") continue; // optional key left at its "not set" default
     const value = coerceValue(key, text, `${CONFIG_NAMESPACE}:${key}`, problems);
     if (value !== undefined) raw[key] = value;
@@ -68,6 +68,34 @@ export interface LoadedConfig {
   providedCertificates: pulumi.Output<CertificateMaterial[]>;
   /** Split auth passwords given in config, by user name (secret); the others are generated. */
   splitAuthPasswords: pulumi.Output<Record<string, string>>;
+  /** Carried-over ACME bundles by domain (secret; empty unless acmeCarryOver is set). */
+  acmeCarryOver: pulumi.Output<Record<string, string>>;
+}
+
+/**
+ * Parses the secret acmeCarryOver JSON ({domain: base64 bundle}) by shape only: its values are
+ * private keys and never appear in a message. Returns undefined when the key is not set.
+ */
+export function parseCarryOver(text: string | undefined, problems: string[]): Record<string, string> | undefined {
+  if (text === undefined || text.trim() === "") return undefined;
+  const key = `${CONFIG_NAMESPACE}:acmeCarryOver`;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    problems.push(`${key}: is not valid JSON (expected {"<domain>": "<bundle>"}, as \`pulumi stack output --show-secrets acmeCarryOver\` prints it)`);
+    return {};
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+    problems.push(`${key}: must be a JSON object keyed by domain`);
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [domain, bundle] of Object.entries(doc as Record<string, unknown>)) {
+    if (typeof bundle !== "string" || !/^[A-Za-z0-9+/=]+$/.test(bundle)) problems.push(`${key}.${domain}: must be a bundle as the acmeCarryOver stack output gives it (base64 text)`);
+    else out[domain] = bundle;
+  }
+  return out;
 }
 
 /**
@@ -137,6 +165,8 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   raw.providedDomains = providedDomains;
   const splitAuth = readSplitAuth(strings.splitAuth ?? "", problems);
   if (splitAuth.raw !== undefined) raw.splitAuth = splitAuth.raw;
+  const carried = parseCarryOver(strings.acmeCarryOver, problems);
+  if (carried) raw.acmeCarryOverDomains = Object.keys(carried);
   let parsed: ReturnType<typeof parseConfig> | undefined;
   try {
     parsed = parseConfig(raw);
@@ -146,7 +176,14 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   }
   if (problems.length || !parsed) throw new ConfigError(problems);
   const { site, connection } = parsed;
-  return { site, connection, privateKey: privateKeyFor(connection, secretKey, baseDir), providedCertificates: pulumi.secret(provided), splitAuthPasswords: pulumi.secret(splitAuth.passwords) };
+  return {
+    site,
+    connection,
+    privateKey: privateKeyFor(connection, secretKey, baseDir),
+    providedCertificates: pulumi.secret(provided),
+    splitAuthPasswords: pulumi.secret(splitAuth.passwords),
+    acmeCarryOver: pulumi.secret(carried ?? {}),
+  };
 }
 
 /** The stack's config strings (every `jupyterhub-edge:` key), with secrets checked for encryption. */
@@ -159,7 +196,7 @@ export function stackConfigStrings(): { strings: Record<string, string>; secretK
   // Pulumi cannot declare an optional secret (a declared secret must be set in every stack), so
   // the program itself refuses a private key stored in plaintext.
   const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-  for (const key of ["sshPrivateKey", "providedCertificates", "splitAuth"]) {
+  for (const key of ["sshPrivateKey", "providedCertificates", "splitAuth", "acmeCarryOver"]) {
     // splitAuth is secret as a whole once any password in it was set with --secret.
     const holdsSecret = key === "splitAuth" ? /"password"\s*:\s*"[^"]/.test(strings[key] ?? "") : (strings[key] ?? "") !== "";
     if (holdsSecret && isSecret && !isSecret(`${CONFIG_NAMESPACE}:${key}`)) {

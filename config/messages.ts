@@ -11,6 +11,7 @@ const derivedFrom: Record<string, string> = {
   sshPrivateKeyGiven: "sshPrivateKey",
   acmeCaBundlePem: "acmeCaBundleFile",
   providedDomains: "providedCertificates",
+  acmeCarryOverDomains: "acmeCarryOver",
 };
 
 /** Keys whose values never appear in a message: secrets, and contents read from files. */

@@ -78,6 +78,8 @@ export const rawConfigSchema = z
     /** The CA file's PEM text (config/load.ts reads acmeCaBundleFile). */
     acmeCaBundlePem: z.string().regex(/^-----BEGIN CERTIFICATE-----/, "must hold PEM certificates").optional(),
     acmeRevokeOnDestroy: withDefault("acmeRevokeOnDestroy", boolean),
+    /** Only the domains of the (secret) carried-over ACME bundles; set at all = carry-over on. */
+    acmeCarryOverDomains: z.array(z.string()).optional(),
     /** Only the domains of the (secret) provided certificates: their PEMs never enter validation. */
     providedDomains: z.array(z.string()).default([]),
     dhe: withDefault("dhe", boolean),
@@ -220,7 +222,7 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
   const c = result.data;
   const hubCert = c.certificateMode;
   const acme: AcmeSettings | undefined = [hubCert, ...c.extraSites.map((s) => s.certificateMode ?? hubCert)].includes("acme")
-    ? { directoryUrl: c.acmeServer, email: c.acmeEmail!, caBundlePem: c.acmeCaBundlePem, revokeOnDestroy: c.acmeRevokeOnDestroy }
+    ? { directoryUrl: c.acmeServer, email: c.acmeEmail!, caBundlePem: c.acmeCaBundlePem, revokeOnDestroy: c.acmeRevokeOnDestroy, carryOver: c.acmeCarryOverDomains !== undefined }
     : undefined;
   const site: SiteSpec = {
     proxy: c.proxy,

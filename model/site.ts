@@ -18,6 +18,11 @@ export interface AcmeSettings {
   caBundlePem?: string;
   /** Revoke certificates on destroy (off: revocation is rarely wanted for short-lived workshops). */
   revokeOnDestroy: boolean;
+  /**
+   * Certificate carry-over (acmeCarryOver set): certificates are exported to the stack and those
+   * given are pushed to a server that has none, instead of ordering new ones.
+   */
+  carryOver: boolean;
 }
 
 /** Where the hub listens on the host, behind the proxy. */

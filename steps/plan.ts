@@ -18,7 +18,7 @@ import { renderCapacity, serviceUnit } from "../render/capacity";
  * The step scripts, scripts/remote/<name>.sh (a test keeps this list and the directory equal), and
  * `install`, the plan's first step, which puts them on the host (steps/remote-scripts.ts).
  */
-export const scriptNames = ["install", "preflight", "packages", "files", "web-roots", "hub-managed-block", "apache-modules", "certbot", "dhparam", "selinux", "firewall", "capacity"] as const;
+export const scriptNames = ["install", "preflight", "packages", "files", "web-roots", "hub-managed-block", "apache-modules", "certbot", "dhparam", "selinux", "firewall", "capacity", "acme-carry-over"] as const;
 export type ScriptName = (typeof scriptNames)[number];
 
 export interface Step<P = string> {
@@ -127,8 +127,10 @@ const blockLines = (text: string): string => text.replace(/\n$/, "").split("\n")
  * The steps for a site, in dependency order. `certificatePayload` is the (secret) files payload of
  * the pushed certificates (`certificatePayload()` of Pulumi outputs or test PEMs); unused when every
  * domain uses ACME. `htpasswdPayload` (render/split-auth.ts, secret) is needed with split auth on.
+ * `acmeImportPayload` (`carryOverImportPayload()`, secret): the bundles acme-import pushes with
+ * carry-over on; default none.
  */
-export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htpasswdPayload?: string | P): Step<P>[] {
+export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htpasswdPayload?: string | P, acmeImportPayload: string | P = carryOverImportPayload({})): Step<P>[] {
   const facts = proxyFacts(site);
   const other = site.proxy === "nginx" ? site.platform.apache : site.platform.nginx;
   const files = proxyFiles(site);
@@ -251,7 +253,11 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htp
       secret: false,
       after: ["preflight"],
     });
-    const domains = allSites(site).filter((s) => s.certificate === "acme").map((s) => s.domain);
+    const domains = acmeDomains(site);
+    if (site.acme.carryOver) {
+      // Before certbot: stages the carried-over bundles, which certbot.sh unpacks instead of ordering.
+      add({ name: "acme-import", script: "acme-carry-over", payload: acmeImportPayload, secret: true, after: ["preflight"] });
+    }
     add({
       name: "acme-certificates",
       script: "certbot",
@@ -266,8 +272,18 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htp
         domains.map((d) => `domain ${d}\n`).join("") +
         (site.acme.caBundlePem ? blockLines(site.acme.caBundlePem) : ""),
       secret: false,
-      after: ["certbot-packages", "proxy-http"],
+      after: ["certbot-packages", "proxy-http", ...(site.acme.carryOver ? ["acme-import"] : [])],
     });
+    if (site.acme.carryOver) {
+      // Reads the lineages back (secret output) for the acmeCarryOver stack output.
+      add({
+        name: "acme-export",
+        script: "acme-carry-over",
+        payload: "action export\n" + domains.map((d) => `domain ${d}\n`).join(""),
+        secret: true,
+        after: ["acme-certificates"],
+      });
+    }
     beforeConfig.push("acme-certificates");
   }
   if (needsDhparam(site)) {
@@ -351,3 +367,20 @@ export function certificatePayload(site: SiteSpec, material: CertificateMaterial
   return "after none\n" + filesPayload(certificateFiles(site, material));
 }
 
+
+/** The domains whose certificates come from ACME. */
+export function acmeDomains(site: SiteSpec): string[] {
+  return allSites(site).filter((s) => s.certificate === "acme").map((s) => s.domain);
+}
+
+/** The acme-import payload: the carried-over bundles of the given domains (secret). */
+export function carryOverImportPayload(bundles: Record<string, string>): string {
+  return "action import\n" + Object.entries(bundles).map(([d, b]) => `bundle ${d} ${b}\n`).join("");
+}
+
+/** The acme-export step's output → {domain: bundle}. */
+export function parseCarryOverExport(stdout: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of (stdout ?? "").matchAll(/^bundle ([a-z0-9.-]+) ([A-Za-z0-9+/=]+)$/gm)) out[m[1]] = m[2];
+  return out;
+}

@@ -5,8 +5,10 @@
 # apply: issues a certificate for each domain that has no lineage yet — never re-requests one that
 #   exists (rate limits). Installs a deploy hook that reloads UNIT after every renewal, and, with a
 #   CA, a drop-in so the distro's certbot.timer renewals trust it too.
-# undo: deletes (optionally revokes) the lineages this step issued, the hook, the drop-in, and
-#   certbot's directories if this step created them.
+#   A lineage carried over from an earlier server (staged by the acme-carry-over step) is unpacked
+#   instead of requested.
+# undo: deletes (optionally revokes) the lineages this step issued or unpacked, the accounts it
+#   unpacked, the hook, the drop-in, and certbot's directories if this step created them.
 
 rec=$JHE_STATE/certbot
 hook=/etc/letsencrypt/renewal-hooks/deploy/jupyterhub-edge
@@ -27,6 +29,7 @@ if [[ $JHE_MODE == undo ]]; then
     fi
     certbot delete --non-interactive --cert-name="$domain" >/dev/null 2>&1 && say "deleted certificate $domain" || true
   done <"$rec/domains"
+  while read -r dir; do [[ -n $dir ]] && rm -rf "/etc/letsencrypt/$dir"; done < <(cat "$rec/unpacked-accounts" 2>/dev/null)
   rm -f "$hook" "$dropin" "$bundle"
   rmdir "$(dirname "$dropin")" 2>/dev/null || true
   systemctl daemon-reload
@@ -78,7 +81,33 @@ install -d -m 0755 "$(dirname "$hook")"
 clean_partial "$hook"; clean_partial "$dropin"
 printf '#!/bin/sh\n# jupyterhub-edge: serve renewed certificates.\nsystemctl try-reload-or-restart -- %s\n' "${P[reload]}" | write_atomic "$hook" 0755
 
+# A carried-over lineage (tar.gz staged by acme-carry-over): only certbot's own files of that
+# domain and its account, symlinks only within live/DOMAIN pointing into archive/DOMAIN.
+unpack_carried() {
+  local domain=$1 bundle=$2 listing dir
+  listing=$(tar -tvzf "$bundle") || die "carried-over bundle of $domain is not a tar.gz"
+  while IFS= read -r path; do
+    [[ $path =~ ^(renewal/"$domain"\.conf|archive/"$domain"(/[a-z0-9]+\.pem)?/?|live/"$domain"(/[A-Za-z0-9]+(\.pem)?)?/?|accounts(/[A-Za-z0-9._:-]+)+/?)$ && $path != *..* ]] \
+      || die "carried-over bundle of $domain holds an unexpected path"
+  done < <(tar -tzf "$bundle")
+  while IFS= read -r link; do
+    [[ $link =~ -\>\ \.\./\.\./archive/"$domain"/[a-z]+[0-9]+\.pem$ ]] || die "carried-over bundle of $domain holds an unexpected link"
+  done < <(grep '^l' <<<"$listing")
+  while IFS= read -r dir; do
+    [[ -e /etc/letsencrypt/$dir ]] || echo "$dir" >>"$rec/unpacked-accounts"
+  done < <(tar -tzf "$bundle" | grep -oE '^accounts/[^/]+/[^/]+/[0-9a-f]+' | sort -u)
+  install -d -m 0755 /etc/letsencrypt
+  tar -xzf "$bundle" -C /etc/letsencrypt --no-same-owner
+  chmod -R go-rwx /etc/letsencrypt/accounts /etc/letsencrypt/archive/"$domain"/privkey*.pem
+}
+
 for domain in "${domains[@]}"; do
+  carried=$JHE_STATE/acme-import/$domain.tgz
+  if [[ ! -f /etc/letsencrypt/renewal/$domain.conf && -f $carried ]]; then
+    unpack_carried "$domain" "$carried"
+    rm -f "$carried"
+    say "certificate for $domain carried over from an earlier server; not requested"
+  fi
   if [[ -f /etc/letsencrypt/renewal/$domain.conf && -f /etc/letsencrypt/live/$domain/fullchain.pem ]]; then
     say "certificate for $domain exists; not requested again"
   else

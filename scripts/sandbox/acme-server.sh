@@ -30,12 +30,15 @@
 #     PEBBLE_AUTHZREUSE=0 (default 50%) makes every order, renewals too, validate against the live
 #     proxy again. Certificates last 90 days like Let's Encrypt's (JHE_ACME_CERT_VALIDITY seconds),
 #     so certbot's own "renew within 30 days" logic behaves as in production.
-# Ports can be moved with JHE_ACME_PORT, JHE_ACME_MGMT_PORT, JHE_ACME_DNS_PORT, JHE_ACME_CTS_PORT.
+# Ports can be moved with JHE_ACME_PORT, JHE_ACME_MGMT_PORT, JHE_ACME_DNS_PORT, JHE_ACME_CTS_PORT;
+# with those and JHE_ACME_DIR, a second instance runs beside the shared one (its pebble.log counts
+# only its own orders: "Added order").
 # Needs root only to install pebble when it is missing.
 set -euo pipefail
 
 STATE="${JHE_SANDBOX_DIR:-/var/lib/jupyterhub-edge-sandbox}"
-DIR="$STATE/acme"
+# A second, private instance (its own state and ports) keeps a test's order count its own.
+DIR="${JHE_ACME_DIR:-$STATE/acme}"
 ACME_PORT="${JHE_ACME_PORT:-14000}"
 MGMT_PORT="${JHE_ACME_MGMT_PORT:-15000}"
 DNS_PORT="${JHE_ACME_DNS_PORT:-8053}"

@@ -90,12 +90,21 @@ export function runStep(host: SandboxHost, step: Step, mode: "apply" | "undo"): 
   return ssh(host, remoteCommand(step, mode, "root"), step.payload);
 }
 
-export function fingerprint(host: SandboxHost): string {
+export function fingerprint(host: SandboxHost, mode: "" | "hashes" | "owned" = ""): string {
   const script = fs.readFileSync(path.join(__dirname, "host-fingerprint.sh"), "utf8");
-  const r = ssh(host, "bash -s", script);
+  const r = ssh(host, `bash -s ${mode}`, script);
   if (r.status !== 0) throw new Error(`fingerprint failed: ${r.stderr}`);
   return r.stdout;
 }
+
+/** One line per tree the program may touch: `TREE sha256 entries` — a hash of /etc etc. for reports. */
+export const treeHashes = (host: SandboxHost): string => fingerprint(host, "hashes");
+
+/**
+ * Files of the packages the program's package steps installed (run while they are installed):
+ * what the package manager's purge takes away again on destroy.
+ */
+export const packageOwnedFiles = (host: SandboxHost): string[] => fingerprint(host, "owned").split("\n").filter(Boolean);
 
 /** Lines that differ between two fingerprints (for readable assertion messages). */
 export function fingerprintDiff(a: string, b: string): string {

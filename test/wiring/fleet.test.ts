@@ -172,3 +172,24 @@ test("removing a server leaves the other servers' resources exactly as they were
     assert.deepEqual(await inputsByName(without.seen, n), await inputsByName(fleet.seen, n), `server ${n} changed when b was removed`);
   }
 });
+
+test("certificate carry-over: only with acmeCarryOver set; import and export are secret steps, the output a secret", async () => {
+  const bundle = Buffer.from("BUNDLE-SECRET-MATERIAL").toString("base64");
+  const strings = { ...fleetStrings("a", "c"), acmeCarryOver: JSON.stringify({ "hub-c.example.org": bundle, "old.example.org": "b2xk" }) };
+  const { seen, outputs } = await deployed(strings);
+  const imp = seen.find((s) => s.name === "edge-c-acme-acme-import")!;
+  const exp = seen.find((s) => s.name === "edge-c-acme-acme-export")!;
+  assert.ok(imp && exp, "c (ACME) imports and exports");
+  assert.ok(!seen.some((s) => s.name.startsWith("edge-a-acme")), "a has no ACME domain");
+  assert.deepEqual(seen.find((s) => s.name === "edge-c-acme-acme-certificates")!.dependsOn.sort(), ["edge-c-acme-acme-import", "edge-c-acme-certbot-packages", "edge-c-proxy-proxy-http"]);
+  assert.deepEqual(exp.dependsOn, ["edge-c-acme-acme-certificates"]);
+  for (const s of [imp, exp]) {
+    assert.equal(await pulumi.isSecret(s.props.stdin as pulumi.Output<string>), true, `${s.name}: stdin is secret`);
+    assert.equal(s.props.logging, "none", `${s.name}: no output in logs`);
+  }
+  const payload = String(await unwrap(imp.props.stdin as pulumi.Output<string>));
+  assert.equal(payload, `action import\nbundle hub-c.example.org ${bundle}\n`, "only the server's own domains are pushed to it");
+  assert.equal(await pulumi.isSecret(outputs.acmeCarryOver as pulumi.Output<unknown>), true, "acmeCarryOver output is secret");
+  const carried = (await unwrap(outputs.acmeCarryOver as pulumi.Output<Record<string, string>>)) as Record<string, string>;
+  assert.ok("old.example.org" in carried, "bundles of servers no longer in the stack are kept");
+});
