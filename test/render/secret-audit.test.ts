@@ -5,6 +5,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "crypto";
+import { execFileSync } from "child_process";
+import { mkdtempSync, readFileSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import * as path from "path";
 import { findLeaks } from "../support/secret-audit";
 import { credentialParams, redactedMarker } from "../../render/access-log";
 
@@ -36,4 +40,23 @@ test("secret audit: clean text passes (masked values, ciphertext, other keys)", 
 
 test("secret audit: refuses to audit a secret too short to be recognised", () => {
   assert.throws(() => findLeaks([{ where: "x", text: "" }], [{ name: "pin", value: "1234" }]), /too short/);
+});
+
+test("secret audit: an OpenSSH key's private lines are found, the public point it repeats is not", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "jhe-audit-"));
+  try {
+    execFileSync("ssh-keygen", ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f", path.join(dir, "k")]);
+    const priv = readFileSync(path.join(dir, "k"), "utf8");
+    const pub = readFileSync(path.join(dir, "k.pub"), "utf8").split(" ")[1];
+    const body = priv.split("\n").filter((l) => l && !l.startsWith("-----"));
+    const publicOnly = body.filter((l) => l.length >= 16 && pub.includes(l));
+    assert.ok(publicOnly.length > 0, "an ECDSA OpenSSH key has a line of public bytes only");
+    const secret = [{ name: "ssh key", value: priv }];
+    assert.deepEqual(findLeaks([{ where: "state", text: `"publicKeyOpenssh": "ecdsa-sha2-nistp256 ${pub}"` }], secret), []);
+    const privateLines = body.slice(2).filter((l) => !publicOnly.includes(l));
+    assert.ok(privateLines.length >= 2);
+    for (const l of privateLines) assert.equal(findLeaks([{ where: "dump", text: l }], secret).length, 1, `private line ${l.slice(0, 8)}… not found`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

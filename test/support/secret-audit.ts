@@ -22,6 +22,26 @@ export interface Leak {
 /** Pieces shorter than this are not searched for (they would match by chance). */
 const minFragment = 16;
 
+/**
+ * The public key blob of an unencrypted OpenSSH private key ("openssh-key-v1": cipher, kdf, kdf
+ * options, key count, then the public key as an SSH string). Node cannot parse this format.
+ */
+function opensshPublicBlob(pem: string): Buffer | null {
+  const body = pem.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("-----")).join("");
+  const raw = Buffer.from(body, "base64");
+  const magic = Buffer.from("openssh-key-v1\0");
+  if (!raw.subarray(0, magic.length).equals(magic)) return null;
+  let at = magic.length;
+  const str = (): Buffer => { const n = raw.readUInt32BE(at); const b = raw.subarray(at + 4, at + 4 + n); at += 4 + n; return b; };
+  try {
+    str(); str(); str(); // cipher, kdf, kdf options
+    at += 4; // number of keys
+    return str();
+  } catch {
+    return null;
+  }
+}
+
 function publicDer(pem: string): Buffer | null {
   try {
     return createPublicKey(createPrivateKey(pem)).export({ type: "spki", format: "der" });
@@ -43,10 +63,12 @@ export function leakForms(value: string): { form: string; text: string }[] {
     // Lines holding only public material (an EC key's point, an RSA modulus) are not secrets:
     // they also appear in the certificate, the CSR and certbot's log. A 64-character line is 48
     // whole bytes, so a line is public when its bytes occur in the key's public half.
-    const spki = publicDer(value);
+    // An OpenSSH key repeats its public blob inside the private section (an ECDSA key's point
+    // fills whole lines there, the same bytes as publicKeyOpenssh in state): public too.
+    const publicBytes = publicDer(value) ?? opensshPublicBlob(value);
     body.forEach((line, i) => {
       if (line.length < minFragment) return;
-      if (spki && spki.includes(Buffer.from(line, "base64"))) return;
+      if (publicBytes && publicBytes.includes(Buffer.from(line, "base64"))) return;
       add(`pem line ${i + 1}`, line);
     });
   }
