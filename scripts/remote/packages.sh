@@ -9,7 +9,8 @@
 #   and which leftover paths did not exist before.
 # undo: purges the packages this step added, then removes the leftovers that were not there before;
 #   restores the unit state. Our own config files for the unit (file sets whose after-action is
-#   this unit) go first, so that the purge leaves nothing of theirs behind. Conflicting units this
+#   this unit, and the capacity step's files) go first, so that the purge leaves nothing of theirs
+#   behind. Conflicting units this
 #   step stopped are started again.
 
 record_dir=$JHE_STATE/packages
@@ -64,6 +65,15 @@ if [[ $JHE_MODE == undo ]]; then
       while IFS= read -r path; do rm -f "$path"; done <"$set_dir/manifest"
       rm -rf "$set_dir"
     done
+    # The capacity step's files for this unit likewise (its sizing file sits in the package's own
+    # config tree). A proxy switch replaces this step before the capacity step is undone; the
+    # capacity step's own undo still runs later and finds only its records to clear.
+    if [[ -f $JHE_STATE/capacity/paths && $(cat "$JHE_STATE/capacity/service" 2>/dev/null) == "$service" ]]; then
+      while IFS= read -r path; do
+        key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+        [[ -e $JHE_STATE/capacity/originals/$key ]] || rm -f "$path"
+      done <"$JHE_STATE/capacity/paths"
+    fi
     if ((${#added[@]})); then
       valid_unit "$service" && systemctl stop -- "$service" 2>/dev/null || true
       say "purging what was installed for $name: ${added[*]}"

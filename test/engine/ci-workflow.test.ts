@@ -261,7 +261,10 @@ if (why) {
       assert.equal(r.status, 0, r.out);
       assert.deepEqual(changes(r.out), [
         "edge-hub-hub-bind-url update", // its comment names the proxy
-        "edge-proxy-apache-modules create", "edge-proxy-proxy-config replace", "edge-proxy-proxy-http replace", "edge-proxy-proxy-packages replace",
+        "edge-proxy-apache-modules create",
+        "edge-proxy-proxy-capacity replace", // the sizing is per proxy (nginx.conf vs the MPM file)
+        "edge-proxy-proxy-config replace", "edge-proxy-proxy-http replace", "edge-proxy-proxy-packages replace",
+        "edge-proxy-selinux update", // its reasons name the proxy
       ]);
       assert.match(r.out, /\+\s*\|<VirtualHost \*:443>/);
       assert.match(r.out, /[-]\s*\|\s*listen 443 ssl;/);
