@@ -16,14 +16,6 @@
 readonly MARK='#jhe-capacity# '
 state=$JHE_STATE/capacity
 
-proxy_test() {
-  case $1 in
-    nginx) nginx -t -q 2>&1 ;;
-    apache2) apache2ctl configtest 2>&1 ;;
-    httpd) apachectl configtest 2>&1 ;;
-  esac
-}
-
 # The main config without our edit: the saved original if the file is still as we left it, else
 # the current file with only our marked lines undone (someone edited it since: keep their edits).
 restore_main() {

@@ -21,14 +21,6 @@ sets_dir=$JHE_STATE/files
 # file-context rules say what it should be — e.g. cert_t for our certificates.
 restore_label() { if command -v selinuxenabled >/dev/null && selinuxenabled; then restorecon "$1" || true; fi; }
 
-proxy_test() {
-  case $1 in
-    nginx) nginx -t -q 2>&1 ;;
-    apache2) apache2ctl configtest 2>&1 ;;
-    httpd) apachectl configtest 2>&1 ;;
-  esac
-}
-
 # A real TLS handshake with the server as reloaded, with whatever client the host has.
 tls_handshake() {
   local port=$1 name=$2 i

@@ -97,3 +97,12 @@ PY
   done
   return 1
 }
+
+# The proxy's own config test (its output is the error a user sees), by unit name.
+proxy_test() {
+  case $1 in
+    nginx) nginx -t -q 2>&1 ;;
+    apache2) apache2ctl configtest 2>&1 ;;
+    httpd) apachectl configtest 2>&1 ;;
+  esac
+}
