@@ -6,8 +6,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as fs from "fs";
-import * as path from "path";
 import { parseConfig } from "../../config/schema";
 import { renderCapacity } from "../../render/capacity";
 import { renderNginx } from "../../render/nginx";
@@ -16,17 +14,8 @@ import { capacityPayload } from "../../steps/plan";
 import { connectionsPerParticipant } from "../../model/capacity";
 import { apacheTest, nginxTest } from "../support/proxy-check";
 import { baseConfig } from "./variants";
+import { golden } from "../support/golden";
 
-const goldenDir = path.join(__dirname, "..", "fixtures", "golden", "capacity");
-function golden(name: string, actual: string): void {
-  const file = path.join(goldenDir, name);
-  if (process.env.UPDATE_GOLDEN === "1" || !fs.existsSync(file)) {
-    if (process.env.CI === "true" && !fs.existsSync(file)) assert.fail(`golden file ${name} is missing; run UPDATE_GOLDEN=1 locally and commit it`);
-    fs.mkdirSync(goldenDir, { recursive: true });
-    fs.writeFileSync(file, actual);
-  }
-  assert.equal(actual, fs.readFileSync(file, "utf8"), `${name} differs from its golden file (UPDATE_GOLDEN=1 to accept)`);
-}
 
 const sized = (extra: Record<string, unknown>) => parseConfig({ ...baseConfig, hostMemoryMb: 16384, ...extra }).site;
 
@@ -63,10 +52,10 @@ for (const e of expected) {
       const n = renderCapacity(nginxSite);
       const ap = renderCapacity(apacheSite);
       const tag = `${platform}-${e.participants}`;
-      golden(`nginx-main-${tag}.conf`, n.proxy.content);
-      golden(`nginx-dropin-${tag}.conf`, n.dropIn.content);
-      golden(`apache-mpm-${tag}.conf`, ap.proxy.content);
-      golden(`apache-dropin-${tag}.conf`, ap.dropIn.content);
+      golden(`capacity/nginx-main-${tag}.conf`, n.proxy.content);
+      golden(`capacity/nginx-dropin-${tag}.conf`, n.dropIn.content);
+      golden(`capacity/apache-mpm-${tag}.conf`, ap.proxy.content);
+      golden(`capacity/apache-dropin-${tag}.conf`, ap.dropIn.content);
       assert.match(n.proxy.content, new RegExp(`^worker_processes ${e.nginx.workerProcesses};$`, "m"));
       assert.match(n.proxy.content, new RegExp(`^    worker_connections ${e.nginx.workerConnections};$`, "m"));
       assert.match(n.dropIn.content, /^\[Service\]\nLimitNOFILE=16384\n$/m);

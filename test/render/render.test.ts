@@ -4,8 +4,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as fs from "fs";
-import * as path from "path";
 import { parseConfig } from "../../config/schema";
 import { renderNginx } from "../../render/nginx";
 import { renderHubBlock } from "../../render/hub-config";
@@ -13,18 +11,8 @@ import { filesPayload } from "../../render/files";
 import { variants } from "./variants";
 import { apacheTest, nginxTest } from "../support/proxy-check";
 import { renderApache } from "../../render/apache";
+import { golden } from "../support/golden";
 
-const goldenDir = path.join(__dirname, "..", "fixtures", "golden");
-
-function golden(name: string, actual: string): void {
-  const file = path.join(goldenDir, name);
-  if (process.env.UPDATE_GOLDEN === "1" || !fs.existsSync(file)) {
-    if (process.env.CI === "true" && !fs.existsSync(file)) assert.fail(`golden file ${name} is missing; run UPDATE_GOLDEN=1 locally and commit it`);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, actual);
-  }
-  assert.equal(actual, fs.readFileSync(file, "utf8"), `${name} differs from its golden file (UPDATE_GOLDEN=1 to accept)`);
-}
 
 for (const [name, raw] of Object.entries(variants)) {
   const { site } = parseConfig(raw);

@@ -9,7 +9,6 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as fs from "fs";
 import * as path from "path";
 import { parseConfig } from "../../config/schema";
 import { renderNginx } from "../../render/nginx";
@@ -18,17 +17,8 @@ import { platforms } from "../../model/platforms";
 import { certificatePayload, planSteps } from "../../steps/plan";
 import { installedScript } from "../../steps/remote-scripts";
 import { baseConfig } from "./variants";
+import { golden } from "../support/golden";
 
-const goldenDir = path.join(__dirname, "..", "fixtures", "golden");
-function golden(name: string, actual: string): void {
-  const file = path.join(goldenDir, name);
-  if (process.env.UPDATE_GOLDEN === "1" || !fs.existsSync(file)) {
-    if (process.env.CI === "true" && !fs.existsSync(file)) assert.fail(`golden file ${name} is missing; run UPDATE_GOLDEN=1 locally and commit it`);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, actual);
-  }
-  assert.equal(actual, fs.readFileSync(file, "utf8"), `${name} differs from its golden file (UPDATE_GOLDEN=1 to accept)`);
-}
 
 const rhelVariants: Record<string, Record<string, unknown>> = {
   "rhel9-default": { ...baseConfig, platform: "rhel-9" },
