@@ -245,7 +245,11 @@ function plot(results: SideResult[], file: string): void {
     lines.join("") + `</svg>`;
   const svgFile = file.replace(/\.png$/, ".svg");
   fs.writeFileSync(svgFile, svg);
-  // Debian's librsvg2-bin (rsvg-convert) renders it; ImageMagick's convert as a second choice.
+  // Debian's librsvg2-bin (rsvg-convert) renders it, installed here when missing (the bench runs as
+  // root, like the tests); ImageMagick's convert as a second choice.
+  if (spawnSync("sh", ["-c", "command -v rsvg-convert"]).status !== 0) {
+    spawnSync("sh", ["-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends librsvg2-bin"], { stdio: "ignore" });
+  }
   const rsvg = spawnSync("rsvg-convert", ["-o", file, svgFile]);
   const convert = rsvg.status === 0 ? rsvg : spawnSync("convert", [svgFile, file]);
   if (convert.status !== 0) log(`no PNG (apt-get install librsvg2-bin): the SVG is at ${svgFile}`);
