@@ -22,6 +22,11 @@ import { startEchoBackend } from "../test/host/capacity-scenario";
 import { WsHold } from "../test/support/ws-hold";
 
 const quick = process.argv.includes("--quick");
+/** `--only nginx` runs just the sides whose name contains it (a full run of all five takes ~35 min). */
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+const runsSide = (side: string) => only === undefined || side.includes(only);
+/** Output names: a partial run never overwrites the full run's files. */
+const outName = (base: string, ext: string) => `${base}${quick ? "-quick" : ""}${only ? `-only-${only.replace(/[^a-z0-9]+/gi, "-").replace(/^-|-$/g, "")}` : ""}.${ext}`;
 const HUB = "hub.jhe.test";
 const ECHO_PORT = 8100;
 const PARTICIPANTS = 3000;
@@ -161,7 +166,8 @@ function footprint(host: SandboxHost, name: string): { rssKiB: number; fds: numb
   return { rssKiB: Number(out[0]), fds: Number(out[1]) };
 }
 
-async function runSide(host: SandboxHost, ca: TestCa, side: SideName, asked: number, setup: () => void, teardown: () => void): Promise<SideResult> {
+async function runSide(host: SandboxHost, ca: TestCa, side: SideName, asked: number, setup: () => void, teardown: () => void): Promise<SideResult | undefined> {
+  if (!runsSide(side)) return undefined;
   log(`${side}: setting up`);
   setup();
   await sleep(1000);
@@ -270,11 +276,12 @@ async function main(): Promise<void> {
     const asked = quick ? 2000 : nginxSite.capacity.connections;
     const versions = must(host, "apt-get install -y -q nginx apache2 >/dev/null 2>&1; dpkg-query -W -f '${Package} ${Version}\\n' nginx apache2 openssl; node --version; apt-get purge -y -q nginx nginx-common apache2 apache2-bin apache2-data apache2-utils >/dev/null 2>&1; apt-get autoremove -y -q >/dev/null 2>&1; echo").trim();
     const results: SideResult[] = [];
+    const pushSide = (r: SideResult | undefined) => { if (r) results.push(r); };
 
     const programSide = async (proxy: ProxyKind, side: SideName) => {
       const site = sizedSite(host, proxy, memMiB);
       const steps: Step[] = planSteps(site, certificatePayload(site, ca.material));
-      results.push(await runSide(host, ca, side, asked, () => {
+      pushSide(await runSide(host, ca, side, asked, () => {
         for (const s of steps) { const r = runStep(host, s, "apply"); if (r.status !== 0) throw new Error(`${s.name}: ${r.stderr}`); }
       }, () => {
         for (const s of [...steps].reverse()) { const r = runStep(host, s, "undo"); if (r.status !== 0) throw new Error(`undo ${s.name}: ${r.stderr}`); }
@@ -282,14 +289,14 @@ async function main(): Promise<void> {
     };
     await programSide("nginx", "nginx (sized)");
     await programSide("apache", "apache (sized)");
-    results.push(await runSide(host, ca, "nginx (Debian stock)", asked, () => {
+    pushSide(await runSide(host, ca, "nginx (Debian stock)", asked, () => {
       must(host, "apt-get install -y -q nginx >/dev/null 2>&1 && rm -f /etc/nginx/sites-enabled/default && cat >/etc/nginx/sites-enabled/bench && systemctl reload nginx", stockNginxVhost);
     }, () => must(host, "apt-get purge -y -q nginx nginx-common >/dev/null 2>&1; apt-get autoremove -y -q >/dev/null 2>&1; true")));
-    results.push(await runSide(host, ca, "apache (Debian stock)", asked, () => {
+    pushSide(await runSide(host, ca, "apache (Debian stock)", asked, () => {
       must(host, "apt-get install -y -q apache2 >/dev/null 2>&1 && a2enmod -q ssl proxy proxy_http >/dev/null && a2dissite -q 000-default >/dev/null && cat >/etc/apache2/sites-enabled/bench.conf && systemctl restart apache2", stockApacheVhost);
     }, () => must(host, "apt-get purge -y -q apache2 apache2-bin apache2-data apache2-utils >/dev/null 2>&1; apt-get autoremove -y -q >/dev/null 2>&1; true")));
-    const traefik = traefikBinary();
-    results.push(await runSide(host, ca, "traefik (TLJH)", asked, () => {
+    const traefik = runsSide("traefik (TLJH)") ? traefikBinary() : "";
+    pushSide(await runSide(host, ca, "traefik (TLJH)", asked, () => {
       must(host, "install -d /opt/tljh/hub/bin /opt/tljh/state/rules && cat >/opt/tljh/hub/bin/traefik && chmod 755 /opt/tljh/hub/bin/traefik", fs.readFileSync(traefik) as unknown as string);
       must(host, "cat >/opt/tljh/state/traefik.toml", traefikStatic);
       must(host, "cat >/opt/tljh/state/rules/dynamic.toml", traefikDynamic);
@@ -300,24 +307,25 @@ async function main(): Promise<void> {
     const finished = new Date();
     const table = report(results, { started, finished, versions, memMiB, asked });
     console.log("\n" + table);
-    plot(results, path.join(__dirname, "held-sockets.png"));
-    fs.writeFileSync(path.join(__dirname, quick ? "RESULTS-quick.md" : "RESULTS.md"), table);
-    fs.writeFileSync(path.join(__dirname, quick ? "results-quick.json" : "results.json"), JSON.stringify(results.map(({ timeline, ...r }) => ({ ...r, samples: timeline.length })), null, 2) + "\n");
+    plot(results, path.join(__dirname, outName("held-sockets", "png")));
+    fs.writeFileSync(path.join(__dirname, outName("RESULTS", "md")), table);
+    fs.writeFileSync(path.join(__dirname, outName("results", "json")), JSON.stringify(results.map(({ timeline, ...r }) => ({ ...r, samples: timeline.length })), null, 2) + "\n");
   } finally {
     if (process.env.JHE_KEEP_HOSTS !== "1") removeHost("bench");
   }
 }
 
 function report(results: SideResult[], m: { started: Date; finished: Date; versions: string; memMiB: number; asked: number }): string {
-  const traefik = results.find((r) => r.side === "traefik (TLJH)")!;
+  const traefik = results.find((r) => r.side === "traefik (TLJH)");
+  const vsTraefik = (r: SideResult) => (traefik ? `${(r.held / Math.max(1, traefik.held)).toFixed(2)}×` : "not run");
   const rows = results.map((r) => {
     const lat = r.latency ? `${r.latency.proxyP50.toFixed(2)} / ${r.latency.proxyP99.toFixed(2)} ms (÷ direct ${(r.latency.proxyP50 / r.latency.directP50).toFixed(2)}× / ${(r.latency.proxyP99 / r.latency.directP99).toFixed(2)}×)` : "—";
-    return `| ${r.side} | ${r.held} / ${r.asked} (${((100 * r.held) / r.asked).toFixed(1)} %) | ${r.dropped} | ${r.failed} | ${(r.held / Math.max(1, traefik.held)).toFixed(2)}× | ${r.rampSeconds.toFixed(0)} s | ${r.memoryKiBPerSocket.toFixed(1)} KiB | ${r.fds} | ${r.load} | ${lat} |`;
+    return `| ${r.side} | ${r.held} / ${r.asked} (${((100 * r.held) / r.asked).toFixed(1)} %) | ${r.dropped} | ${r.failed} | ${vsTraefik(r)} | ${r.rampSeconds.toFixed(0)} s | ${r.memoryKiBPerSocket.toFixed(1)} KiB | ${r.fds} | ${r.load} | ${lat} |`;
   });
   return [
-    `# Capacity benchmark (${quick ? "quick" : "full"} run)`,
+    `# Capacity benchmark (${quick ? "quick" : "full"} run${only ? `, only the sides matching "${only}"` : ""})`,
     "",
-    `Command: \`npm run bench${quick ? " -- --quick" : ""}\` · ${m.started.toISOString()} → ${m.finished.toISOString()}`,
+    `Command: \`npm run bench${quick || only ? " --" : ""}${quick ? " --quick" : ""}${only ? ` --only ${JSON.stringify(only)}` : ""}\` · ${m.started.toISOString()} → ${m.finished.toISOString()}`,
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; sandbox host (systemd-nspawn, Debian 13) sees ${m.memMiB} MiB; one process may hold 20,000 open files.`,
     `Versions on the host: ${m.versions.split("\n").join(", ")}; Traefik ${traefikVersion} (TLJH's pin). Client: Node ${process.version} + ws, several processes on the machine.`,
     `Asked: ${m.asked} websockets per side (what the program sizes for expectedParticipants ${PARTICIPANTS}), held ${holdSeconds} s after the ramp; echo check at the end.`,
@@ -326,7 +334,7 @@ function report(results: SideResult[], m: { started: Date; finished: Date; versi
     "|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
-    "3. no-op `pulumi up` / `preview` ÷ empty program, and 4. cold `up` ÷ raw SSH: not measured by this benchmark yet (the engine plugins are present; the measures are not written).",
+    "3. no-op `pulumi up` / `preview` ÷ empty program, and 4. cold `up` ÷ raw SSH: `npm run bench:engine` (bench/engine-bench.ts → bench/RESULTS-engine-<proxy>.md).",
     "",
   ].join("\n");
 }
