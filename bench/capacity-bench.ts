@@ -25,6 +25,11 @@ const quick = process.argv.includes("--quick");
 /** `--only nginx` runs just the sides whose name contains it (a full run of all five takes ~35 min). */
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const runsSide = (side: string) => only === undefined || side.includes(only);
+const sideNames = ["nginx (sized)", "apache (sized)", "nginx (Debian stock)", "apache (Debian stock)", "traefik (TLJH)"] as const;
+if (only !== undefined && !sideNames.some(runsSide)) {
+  console.error(`--only ${JSON.stringify(only)} matches no side; the sides are: ${sideNames.map((s) => JSON.stringify(s)).join(", ")}`);
+  process.exit(2);
+}
 /** Output names: a partial run never overwrites the full run's files. */
 const outName = (base: string, ext: string) => `${base}${quick ? "-quick" : ""}${only ? `-only-${only.replace(/[^a-z0-9]+/gi, "-").replace(/^-|-$/g, "")}` : ""}.${ext}`;
 const HUB = "hub.jhe.test";
@@ -35,7 +40,7 @@ const latencySockets = quick ? 200 : 1000;
 const traefikVersion = "3.6.5";
 const cacheDir = path.join(os.homedir(), ".cache", "jupyterhub-edge", "traefik");
 
-type SideName = "nginx (sized)" | "apache (sized)" | "nginx (Debian stock)" | "apache (Debian stock)" | "traefik (TLJH)";
+type SideName = (typeof sideNames)[number];
 interface SideResult {
   side: SideName;
   asked: number;
