@@ -28,13 +28,19 @@
  *   async tunnelling), and two open files in that child.
  *     ThreadsPerChild   = min(platform cap, ⌊perChildFiles / 2⌋, max(25, ⌈C / 8⌉))
  *     MaxRequestWorkers = ⌈C / ThreadsPerChild⌉ × ThreadsPerChild (≥ stock 150)
- *     ServerLimit       = 2 × MaxRequestWorkers / ThreadsPerChild: a graceful reload starts a new
- *                         generation of children while the old ones keep their websockets (and
- *                         their scoreboard slots) — without the second half a reload under load
- *                         has no room to start in.
- *     ThreadLimit       = ThreadsPerChild; AsyncRequestWorkerFactor = platform value (only idle
+ *     ServerLimit       = max(stock 16, 2 × MaxRequestWorkers / ThreadsPerChild): a graceful reload
+ *                         starts a new generation of children while the old ones keep their
+ *                         websockets (and their scoreboard slots) — without the second half a
+ *                         reload under load has no room to start in.
+ *     ThreadLimit       = max(stock 64, ThreadsPerChild). ServerLimit and ThreadLimit only change
+ *                         with a new parent: the capacity step restarts Apache only when they grow
+ *                         past what the running parent started with, else it reloads gracefully
+ *                         (and raises the parent's open-files limit in place with prlimit).
+ *     AsyncRequestWorkerFactor = platform value (only idle
  *                         keep-alive and lingering-close connections are asynchronous).
- *     TasksMax          = ServerLimit × (ThreadsPerChild + 4) + 64 (systemd counts threads)
+ *     TasksMax          = ServerLimit × (ThreadsPerChild + 4) + 64 (systemd counts threads; every
+ *                         thread also takes a PID, so the host's kernel.pid_max must leave room for
+ *                         them beside what already runs — checked on the host, never raised)
  * Both: the service's LimitNOFILE = openFilesLimit; the kernel's fs.nr_open must allow it and
  *   fs.file-max must allow every proxy file at once: both are checked on the host, never lowered.
  *
@@ -134,8 +140,10 @@ export function sizeApache(connections: number, openFilesLimit: number, p: Platf
   const children = Math.max(1, Math.ceil(Math.max(connections, c.stockMaxRequestWorkers) / threadsPerChild));
   const maxRequestWorkers = children * threadsPerChild;
   return {
-    serverLimit: 2 * children,
-    threadLimit: threadsPerChild,
+    // Never below the stock limits: a running parent started with these can take the stock config
+    // back (destroy) or a smaller sizing with a graceful reload — only growing past them restarts it.
+    serverLimit: Math.max(2 * children, c.stockServerLimit),
+    threadLimit: Math.max(threadsPerChild, c.stockThreadLimit),
     threadsPerChild,
     maxRequestWorkers,
     asyncRequestWorkerFactor: c.asyncRequestWorkerFactor,

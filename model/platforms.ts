@@ -139,6 +139,13 @@ export interface CapacityFacts {
     /** A conf-enabled file is read after mods-enabled/mpm_event.conf, so its MPM settings win. */
     managedConfFile: string;
     stockMaxRequestWorkers: number;
+    /**
+     * The event MPM's ServerLimit / ThreadLimit when the config sets none (Apache's compiled
+     * defaults; Debian's mpm_event.conf sets ThreadLimit 64 and no ServerLimit). The sizing never goes
+     * below them, so putting the stock config back (destroy) is a graceful reload, not a restart.
+     */
+    stockServerLimit: number;
+    stockThreadLimit: number;
     /** Threads per child are capped so that a crashed child takes few websockets with it. */
     maxThreadsPerChild: number;
     asyncRequestWorkerFactor: number;
@@ -182,6 +189,8 @@ const debianCapacity: CapacityFacts = {
   apache: {
     managedConfFile: "/etc/apache2/conf-enabled/jupyterhub-edge-capacity.conf",
     stockMaxRequestWorkers: 150,
+    stockServerLimit: 16,
+    stockThreadLimit: 64,
     maxThreadsPerChild: 500,
     asyncRequestWorkerFactor: 2,
     memoryPerConnectionKiB: 195,

@@ -357,7 +357,15 @@ export function capacityPayload(site: SiteSpec): string {
       tasks: String(c.tasksMax === "infinity" ? 0 : c.tasksMax),
       memory_mib: String(c.memory.neededMiB),
       memory_share_percent: String(Math.round(site.platform.capacity.memoryShare * 100)),
-      ...(site.proxy === "nginx" ? { main_config: nginx.mainConfig, main_include: nginx.managedMainFile } : {}),
+      ...(site.proxy === "nginx"
+        ? { main_config: nginx.mainConfig, main_include: nginx.managedMainFile }
+        : {
+            // What decides restart vs. graceful reload (scripts/remote/capacity.sh).
+            server_limit: String(c.apache.serverLimit),
+            thread_limit: String(c.apache.threadLimit),
+            stock_server_limit: String(site.platform.capacity.apache.stockServerLimit),
+            stock_thread_limit: String(site.platform.capacity.apache.stockThreadLimit),
+          }),
     }) + filesPayload([files.proxy, files.dropIn])
   );
 }

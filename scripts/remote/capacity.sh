@@ -3,15 +3,20 @@
 # payload: `key value` lines, then file records as in files.sh (`file PATH MODE`, `|line`…, `end`):
 #   proxy nginx|apache2|httpd · service UNIT · nofile N · file_max N · tasks N (0 = not counted)
 #   memory_mib N · memory_share_percent N · [main_config PATH · main_include PATH] (nginx)
+#   [server_limit N · thread_limit N · stock_server_limit N · stock_thread_limit N] (Apache)
 #   records: the proxy's sizing file, the systemd drop-in
 # apply: first checks the host can give what the sizing asks — memory (MemTotal), fs.nr_open,
-#   fs.file-max, kernel.threads-max, and that systemd really grants LimitNOFILE — and refuses, with
-#   nothing changed, if not (the kernel's limits are only read, never lowered or raised). Then writes
-#   the files; for nginx, comments out the main config's own worker_processes / events{} (marked)
-#   and includes the managed file there. Tests the config; reloads gracefully (Apache restarts when
-#   its MPM limits or the open-files limit of the running server change: those need a new parent).
-#   Any failure puts every file back and the proxy keeps serving.
-# undo: removes our files, puts the main config back byte for byte, reloads/restarts the proxy.
+#   fs.file-max, kernel.pid_max and kernel.threads-max, and that systemd really grants LimitNOFILE —
+#   and refuses, with nothing changed, if not (the kernel's limits are only read, never lowered or
+#   raised). Then writes the files; for nginx, comments out the main config's own worker_processes /
+#   events{} (marked) and includes the managed file there. Tests the config; reloads gracefully.
+#   Apache restarts only when ServerLimit/ThreadLimit grow past what its running parent started
+#   with (those need a new parent); otherwise the parent's open-files limit is set in place
+#   (prlimit) and the graceful reload's new children inherit it, so open websockets and other sites
+#   on the host keep being served. Any failure puts every file back and the proxy keeps serving.
+# undo: removes our files, puts the main config back byte for byte, reloads the proxy gracefully
+#   (the sizing never goes below the stock ServerLimit/ThreadLimit, so the stock config fits the
+#   running parent) and gives Apache's parent back the open-files limit it had.
 
 readonly MARK='#jhe-capacity# '
 state=$JHE_STATE/capacity
@@ -40,6 +45,15 @@ restore_files() {
   done <"$snap/paths"
 }
 
+# ServerLimit/ThreadLimit of Apache's running parent ($1, its PID): as recorded when an apply last
+# saw it; a parent started since (by anyone) read the files the last apply left; before any, stock.
+parent_limits() {
+  local pid sl tl
+  if read -r pid sl tl 2>/dev/null <"$state/parent-limits" && [[ $pid == "$1" ]]; then echo "$sl $tl"
+  elif read -r sl tl 2>/dev/null <"$state/applied-limits"; then echo "$sl $tl"
+  else echo "${P[stock_server_limit]} ${P[stock_thread_limit]}"; fi
+}
+
 reload_or_restart() {   # $1 unit, $2 reload|restart
   if ! systemctl is-active --quiet "$1"; then systemctl start "$1" 2>&1 || return 1
   else systemctl "$2" "$1" 2>&1 || return 1; fi
@@ -59,8 +73,13 @@ if [[ $JHE_MODE == undo ]]; then
   systemctl daemon-reload
   if systemctl is-active --quiet "$unit"; then
     out=$(proxy_test "$proxy") || die "after removing the capacity files, $proxy's config test fails: $out"
-    # Lower limits need a new parent process for Apache; nginx picks them up on reload.
-    reload_or_restart "$unit" "$([[ $proxy != nginx ]] && echo restart || echo reload)" >/dev/null || die "$unit did not come back"
+    action=reload
+    if [[ $proxy != nginx ]]; then
+      # Started by an apply (no limit from before to give back): a restart brings the stock limits.
+      if [[ -f $state/parent-nofile ]]; then prlimit --pid "$(systemctl show -p MainPID --value "$unit")" --nofile="$(cat "$state/parent-nofile")" || action=restart
+      else action=restart; fi
+    fi
+    reload_or_restart "$unit" "$action" >/dev/null || die "$unit did not come back"
   fi
   rm -rf "$state"
   say "capacity settings removed; $unit runs with its stock limits"
@@ -93,6 +112,9 @@ for key in proxy service nofile file_max tasks memory_mib memory_share_percent; 
 for key in nofile file_max tasks memory_mib memory_share_percent; do [[ ${P[$key]} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
 proxy=${P[proxy]} unit=${P[service]}
 case $proxy in nginx|apache2|httpd) ;; *) die "unknown proxy '$proxy'" ;; esac
+if [[ $proxy != nginx ]]; then
+  for key in server_limit thread_limit stock_server_limit stock_thread_limit; do [[ ${P[$key]:-} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
+fi
 [[ $unit =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit name"
 ((count == 2)) || die "payload must hold the sizing file and the drop-in"
 main='' inc=''
@@ -114,6 +136,14 @@ nr_open=$(cat /proc/sys/fs/nr_open)
 file_max=$(cat /proc/sys/fs/file-max)
 ((P[file_max] <= file_max)) || die "the proxy may hold ${P[file_max]} open files at once, above this kernel's fs.file-max $file_max (not raised by this program): raise fs.file-max or lower expectedParticipants"
 if ((P[tasks] > 0)); then
+  # Every thread takes a PID, and pid_max bounds all tasks on the machine at once (a container
+  # shares its host kernel's). What already runs needs its PIDs too, except the proxy's own.
+  pid_max=$(cat /proc/sys/kernel/pid_max)
+  running=$(find /proc -mindepth 3 -maxdepth 3 -regex '/proc/[0-9]+/task/[0-9]+' 2>/dev/null | wc -l)
+  own=$(systemctl show -p TasksCurrent --value "$unit" 2>/dev/null); [[ $own =~ ^[0-9]+$ ]] || own=0
+  free=$((pid_max - running + own))
+  ((P[tasks] <= free)) ||
+    die "Apache may run ${P[tasks]} threads (its TasksMax: ServerLimit × (ThreadsPerChild + 4) + 64, a graceful reload's second generation included), but kernel.pid_max is $pid_max and $((running - own)) tasks already run here, leaving $free (not raised by this program): raise kernel.pid_max (systemd's default is 4194304) or lower jupyterhub-edge:expectedParticipants"
   threads_max=$(cat /proc/sys/kernel/threads-max)
   ((P[tasks] <= threads_max)) || die "Apache needs ${P[tasks]} threads, above kernel.threads-max $threads_max: lower expectedParticipants"
 fi
@@ -141,7 +171,7 @@ rollback() {
   systemctl daemon-reload
 }
 
-changed=0 sizing_changed=0 i=0
+changed=0 i=0
 while read -r mode path; do
   i=$((i + 1))
   key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
@@ -153,8 +183,6 @@ while read -r mode path; do
   install -m "$mode" -o root -g root "$work/$i" "$path.jhe-new"
   mv -f "$path.jhe-new" "$path"
   changed=1
-  # Record 1 is the proxy's sizing file, record 2 the drop-in: both need a new Apache parent.
-  sizing_changed=1
 done <"$work/index"
 
 if [[ -n $main ]] && ! grep -qxF -- "$inc" "$main"; then
@@ -194,16 +222,26 @@ if ! out=$(proxy_test "$proxy"); then
   die "the sized $proxy config failed its test; the previous files are back:"$'\n'"$out"
 fi
 systemctl daemon-reload
-action=reload
+action=reload pid='' parent_sl=0 parent_tl=0
 if [[ $proxy != nginx ]] && systemctl is-active --quiet "$unit"; then
-  # ServerLimit/ThreadLimit and the parent's own open-files limit only change with a new parent.
   pid=$(systemctl show -p MainPID --value "$unit")
-  running=$(awk '/^Max open files/ {print $4}' "/proc/$pid/limits" 2>/dev/null || echo 0)
-  if [[ $running != "$nofile" ]] || ((sizing_changed)); then action=restart; fi
+  # The open-files limit the parent had before the first apply: undo gives it back.
+  [[ -f $state/parent-nofile ]] || awk '/^Max open files/ {print $4 ":" $5}' "/proc/$pid/limits" >"$state/parent-nofile"
+  read -r parent_sl parent_tl < <(parent_limits "$pid")
+  if ((P[server_limit] > parent_sl || P[thread_limit] > parent_tl)); then action=restart
+  else prlimit --pid "$pid" --nofile="$nofile:$nofile" 2>&1 || action=restart
+  fi
 fi
 if ! out=$(reload_or_restart "$unit" "$action"); then
   rollback
   systemctl restart "$unit" >/dev/null 2>&1 || true
   die "$unit failed to $action with the sized config; rolled back:"$'\n'"$out"$'\n'"$(journalctl -u "$unit" -n 15 --no-pager 2>/dev/null)"
+fi
+if [[ $proxy != nginx ]]; then
+  newpid=$(systemctl show -p MainPID --value "$unit")
+  # A new parent read the limits just written; a reloaded one keeps those it started with.
+  [[ $newpid == "$pid" ]] || { parent_sl=${P[server_limit]} parent_tl=${P[thread_limit]}; }
+  echo "$newpid $parent_sl $parent_tl" >"$state/parent-limits"
+  echo "${P[server_limit]} ${P[thread_limit]}" >"$state/applied-limits"
 fi
 say "$unit sized: LimitNOFILE=$nofile, ${action}ed"

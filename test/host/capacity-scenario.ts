@@ -22,9 +22,10 @@ const ECHO_PORT = 8100;
 const SOCKETS = 2000;
 
 /** Copies the echo backend to the host and runs it as a transient unit (test scaffolding, not the program's). */
-export function startEchoBackend(host: SandboxHost, port = ECHO_PORT, workers = 4, address = "127.0.0.1"): void {
+export function startEchoBackend(host: SandboxHost, port = ECHO_PORT, workers = 4, address = "127.0.0.1", tls?: { cert: string; key: string }): void {
   const source = fs.readFileSync(path.join(__dirname, "..", "support", "ws-echo-backend.js"), "utf8");
-  const r = ssh(host, `cat >/root/ws-echo-backend.js && systemctl stop jhe-echo-${port} 2>/dev/null; systemd-run --unit jhe-echo-${port} -p LimitNOFILE=20000 /usr/bin/node /root/ws-echo-backend.js ${port} ${workers} ${address} && for i in $(seq 50); do curl -fsS http://127.0.0.1:${port}/ >/dev/null 2>&1 && exit 0; sleep 0.2; done; journalctl -u jhe-echo-${port} --no-pager | tail; exit 1`, source);
+  const scheme = tls ? "https" : "http";
+  const r = ssh(host, `cat >/root/ws-echo-backend.js && systemctl stop jhe-echo-${port} 2>/dev/null; systemd-run --unit jhe-echo-${port} -p LimitNOFILE=20000 /usr/bin/node /root/ws-echo-backend.js ${port} ${workers} ${address}${tls ? ` ${tls.cert} ${tls.key}` : ""} && for i in $(seq 50); do curl -fsSk ${scheme}://127.0.0.1:${port}/ >/dev/null 2>&1 && exit 0; sleep 0.2; done; journalctl -u jhe-echo-${port} --no-pager | tail; exit 1`, source);
   assert.equal(r.status, 0, `echo backend did not start: ${r.stdout}${r.stderr}`);
 }
 
@@ -35,6 +36,7 @@ export function capacityScenario(proxy: ProxyKind): void {
   let site: SiteSpec;
   let steps: Step[];
   let mainBefore = "";
+  let stockNofile = "";
   const unit = proxy === "nginx" ? "nginx" : "apache2";
   const plan = (extra: Record<string, unknown>) => {
     ({ site } = parseConfig({
@@ -79,7 +81,11 @@ export function capacityScenario(proxy: ProxyKind): void {
 
   test(`capacity ${proxy}: the sized config is applied; the service runs with the limits`, () => {
     steps = plan({});
-    apply(steps);
+    const capacityAt = steps.findIndex((s) => s.name === "proxy-capacity");
+    apply(steps.slice(0, capacityAt));
+    // The open-files limit Apache's parent runs with before the program sizes it (undo gives it back).
+    if (proxy === "apache") stockNofile = ssh(host, "awk '/Max open files/ {print $4, $5}' /proc/$(systemctl show -p MainPID --value apache2)/limits").stdout.trim();
+    apply(steps.slice(capacityAt));
     // The processes that hold the connections: nginx's workers (worker_rlimit_nofile; the master was
     // only reloaded), Apache's parent (restarted for its new limits) and so its children.
     const holder = proxy === "nginx" ? "$(pgrep -f 'nginx: worker process' | head -1)" : `$(systemctl show -p MainPID --value ${unit})`;
@@ -101,6 +107,23 @@ export function capacityScenario(proxy: ProxyKind): void {
     const again = runStep(host, steps.find((s) => s.name === "proxy-capacity")!, "apply");
     assert.match(again.stdout, /unchanged/, "a second apply changes nothing");
   });
+
+  if (proxy === "apache") {
+    test("capacity apache: a sizing whose threads kernel.pid_max cannot hold is refused, nothing changed", () => {
+      // The same step with the thread count raised to this kernel's pid_max: with what already
+      // runs, it cannot fit, whatever the machine's pid_max is.
+      const pidMax = Number(ssh(host, "cat /proc/sys/kernel/pid_max").stdout.trim());
+      const step = steps.find((s) => s.name === "proxy-capacity")!;
+      const tooBig = { ...step, payload: String(step.payload).replace(/^tasks \d+$/m, `tasks ${pidMax}`) };
+      const pid = ssh(host, "systemctl show -p MainPID --value apache2").stdout.trim();
+      const dropIn = ssh(host, `sha256sum ${dropInPath(site)}`).stdout;
+      const r = runStep(host, tooBig, "apply");
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, new RegExp(`Apache may run ${pidMax} threads .* kernel\\.pid_max is ${pidMax} and \\d+ tasks already run here, leaving \\d+ .*raise kernel\\.pid_max`));
+      assert.equal(ssh(host, `sha256sum ${dropInPath(site)}`).stdout, dropIn, "the drop-in is untouched");
+      assert.equal(ssh(host, "systemctl show -p MainPID --value apache2").stdout.trim(), pid, "Apache was neither restarted nor stopped");
+    });
+  }
 
   test(`capacity ${proxy}: ${SOCKETS} websockets over TLS held with 0 drops, and through a graceful reload`, async () => {
     const client = hold(SOCKETS);
@@ -137,12 +160,37 @@ export function capacityScenario(proxy: ProxyKind): void {
     }
   });
 
+  if (proxy === "apache") {
+    test("capacity apache: a sizing within the running parent's limits, and undo, reload in place", () => {
+      // 30 participants: ServerLimit 16 / ThreadLimit 64, within what the parent started with (the
+      // 400-participant sizing's ThreadLimit 275) — so no restart, and the open-files limit is set
+      // on the running parent; undo then gives it back the limit it had before the first apply.
+      const pid = ssh(host, "systemctl show -p MainPID --value apache2").stdout.trim();
+      const small = plan({ expectedParticipants: 30, openFilesLimit: 8192 }).find((s) => s.name === "proxy-capacity")!;
+      const r = runStep(host, small, "apply");
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /LimitNOFILE=8192, reloaded/);
+      assert.equal(ssh(host, "systemctl show -p MainPID --value apache2").stdout.trim(), pid, "a reload, not a restart");
+      assert.equal(ssh(host, `awk '/Max open files/ {print $4, $5}' /proc/${pid}/limits`).stdout.trim(), "8192 8192");
+      steps = steps.map((s) => (s.name === "proxy-capacity" ? small : s));
+    });
+  }
+
   test(`capacity ${proxy}: undo puts the stock config back byte for byte`, () => {
+    const pidBeforeUndo = ssh(host, `systemctl show -p MainPID --value ${unit}`).stdout.trim();
     for (const step of [...steps].reverse()) {
       const r = runStep(host, step, "undo");
       assert.equal(r.status, 0, `undo of ${step.name} failed:\n${r.stdout}\n${r.stderr}`);
+      if (step.name === "proxy-capacity" && proxy === "apache") {
+        // Undo reloads (the stock ServerLimit/ThreadLimit fit the running parent) and gives the
+        // parent back the open-files limit it had before the first apply.
+        const pid = ssh(host, "systemctl show -p MainPID --value apache2").stdout.trim();
+        assert.equal(pid, pidBeforeUndo, "undo reloads, it does not restart");
+        assert.equal(ssh(host, `awk '/Max open files/ {print $4, $5}' /proc/${pid}/limits`).stdout.trim(), stockNofile);
+      }
     }
     assert.equal(ssh(host, `test -e ${dropInPath(site)} || echo gone`).stdout.trim(), "gone");
+
     assert.equal(ssh(host, "test -e /var/lib/jupyterhub-edge/capacity || echo gone").stdout.trim(), "gone");
     if (proxy === "nginx") {
       // The package was installed before the program came: it stays, with its own nginx.conf.

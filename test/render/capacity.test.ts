@@ -21,9 +21,9 @@ const sized = (extra: Record<string, unknown>) => parseConfig({ ...baseConfig, h
 
 /** Class sizes → the numbers the formula must give (hand-checked against the comment in model/capacity.ts). */
 const expected = [
-  { participants: 30, connections: 165, nginx: { workerProcesses: 2, workerConnections: 768 }, apache: { threadsPerChild: 25, maxRequestWorkers: 175, serverLimit: 14 } },
-  { participants: 300, connections: 1650, nginx: { workerProcesses: 2, workerConnections: 2048 }, apache: { threadsPerChild: 207, maxRequestWorkers: 1656, serverLimit: 16 } },
-  { participants: 3000, connections: 16500, nginx: { workerProcesses: 3, workerConnections: 12800 }, apache: { threadsPerChild: 500, maxRequestWorkers: 16500, serverLimit: 66 } },
+  { participants: 30, connections: 165, nginx: { workerProcesses: 2, workerConnections: 768 }, apache: { threadsPerChild: 25, maxRequestWorkers: 175, serverLimit: 16, threadLimit: 64 } },
+  { participants: 300, connections: 1650, nginx: { workerProcesses: 2, workerConnections: 2048 }, apache: { threadsPerChild: 207, maxRequestWorkers: 1656, serverLimit: 16, threadLimit: 207 } },
+  { participants: 3000, connections: 16500, nginx: { workerProcesses: 3, workerConnections: 12800 }, apache: { threadsPerChild: 500, maxRequestWorkers: 16500, serverLimit: 66, threadLimit: 500 } },
 ];
 
 for (const e of expected) {
@@ -43,9 +43,11 @@ for (const e of expected) {
 
       const apacheSite = sized({ platform, expectedParticipants: e.participants, proxy: "apache" });
       const a = apacheSite.capacity.apache;
-      assert.deepEqual({ threadsPerChild: a.threadsPerChild, maxRequestWorkers: a.maxRequestWorkers, serverLimit: a.serverLimit }, e.apache);
+      assert.deepEqual({ threadsPerChild: a.threadsPerChild, maxRequestWorkers: a.maxRequestWorkers, serverLimit: a.serverLimit, threadLimit: a.threadLimit }, e.apache);
       assert.ok(a.maxRequestWorkers >= apacheSite.capacity.connections, "one thread per held connection");
-      assert.equal(a.serverLimit * a.threadsPerChild, 2 * a.maxRequestWorkers, "room for a second generation during a graceful reload");
+      assert.ok(a.serverLimit * a.threadsPerChild >= 2 * a.maxRequestWorkers, "room for a second generation during a graceful reload");
+      // Never below the stock limits, so the stock config (destroy) fits a parent started with ours.
+      assert.ok(a.serverLimit >= 16 && a.threadLimit >= 64 && a.threadLimit >= a.threadsPerChild);
       assert.ok(2 * a.threadsPerChild + 256 <= apacheSite.capacity.limitNofile, "a child's sockets fit its open-files limit");
       assert.equal(apacheSite.capacity.tasksMax, a.serverLimit * (a.threadsPerChild + 4) + 64);
 

@@ -3,18 +3,24 @@
 // hosts, which have only Debian's nodejs). Several worker processes share the port (node:cluster),
 // because one process here may hold 20,000 open files at most.
 //
-//   node ws-echo-backend.js PORT [WORKERS] [ADDRESS]
+//   node ws-echo-backend.js PORT [WORKERS] [ADDRESS] [CERT KEY]
+//
+// With CERT and KEY (PEM files) it speaks TLS (wss://): the benchmark's direct path with the same
+// encryption as the client leg through the proxy, so a ratio measures the proxy hop alone.
 //
 // Every text/binary frame is echoed back unfragmented; pings get pongs; a close is answered.
 // GET without Upgrade answers 200 "echo backend" (the proxies' health checks and handshakes).
 "use strict";
 const cluster = require("node:cluster");
 const http = require("node:http");
+const https = require("node:https");
+const fs = require("node:fs");
 const crypto = require("node:crypto");
 
 const port = Number(process.argv[2] || 8100);
 const workers = Number(process.argv[3] || 4);
 const address = process.argv[4] || "127.0.0.1";
+const tls = process.argv[5] && process.argv[6] ? { cert: fs.readFileSync(process.argv[5]), key: fs.readFileSync(process.argv[6]) } : undefined;
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 function frame(opcode, payload) {
@@ -60,7 +66,8 @@ if (cluster.isPrimary) {
   cluster.on("listening", () => { if (++ready === workers) console.log(`echo backend on ${address}:${port}, ${workers} workers`); });
   cluster.on("exit", (w, code) => { console.error(`worker ${w.process.pid} exited (${code})`); process.exitCode = 1; });
 } else {
-  const server = http.createServer((req, res) => { res.writeHead(200, { "content-type": "text/plain" }); res.end("echo backend\n"); });
+  const answer = (req, res) => { res.writeHead(200, { "content-type": "text/plain" }); res.end("echo backend\n"); };
+  const server = tls ? https.createServer(tls, answer) : http.createServer(answer);
   server.on("upgrade", (req, socket, head) => {
     const key = req.headers["sec-websocket-key"];
     if (!key || String(req.headers.upgrade).toLowerCase() !== "websocket") { socket.destroy(); return; }
