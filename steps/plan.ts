@@ -362,6 +362,9 @@ export function capacityPayload(site: SiteSpec): string {
         : {
             // What decides restart vs. graceful reload (scripts/remote/capacity.sh).
             server_limit: String(c.apache.serverLimit),
+            // Open files one child needs (its sockets and the reserve): enough in a running parent
+            // whose limit cannot be raised in place.
+            files_needed: String(2 * c.apache.threadsPerChild + site.platform.capacity.reservedFiles),
             thread_limit: String(c.apache.threadLimit),
             stock_server_limit: String(site.platform.capacity.apache.stockServerLimit),
             stock_thread_limit: String(site.platform.capacity.apache.stockThreadLimit),

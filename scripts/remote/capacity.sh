@@ -3,7 +3,7 @@
 # payload: `key value` lines, then file records as in files.sh (`file PATH MODE`, `|line`…, `end`):
 #   proxy nginx|apache2|httpd · service UNIT · nofile N · file_max N · tasks N (0 = not counted)
 #   memory_mib N · memory_share_percent N · [main_config PATH · main_include PATH] (nginx)
-#   [server_limit N · thread_limit N · stock_server_limit N · stock_thread_limit N] (Apache)
+#   [server_limit N · thread_limit N · stock_server_limit N · stock_thread_limit N · files_needed N] (Apache)
 #   records: the proxy's sizing file, the systemd drop-in
 # apply: first checks the host can give what the sizing asks — memory (MemTotal), fs.nr_open,
 #   fs.file-max, kernel.pid_max and kernel.threads-max, and that systemd really grants LimitNOFILE —
@@ -13,7 +13,9 @@
 #   Apache restarts only when ServerLimit/ThreadLimit grow past what its running parent started
 #   with (those need a new parent); otherwise the parent's open-files limit is set in place
 #   (prlimit) and the graceful reload's new children inherit it, so open websockets and other sites
-#   on the host keep being served. Any failure puts every file back and the proxy keeps serving.
+#   on the host keep being served. Where the limit cannot be raised in place (no CAP_SYS_RESOURCE,
+#   as in some containers), a running limit that already covers a child's files is kept until the
+#   next start; only a too-small one restarts. Any failure puts every file back and the proxy keeps serving.
 # undo: removes our files, puts the main config back byte for byte, reloads the proxy gracefully
 #   (the sizing never goes below the stock ServerLimit/ThreadLimit, so the stock config fits the
 #   running parent) and gives Apache's parent back the open-files limit it had.
@@ -73,13 +75,12 @@ if [[ $JHE_MODE == undo ]]; then
   systemctl daemon-reload
   if systemctl is-active --quiet "$unit"; then
     out=$(proxy_test "$proxy") || die "after removing the capacity files, $proxy's config test fails: $out"
-    action=reload
-    if [[ $proxy != nginx ]]; then
-      # Started by an apply (no limit from before to give back): a restart brings the stock limits.
-      if [[ -f $state/parent-nofile ]]; then prlimit --pid "$(systemctl show -p MainPID --value "$unit")" --nofile="$(cat "$state/parent-nofile")" || action=restart
-      else action=restart; fi
+    # Apache's parent gets back the open-files limit it had (lowering needs no privilege); a parent
+    # started by an apply keeps its higher one until its next start, which is harmless.
+    if [[ $proxy != nginx && -f $state/parent-nofile ]]; then
+      prlimit --pid "$(systemctl show -p MainPID --value "$unit")" --nofile="$(cat "$state/parent-nofile")" 2>/dev/null || true
     fi
-    reload_or_restart "$unit" "$action" >/dev/null || die "$unit did not come back"
+    reload_or_restart "$unit" reload >/dev/null || die "$unit did not come back"
   fi
   rm -rf "$state"
   say "capacity settings removed; $unit runs with its stock limits"
@@ -113,7 +114,7 @@ for key in nofile file_max tasks memory_mib memory_share_percent; do [[ ${P[$key
 proxy=${P[proxy]} unit=${P[service]}
 case $proxy in nginx|apache2|httpd) ;; *) die "unknown proxy '$proxy'" ;; esac
 if [[ $proxy != nginx ]]; then
-  for key in server_limit thread_limit stock_server_limit stock_thread_limit; do [[ ${P[$key]:-} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
+  for key in server_limit thread_limit stock_server_limit stock_thread_limit files_needed; do [[ ${P[$key]:-} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
 fi
 [[ $unit =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit name"
 ((count == 2)) || die "payload must hold the sizing file and the drop-in"
@@ -222,14 +223,20 @@ if ! out=$(proxy_test "$proxy"); then
   die "the sized $proxy config failed its test; the previous files are back:"$'\n'"$out"
 fi
 systemctl daemon-reload
-action=reload pid='' parent_sl=0 parent_tl=0
+action=reload pid='' parent_sl=0 parent_tl=0 kept=''
 if [[ $proxy != nginx ]] && systemctl is-active --quiet "$unit"; then
   pid=$(systemctl show -p MainPID --value "$unit")
   # The open-files limit the parent had before the first apply: undo gives it back.
   [[ -f $state/parent-nofile ]] || awk '/^Max open files/ {print $4 ":" $5}' "/proc/$pid/limits" >"$state/parent-nofile"
   read -r parent_sl parent_tl < <(parent_limits "$pid")
   if ((P[server_limit] > parent_sl || P[thread_limit] > parent_tl)); then action=restart
-  else prlimit --pid "$pid" --nofile="$nofile:$nofile" 2>&1 || action=restart
+  elif ! prlimit --pid "$pid" --nofile="$nofile:$nofile" 2>/dev/null; then
+    # Raising another process's limit takes CAP_SYS_RESOURCE. Without it, a running limit that
+    # covers one child's files is enough until the next start; a smaller one needs a new parent.
+    running_nofile=$(awk '/^Max open files/ {print $4}' "/proc/$pid/limits")
+    if ((running_nofile >= P[files_needed])); then
+      kept="; the running parent keeps its $running_nofile open files (a child needs ${P[files_needed]}) until its next start"
+    else action=restart; fi
   fi
 fi
 if ! out=$(reload_or_restart "$unit" "$action"); then
@@ -244,4 +251,4 @@ if [[ $proxy != nginx ]]; then
   echo "$newpid $parent_sl $parent_tl" >"$state/parent-limits"
   echo "${P[server_limit]} ${P[thread_limit]}" >"$state/applied-limits"
 fi
-say "$unit sized: LimitNOFILE=$nofile, ${action}ed"
+say "$unit sized: LimitNOFILE=$nofile, ${action}ed$kept"

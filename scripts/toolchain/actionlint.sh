@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-1.7.12}"
+ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-1.7.7}"
 cache_root="${JHE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/jupyterhub-edge}"
 bin_dir="$cache_root/actionlint/v$ACTIONLINT_VERSION"
 

@@ -3,7 +3,10 @@
  * against pebble on the machine, on Debian 13: a certificate issued and served, a second up that
  * changes (and requests) nothing, a new domain getting a certificate of its own, a renewal by the
  * distro's certbot.service served at once, destroy deleting the certificates and leaving the host
- * as found.
+ * as found. On the Apache run also the certificate carry-over (issue 13; the host tier proves it
+ * for nginx): the stack keeps the ACME account and certificates as its secret `acmeCarryOver`
+ * output; a rebuilt server (a fresh host, the same domains) given them back by config gets them
+ * with 0 new orders at the ACME server, serves the same certificate, and is destroyed as found.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -41,6 +44,11 @@ if (missing) {
   let stack: Stack;
   let asFound: string;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-engine-acme-"));
+  const carryOver = proxy === "apache";
+  /** Orders the shared pebble has taken so far (test files run one at a time: all of them ours). */
+  const orders = () => (fs.readFileSync(path.join(process.env.JHE_SANDBOX_DIR ?? "/var/lib/jupyterhub-edge-sandbox", "acme", "pebble.log"), "utf8").match(/Added order /g) ?? []).length;
+  let carried: Record<string, string> = {};
+  let exportedSerial = "";
 
   before(async () => {
     acme = await startAcme();
@@ -58,6 +66,8 @@ if (missing) {
         hubDomain: HUB, certificateMode: "acme", acmeEmail: "admin@example.org",
         acmeServer: acme.directoryUrl(host.machineAddr), acmeCaBundleFile: acme.listenerCaFile,
       },
+      // `pulumi config set --secret acmeCarryOver '{}'`: export the bundles as a secret output.
+      ...(carryOver ? { secretConfig: { acmeCarryOver: "{}" } } : {}),
     });
   });
   after(async () => {
@@ -95,6 +105,8 @@ if (missing) {
     assert.match(log, new RegExp(`requesting a certificate for ${WWW.replace(/\./g, "\\.")}`));
     assert.match(log, new RegExp(`certificate for ${HUB.replace(/\./g, "\\.")} exists; not requested again`));
     assert.equal(await servedSerial(host.addr), hubSerial, "the hub's certificate was not re-issued");
+    // This up exported the bundles (acme-export re-runs when the domains change): what a rebuild gets.
+    exportedSerial = hubSerial;
     const probe = await httpsGet(`https://${WWW}/`, { connectTo: { host: host.addr }, ca: await acme.issuingRootPem(), timeoutMs: 15_000 });
     assert.equal(probe.status, 200);
     assert.equal(probe.tls?.authorized, true, "the new domain is served with its ACME certificate");
@@ -110,10 +122,44 @@ if (missing) {
   });
 
   test(`engine acme/${proxy}: destroy deletes the certificate and leaves the host as found`, async () => {
+    if (carryOver) {
+      const out = await stack.outputs();
+      assert.equal(out.acmeCarryOver.secret, true, "the carried-over bundles are a secret output");
+      carried = out.acmeCarryOver.value as Record<string, string>;
+      assert.deepEqual(Object.keys(carried).sort(), [HUB, WWW].sort());
+    }
     const res = await stack.destroy();
     console.log(`# destroy: ${JSON.stringify(res.summary.resourceChanges)}`);
     const diff = fingerprintDiff(asFound, fingerprint(host));
     assert.equal(diff, "", `host differs from how it was found:\n${diff}`);
   });
+
+  if (carryOver) {
+    test(`engine acme/${proxy}: a rebuilt server given the carried-over bundles gets its certificates with 0 new orders`, async () => {
+      removeHost(hostName);
+      host = createHost(hostName, "trixie");
+      await acme.addName(HUB, host.addr);
+      await acme.addName(WWW, host.addr);
+      const rebuiltAsFound = fingerprint(host);
+      await stack.setConfig("jupyterhub-edge:host", { value: host.addr });
+      await stack.setConfig("jupyterhub-edge:hostKey", { value: host.hostKey });
+      // What `pulumi config set --secret acmeCarryOver "$(pulumi stack output --show-secrets acmeCarryOver)"` writes.
+      await stack.setConfig("jupyterhub-edge:acmeCarryOver", { value: JSON.stringify(carried), secret: true });
+      const before = orders();
+      const out: string[] = [];
+      const up = await stack.up({ onOutput: (s) => out.push(s) });
+      const newOrders = orders() - before;
+      const served = await servedSerial(host.addr);
+      console.log(`# rebuilt server: ${JSON.stringify(up.summary.resourceChanges)}; new orders at the ACME server: ${newOrders}; serial exported ${exportedSerial}, served by the rebuilt server ${served}`);
+      assert.equal(newOrders, 0, "the rebuilt server must not order certificates again");
+      assert.equal(served, exportedSerial, "the carried-over certificate is served");
+      assert.ok(!/PRIVATE KEY/.test(out.join("")), "key material in the engine's output");
+      const r = await probeHubKernel({ baseUrl: `https://${HUB}/`, connectTo: { host: host.addr }, ca: await acme.issuingRootPem(), username: host.hubUser, password: host.hubPassword });
+      assert.match(r.output, /42/);
+      await stack.destroy();
+      const diff = fingerprintDiff(rebuiltAsFound, fingerprint(host));
+      assert.equal(diff, "", `the rebuilt host differs from how it was found:\n${diff}`);
+    });
+  }
 }
 }

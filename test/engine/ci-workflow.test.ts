@@ -84,13 +84,11 @@ if (why) {
 
   /** The CLI commands pulumi/actions runs for these inputs (its src/main.ts + the Automation API). */
   function actionCommands(inputs: Record<string, string | boolean>): string[][] {
-    const known = ["command", "stack-name", "cloud-url", "pulumi-version", "diff", "suppress-progress", "comment-on-pr", "edit-pr-comment", "github-token", "comment-on-summary", "upsert", "continue-on-error"];
+    const known = ["command", "stack-name", "cloud-url", "pulumi-version", "diff", "suppress-progress", "comment-on-pr", "edit-pr-comment", "github-token", "comment-on-summary", "upsert"];
     for (const k of Object.keys(inputs)) assert.ok(known.includes(k), `pulumi/actions input '${k}' has no CLI mapping in this test; add it`);
     const stack = expand(String(inputs["stack-name"]));
     const flags = [...(inputs.diff === true ? ["--diff"] : []), ...(inputs["suppress-progress"] === true ? ["--suppress-progress"] : [])];
-    // pulumi/actions ≥ 6.1 passes continue-on-error to up (and destroy) only.
-    const upFlags = inputs["continue-on-error"] === true ? ["--continue-on-error"] : [];
-    const command = inputs.command === "preview" ? ["preview", ...flags] : inputs.command === "up" ? ["up", "--yes", "--skip-preview", ...flags, ...upFlags] : assert.fail(`command ${inputs.command}`);
+    const command = inputs.command === "preview" ? ["preview", ...flags] : inputs.command === "up" ? ["up", "--yes", "--skip-preview", ...flags] : assert.fail(`command ${inputs.command}`);
     return [
       ["--non-interactive", "--cwd", project, "login", expand(String(inputs["cloud-url"]))],
       ["stack", "select", ...(inputs.upsert === true ? ["--create"] : []), "--stack", stack, "--non-interactive"],

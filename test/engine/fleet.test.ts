@@ -8,8 +8,10 @@
  *     that server's secret stack output) and its outputs are per server, passwords masked;
  *   - removing a server touches only that server's resources, and leaves it as it was found;
  *     adding it back creates only its own;
- *   - a server whose SSH is down fails only its own resources, with an error naming it; the others
- *     take the change (`up --continue-on-error`, as the workflow runs it), and the next up converges;
+ *   - a server whose SSH is down fails only its own resources, with an error naming it and the
+ *     address; the others, configured at the same time, take the change; nothing of the failed
+ *     server is deleted; the next up converges (a plain `up`, as the workflow runs it: with
+ *     `--continue-on-error` the engine would delete the steps that wait on the failed one);
  *   - destroy leaves every server as found — `/etc` and the program's other trees hashed before and
  *     after, the package-owned files the package manager purged listed — while the sites that were
  *     on two of them keep serving throughout (a probe loop from the first up to the end).
@@ -26,7 +28,7 @@ import { edgeStack } from "../../scripts/automation";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, packageOwnedFiles, removeHost, ssh, treeHashes } from "../support/sandbox";
 import { httpsGet, probeHubKernel } from "../support/hub-probe";
 import { ProbeLoop, formatProbeReport, startProbeLoop } from "../support/probe-loop";
-import { missingToolchain } from "./scenario";
+import { installPreexistingSite, missingToolchain } from "./scenario";
 
 interface Room { name: string; suite: "trixie" | "bookworm"; platform: string; proxy: "nginx" | "apache"; legacySite: boolean }
 const ROOMS: Room[] = [
@@ -66,7 +68,7 @@ if (missing) {
   };
 
   /** An `up` that records, per server, which resources it changed and when its steps ran. */
-  async function upRecorded(opts: { continueOnError?: boolean } = {}) {
+  async function upRecorded() {
     const changed: string[] = [];
     const span = new Map<string, { first: number; last: number }>();
     const onEvent = (e: EngineEvent) => {
@@ -85,7 +87,7 @@ if (missing) {
     let up: UpResult | undefined;
     let error: unknown;
     try {
-      up = await stack.up({ onOutput, onEvent, ...opts });
+      up = await stack.up({ onOutput, onEvent });
     } catch (e) {
       error = e;
     }
@@ -108,14 +110,7 @@ if (missing) {
     for (const [i, r] of ROOMS.entries()) {
       const h = createHost(`engine-fleet-${i + 1}`, r.suite);
       hosts.set(r.name, h);
-      if (r.legacySite) {
-        const unit = r.proxy === "nginx" ? "nginx" : "apache2";
-        const site = r.proxy === "nginx"
-          ? `printf 'server {\n  listen 80;\n  server_name ${legacy(r)};\n  root /srv/legacy;\n}\n' >/etc/nginx/sites-enabled/legacy`
-          : `printf '<VirtualHost *:80>\n  ServerName ${legacy(r)}\n  DocumentRoot /srv/legacy\n  <Directory /srv/legacy>\n    Require all granted\n  </Directory>\n</VirtualHost>\n' >/etc/apache2/sites-enabled/legacy.conf`;
-        const s = ssh(h, "bash -s", `set -e; apt-get install -y -q ${unit} >/dev/null; mkdir -p /srv/legacy; echo 'legacy site' >/srv/legacy/index.html; ${site}; systemctl reload ${unit}`);
-        assert.equal(s.status, 0, s.stderr);
-      }
+      if (r.legacySite) installPreexistingSite(h, r.proxy, legacy(r));
       asFound.set(r.name, { fingerprint: fingerprint(h), hashes: treeHashes(h) });
     }
     console.log(`# three sandbox hosts up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -228,21 +223,29 @@ if (missing) {
       const r = spawnSync("nsenter", ["-t", init, "-m", "-u", "-i", "-n", "-p", "systemctl", "start", "ssh.service"], { encoding: "utf8" });
       assert.equal(r.status, 0, r.stderr);
     };
+    const room1Urns = async () => ((await stack.exportStack()).deployment.resources as { urn: string }[]).map((r) => r.urn).filter((u) => u.includes("::edge-room1")).sort();
+    const room1Before = await room1Urns();
     sshd("stop");
     let failed: Awaited<ReturnType<typeof upRecorded>>;
     try {
       await stack.setConfig("jupyterhub-edge:maxUploadMb", { value: "2048" });
-      failed = await upRecorded({ continueOnError: true });
+      failed = await upRecorded();
     } finally {
       sshd("start");
     }
     assert.ok(failed.error, "up must fail while room1 cannot be reached");
     const message = String(failed.error);
+    const diagnostics = /Diagnostics:\n([\s\S]*?)(?:\nOutputs:|\nResources:|$)/.exec(message)?.[1] ?? "";
     console.log(`# up with room1's SSH down: failed after ${failed.seconds.toFixed(1)} s; changed ${failed.changed.join(", ")}`);
-    console.log(`# the error: ${(/edge-room1[^\n]*\n?[^\n]*(refused|dial)[^\n]*/.exec(message)?.[0] ?? message.slice(0, 400)).trim()}`);
-    assert.match(message, /edge-room1-[\w-]+/, "the error names the server's resource");
-    assert.match(message, new RegExp(`${H(down).addr.replace(/\./g, "\\.")}:22|connection refused|dial`), "the error says it could not connect");
-    assert.ok(!/edge-room[23]/.test(message.replace(/edge-room1[\w-]*/g, "")), `the error involves another server: ${message.slice(0, 600)}`);
+    console.log(`# its diagnostics:\n#   ${diagnostics.trim().split("\n").join("\n#   ")}`);
+    // The resources the error is about: those the diagnostics name, and those marked failed.
+    const failing = new Set([...message.matchAll(/command:remote:Command \(?(edge-[\w-]+)\)?:?[^\n]*\*\*\w+ failed\*\*/g), ...diagnostics.matchAll(/command:remote:Command \((edge-[\w-]+)\):/g)].map((m) => m[1]));
+    assert.ok(failing.size > 0, `no failed resource found in: ${message.slice(-1500)}`);
+    assert.deepEqual([...failing].filter((n) => !n.startsWith("edge-room1-")), [], "only room1's resources failed");
+    assert.match(diagnostics, new RegExp(`dial tcp ${H(down).addr.replace(/\./g, "\\.")}:22: connect: connection refused`), "the error says which address could not be reached");
+    // Nothing of room1 was deleted: no delete was even attempted, and its resources are all in the state.
+    assert.deepEqual(failed.changed.filter((c) => !c.startsWith("update ")), [], "only updates were started");
+    assert.deepEqual(await room1Urns(), room1Before, "room1's resources are all still in the state");
     const upload = (r: Room) => ssh(H(r), r.proxy === "nginx" ? "grep -ho 'client_max_body_size [0-9]*m' /etc/nginx/conf.d/jupyterhub-edge.conf | sort -u" : "grep -ho 'LimitRequestBody [0-9]*' /etc/apache2/sites-enabled/jupyterhub-edge.conf | sort -u").stdout.trim();
     assert.equal(upload(ROOMS[1]), "LimitRequestBody 2147483648", "room2 took the change");
     assert.equal(upload(ROOMS[2]), "client_max_body_size 2048m", "room3 took the change");

@@ -42,6 +42,16 @@ export interface EngineScenario {
 
 const serverProcess = { nginx: /"nginx"/, apache: /"apache2"/ };
 
+/** A site the host served before the program came (on port 80, "legacy site"), which must keep serving. */
+export function installPreexistingSite(host: SandboxHost, proxy: ProxyKind, domain: string): void {
+  const unit = proxy === "nginx" ? "nginx" : "apache2";
+  const site = proxy === "nginx"
+    ? `printf 'server {\n  listen 80;\n  server_name ${domain};\n  root /srv/legacy;\n}\n' >/etc/nginx/sites-enabled/legacy`
+    : `printf '<VirtualHost *:80>\n  ServerName ${domain}\n  DocumentRoot /srv/legacy\n  <Directory /srv/legacy>\n    Require all granted\n  </Directory>\n</VirtualHost>\n' >/etc/apache2/sites-enabled/legacy.conf`;
+  const r = ssh(host, "bash -s", `set -e; apt-get install -y -q ${unit} >/dev/null; mkdir -p /srv/legacy; echo 'legacy site' >/srv/legacy/index.html; ${site}; systemctl reload ${unit}`);
+  assert.equal(r.status, 0, r.stderr);
+}
+
 export function engineScenario(sc: EngineScenario): void {
 const missing = missingToolchain();
 const tag = `${sc.proxy}/${sc.suite}`;
@@ -69,14 +79,7 @@ if (missing) {
 
   before(async () => {
     host = createHost(hostName, sc.suite);
-    if (sc.preexistingSite) {
-      const unit = sc.proxy === "nginx" ? "nginx" : "apache2";
-      const site = sc.proxy === "nginx"
-        ? `printf 'server {\n  listen 80;\n  server_name ${LEGACY};\n  root /srv/legacy;\n}\n' >/etc/nginx/sites-enabled/legacy`
-        : `printf '<VirtualHost *:80>\n  ServerName ${LEGACY}\n  DocumentRoot /srv/legacy\n  <Directory /srv/legacy>\n    Require all granted\n  </Directory>\n</VirtualHost>\n' >/etc/apache2/sites-enabled/legacy.conf`;
-      const r = ssh(host, "bash -s", `set -e; apt-get install -y -q ${unit} >/dev/null; mkdir -p /srv/legacy; echo 'legacy site' >/srv/legacy/index.html; ${site}; systemctl reload ${unit}`);
-      assert.equal(r.status, 0, r.stderr);
-    }
+    if (sc.preexistingSite) installPreexistingSite(host, sc.proxy, LEGACY);
     asFound = fingerprint(host);
     stack = await edgeStack({
       stackName: `engine-${sc.proxy}-${sc.suite}`,
