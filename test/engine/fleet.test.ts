@@ -261,8 +261,10 @@ if (missing) {
   test("engine fleet: destroy leaves every server as found; the sites that were there served throughout", async () => {
     const res = await stack.destroy({ onOutput });
     console.log(`# destroy: ${JSON.stringify(res.summary.resourceChanges)}`);
-    for (const { room, loop } of legacyLoops.splice(0)) {
-      const report = await loop.stop();
+    // Every loop stopped before any assertion, so that none outlives a failure.
+    const reports = [];
+    for (const { room, loop } of legacyLoops.splice(0)) reports.push({ room, report: await loop.stop() });
+    for (const { room, report } of reports) {
       console.log(formatProbeReport(`${room.name}'s own site from the first fleet up to after destroy`, report));
       const t = report.targets[0];
       assert.ok(t.sent > 20, `too few probes: ${t.sent}`);
