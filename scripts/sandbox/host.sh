@@ -305,6 +305,23 @@ ensure_base_locked() {
 }
 ensure_base() { with_lock "$STATE/bases/.$1.lock" ensure_base_locked "$1" "${2:-0}"; }
 
+# The base unpacked once, the read-only lower layer of every host of the suite (overlayfs): a host
+# starts from it in no time and takes only what it writes (unpacking it per host took ~11 s, and
+# removing it ~7 s). Older bases' copies go when no host uses them any more.
+base_root() { printf '%s/bases/%s-%s.root' "$STATE" "$1" "$(base_key "$1")"; }
+ensure_base_root_locked() {
+  local root old
+  root=$(base_root "$1")
+  if [[ ! -d $root ]]; then
+    rm -rf --one-file-system "$root.partial" && mkdir -p "$root.partial"
+    zstd -q -dc "$(base_tarball "$1")" | tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$root.partial" -xpf -
+    mv "$root.partial" "$root"
+  fi
+  for old in "$STATE/bases/$1"-*.root; do
+    [[ $old == "$root" ]] || findmnt -rn -o OPTIONS | grep -qF "lowerdir=$old" || rm -rf --one-file-system "$old"
+  done
+}
+
 # --- hosts ------------------------------------------------------------------------------------
 
 # Loads host.env of NAME into the current shell (HOST_ADDR, SSH_KEY, ...).
@@ -646,18 +663,18 @@ cmd_create() {
   ensure_apt_proxy
   ensure_base "$suite"
   with_lock "$STATE/.lock" allocate_index_locked "$name" "$index"
-  local idx password tarball
+  local idx password
   idx=$(cat "$dir/index")
   printf '%s\n' "$suite" >"$dir/suite"
   password=$(random_password)
-  tarball=$(base_tarball "$suite")
+  with_lock "$STATE/bases/.$suite.lock" ensure_base_root_locked "$suite"
   # A stale veth from a crashed run with the same index would block this one.
   ip link del "jhe${idx}m" 2>/dev/null || true
 
   log "creating '$name' ($suite, $SUBNET.$idx.2)"
-  mkdir -p "$dir/root"
-  zstd -q -dc "$tarball" | tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$dir/root" -xpf -
-  log "root unpacked"
+  mkdir -p "$dir/root" "$dir/upper" "$dir/work"
+  mount -t overlay overlay -o "lowerdir=$(base_root "$suite"),upperdir=$dir/upper,workdir=$dir/work" "$dir/root"
+  log "root mounted (overlay on the $suite base)"
   ssh-keygen -q -t ed25519 -N '' -C "jhe-sandbox-$name" -f "$dir/id_ed25519"
   personalize_root "$name" "$dir/root" "$idx" "$password"
   write_env "$name" "$suite" "$idx" "$password"
@@ -704,8 +721,8 @@ teardown() {
   if [[ -e /run/netns/$ns ]]; then ip netns del "$ns" 2>/dev/null || true; fi
   # Deleting the namespace deletes the veth pair; this covers a pair never moved into it.
   [[ -z $idx ]] || ip link del "jhe${idx}m" 2>/dev/null || true
-  # Nothing should be mounted below the host dir (nspawn mounts in its own namespace), but an
-  # interrupted run by hand could have left something: unmount deepest first.
+  # The root is an overlay mount (nspawn's own mounts are in its namespace); an interrupted run
+  # could have left more: unmount deepest first.
   if [[ -d $dir ]]; then
     local m
     findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | sort -r | while read -r m; do
