@@ -138,9 +138,11 @@ file_max=$(cat /proc/sys/fs/file-max)
 ((P[file_max] <= file_max)) || die "the proxy may hold ${P[file_max]} open files at once, above this kernel's fs.file-max $file_max (not raised by this program): raise fs.file-max or lower expectedParticipants"
 if ((P[tasks] > 0)); then
   # Every thread takes a PID, and pid_max bounds all tasks on the machine at once (a container
-  # shares its host kernel's). What already runs needs its PIDs too, except the proxy's own.
+  # shares its host kernel's). What already runs needs its PIDs too, except the proxy's own. The
+  # kernel's own count of tasks (loadavg's "running/total"), not a walk of /proc, which races with
+  # threads coming and going.
   pid_max=$(cat /proc/sys/kernel/pid_max)
-  running=$(find /proc -mindepth 3 -maxdepth 3 -regex '/proc/[0-9]+/task/[0-9]+' 2>/dev/null | wc -l)
+  running=$(awk '{ split($4, n, "/"); print n[2] }' /proc/loadavg)
   own=$(systemctl show -p TasksCurrent --value "$unit" 2>/dev/null); [[ $own =~ ^[0-9]+$ ]] || own=0
   free=$((pid_max - running + own))
   ((P[tasks] <= free)) ||

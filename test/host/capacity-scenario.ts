@@ -105,6 +105,7 @@ export function capacityScenario(proxy: ProxyKind): void {
       assert.ok(Number(threads) >= site.capacity.apache.threadsPerChild, `apache children run ${threads} threads, want ≥ ${site.capacity.apache.threadsPerChild}`);
     }
     const again = runStep(host, steps.find((s) => s.name === "proxy-capacity")!, "apply");
+    assert.equal(again.status, 0, `the second apply failed:\n${again.stdout}${again.stderr}`);
     assert.match(again.stdout, /unchanged/, "a second apply changes nothing");
   });
 
