@@ -3,10 +3,12 @@
 # installs what the tiers need first (npm packages, Debian packages, the Pulumi CLI, checker roots,
 # the sandbox base). Tiers: render (golden files + real nginx -t), wiring (Pulumi mocks), host
 # (sandbox hosts over SSH), engine (Automation API + real plugins; one SKIP line if they are absent),
+# variants (the engine scenario on the two other release/proxy pairs, test/engine/variants/; not in
+# the default run, which then fits in an hour: the fleet scenario covers those pairs' proxies),
 # selinux (the SELinux step on an enforcing Debian guest under QEMU; not in the default run: see
 # test/selinux/selinux-guest.test.ts for its cost).
 #
-#   scripts/test-all.sh [--tier render|wiring|host|engine|selinux]...   (default: render wiring host engine)
+#   scripts/test-all.sh [--tier render|wiring|host|engine|variants|selinux]...   (default: render wiring host engine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $EUID -eq 0 ]] || { echo "test-all: run as root (sandbox hosts use namespaces and systemd-nspawn)" >&2; exit 1; }
@@ -15,7 +17,7 @@ tiers=()
 while (($#)); do
   case $1 in
     --tier) tiers+=("$2"); shift 2 ;;
-    *) echo "usage: $0 [--tier render|wiring|host|engine|selinux]..." >&2; exit 2 ;;
+    *) echo "usage: $0 [--tier render|wiring|host|engine|variants|selinux]..." >&2; exit 2 ;;
   esac
 done
 ((${#tiers[@]})) || tiers=(render wiring host engine)
@@ -50,11 +52,11 @@ if want render; then
   bash scripts/sandbox/checker-root.sh trixie >/dev/null
   bash scripts/sandbox/checker-root.sh bookworm >/dev/null
 fi
-if want host || want engine; then
+if want host || want engine || want variants; then
   stamp "sandbox base roots"
   bash scripts/sandbox/host.sh prepare --suite all
 fi
-if want engine; then
+if want engine || want variants; then
   stamp "Pulumi toolchain"
   # shellcheck source=toolchain/env.sh
   source scripts/toolchain/env.sh
@@ -70,6 +72,7 @@ want render && files+=(test/render/*.test.ts)
 want wiring && files+=(test/wiring/*.test.ts)
 want host && files+=(test/host/*.test.ts)
 want engine && files+=(test/engine/*.test.ts)
+want variants && files+=(test/engine/variants/*.test.ts)
 if want selinux; then
   stamp "SELinux guest root (cold: ~3 min)"
   nice -n 5 bash scripts/sandbox/selinux-guest.sh root >/dev/null

@@ -1,4 +1,4 @@
-import { engineScenario } from "./scenario";
+import { engineScenario } from "../scenario";
 
 // A Debian 12 host already serving a site with Apache: ours is added beside it, switched to nginx
 // (Apache stopped meanwhile) and back, and destroy leaves Apache and that site as they were.
