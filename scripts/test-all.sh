@@ -3,8 +3,9 @@
 # installs what the tiers need first (npm packages, Debian packages, the Pulumi CLI, checker roots,
 # the sandbox base). Tiers: render (golden files + real nginx -t), wiring (Pulumi mocks), host
 # (sandbox hosts over SSH), engine (Automation API + real plugins; one SKIP line if they are absent),
-# variants (the engine scenario on the two other release/proxy pairs, test/engine/variants/; not in
-# the default run, which then fits in an hour: the fleet scenario covers those pairs' proxies),
+# variants (the host and engine scenarios on the two other release/proxy pairs,
+# test/{host,engine}/variants/: fresh nginx on Debian 13, Apache with a site of its own on Debian 12;
+# not in the default run, which then fits in an hour — the fleet scenario covers both cases),
 # selinux (the SELinux step on an enforcing Debian guest under QEMU; not in the default run: see
 # test/selinux/selinux-guest.test.ts for its cost).
 #
@@ -72,7 +73,7 @@ want render && files+=(test/render/*.test.ts)
 want wiring && files+=(test/wiring/*.test.ts)
 want host && files+=(test/host/*.test.ts)
 want engine && files+=(test/engine/*.test.ts)
-want variants && files+=(test/engine/variants/*.test.ts)
+want variants && files+=(test/host/variants/*.test.ts test/engine/variants/*.test.ts)
 if want selinux; then
   stamp "SELinux guest root (cold: ~3 min)"
   nice -n 5 bash scripts/sandbox/selinux-guest.sh root >/dev/null
