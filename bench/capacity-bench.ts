@@ -368,9 +368,20 @@ function report(results: SideResult[], m: { started: Date; finished: Date; versi
     `Measure 2 at ${latencySockets} open sockets: "direct ws" is plain websockets to the echo backend (no TLS, one connection); "direct wss" is the same backend speaking TLS with the same certificate, so its ratio is the proxy hop alone (the goal's ≤ 1.3×). Best of two rounds after a warm-up.`,
     ...(notes.length ? ["", "Changed on the machine for the run:", ...notes] : []),
     "",
-    "3. no-op `pulumi up` / `preview` ÷ empty program, and 4. cold `up` ÷ raw SSH: `npm run bench:engine` (bench/engine-bench.ts → bench/RESULTS-engine-<proxy>.md).",
-    "",
+    ...engineSection(),
   ].join("\n");
+}
+
+/** Measures 3 and 4 come from `npm run bench:engine` (its own run and files): their tables, as last measured. */
+export function engineSection(): string[] {
+  const out = ["## Measures 3 and 4 (engine), from `npm run bench:engine` (bench/engine-bench.ts), as last run", ""];
+  for (const proxy of ["nginx", "apache"]) {
+    const file = path.join(__dirname, `RESULTS-engine-${proxy}.md`);
+    if (!fs.existsSync(file)) { out.push(`${proxy}: not measured yet (\`npm run bench:engine -- --proxy ${proxy}\`).`, ""); continue; }
+    const lines = fs.readFileSync(file, "utf8").split("\n");
+    out.push(`${proxy} — ${lines.find((l) => l.startsWith("Command:")) ?? ""}`, "", ...lines.filter((l) => l.startsWith("|")), "");
+  }
+  return out;
 }
 
 main().catch((e) => {
