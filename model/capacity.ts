@@ -35,9 +35,10 @@
  *     ThreadLimit       = max(stock 64, ThreadsPerChild). ServerLimit and ThreadLimit only change
  *                         with a new parent: the capacity step restarts Apache only when they grow
  *                         past what the running parent started with, else it reloads gracefully
- *                         (and raises the parent's open-files limit in place with prlimit).
- *     AsyncRequestWorkerFactor = platform value (only idle
- *                         keep-alive and lingering-close connections are asynchronous).
+ *                         (setting the parent's open-files limit in place with prlimit, or, where
+ *                         that is not allowed, keeping a running limit that covers a child's files).
+ *     AsyncRequestWorkerFactor = platform value (only idle keep-alive and lingering-close
+ *                         connections are asynchronous).
  *     TasksMax          = ServerLimit × (ThreadsPerChild + 4) + 64 (systemd counts threads; every
  *                         thread also takes a PID, so the host's kernel.pid_max must leave room for
  *                         them beside what already runs — checked on the host, never raised)
