@@ -39,6 +39,10 @@ const ECHO_TLS_PORT = 8101;
 const PARTICIPANTS = 3000;
 const holdSeconds = quick ? 10 : Number(process.env.JHE_BENCH_HOLD_SECONDS ?? 300);
 const latencySockets = quick ? 200 : 1000;
+/** A ramp starts no new handshake after this (a proxy at its ceiling that leaves handshakes
+ * unanswered would take asked × timeout ÷ in-flight to fail through: ~25 min for stock Apache). */
+const rampBudgetMs = (quick ? 60 : 300) * 1000;
+const handshakeTimeoutMs = 20_000;
 const traefikVersion = "3.6.5";
 const cacheDir = path.join(os.homedir(), ".cache", "jupyterhub-edge", "traefik");
 
@@ -48,6 +52,8 @@ interface SideResult {
   asked: number;
   held: number;
   failed: number;
+  /** Never attempted: the ramp's budget ran out first. */
+  notAttempted: number;
   dropped: number;
   echoed: number;
   rampSeconds: number;
@@ -182,11 +188,12 @@ async function runSide(host: SandboxHost, ca: TestCa, side: SideName, asked: num
   setup();
   await sleep(1000);
   const base = footprint(host, processName[side]);
-  const client = new WsHold({ url: `wss://${host.addr}/user/learner/api/kernels/k/channels`, total: asked, ca: ca.caPem, servername: HUB, hostHeader: HUB, concurrency: 64 });
+  const client = new WsHold({ url: `wss://${host.addr}/user/learner/api/kernels/k/channels`, total: asked, ca: ca.caPem, servername: HUB, hostHeader: HUB, concurrency: 64, rampBudgetMs, handshakeTimeoutMs });
   const t0 = Date.now();
   const opened = await client.open();
   const rampSeconds = (Date.now() - t0) / 1000;
-  log(`${side}: ramp ${rampSeconds.toFixed(0)} s, open ${opened.open}/${asked}, failed ${opened.failed}; holding ${holdSeconds} s`);
+  const notAttempted = asked - opened.attempted;
+  log(`${side}: ramp ${rampSeconds.toFixed(0)} s, open ${opened.open}/${asked}, failed ${opened.failed}${notAttempted ? `, not attempted ${notAttempted} (ramp budget ${rampBudgetMs / 1000} s spent)` : ""}; holding ${holdSeconds} s`);
   const full = footprint(host, processName[side]);
   await sleep(holdSeconds * 1000);
   const echo = await client.echo(60_000);
@@ -197,6 +204,7 @@ async function runSide(host: SandboxHost, ca: TestCa, side: SideName, asked: num
     asked,
     held: held.open,
     failed: held.failed,
+    notAttempted,
     dropped: held.dropped,
     echoed: echo.answered,
     rampSeconds,
@@ -209,6 +217,7 @@ async function runSide(host: SandboxHost, ca: TestCa, side: SideName, asked: num
   };
   await client.close();
   log(`${side}: held ${result.held}/${asked} after ${holdSeconds} s, dropped ${result.dropped}, echoed ${result.echoed}, ${result.memoryKiBPerSocket.toFixed(1)} KiB/socket`);
+  await proxyQuiet(host, processName[side], base.fds);
   if (!side.includes("stock")) {
     result.latency = await latency(host, ca);
     log(`${side}: echo p50 ${result.latency.proxyP50.toFixed(2)} ms / direct ${result.latency.directP50.toFixed(2)} ms`);
@@ -217,12 +226,23 @@ async function runSide(host: SandboxHost, ca: TestCa, side: SideName, asked: num
   return result;
 }
 
+/** After thousands of sockets closed, waits (≤ 90 s) until the proxy holds about as many files as
+ * before the ramp, so measure 2 does not meet the proxy still closing the last side's connections. */
+async function proxyQuiet(host: SandboxHost, name: string, baseFds: number): Promise<void> {
+  for (let i = 0; i < 90; i++) {
+    if (footprint(host, name).fds <= baseFds + 100) return;
+    await sleep(1000);
+  }
+  log(`${name} still holds ${footprint(host, name).fds} files 90 s after the sockets closed (${baseFds} before the ramp)`);
+}
+
 /** Echo round trips at `latencySockets` open sockets, spaced so that load does not decide them. */
 async function latency(host: SandboxHost, ca: TestCa): Promise<NonNullable<SideResult["latency"]>> {
   const measure = async (url: string, tls: boolean) => {
     const c = new WsHold({ url, total: latencySockets, processes: 2, ...(tls ? { ca: ca.caPem, servername: HUB, hostHeader: HUB } : {}) });
     try {
-      await c.open();
+      const opened = await c.open();
+      if (opened.open < latencySockets) log(`measure 2 ${url}: ${opened.open}/${latencySockets} opened (${opened.errors.join("; ")})`);
       await c.echo(30_000, 2); // warm-up round
       const rounds = [await c.echo(30_000, 2), await c.echo(30_000, 2)];
       return { p50: Math.min(...rounds.map((r) => r.p50Ms)), p99: Math.min(...rounds.map((r) => r.p99Ms)) };
@@ -352,7 +372,7 @@ function report(results: SideResult[], m: { started: Date; finished: Date; versi
     const lat = l ? `${l.proxyP50.toFixed(2)} / ${l.proxyP99.toFixed(2)} ms` : "—";
     const vsWs = l ? `${ratio(l.proxyP50, l.directP50)} / ${ratio(l.proxyP99, l.directP99)}` : "—";
     const vsWss = l ? `**${ratio(l.proxyP50, l.directTlsP50)} / ${ratio(l.proxyP99, l.directTlsP99)}** (direct wss ${l.directTlsP50.toFixed(2)} / ${l.directTlsP99.toFixed(2)} ms)` : "—";
-    return `| ${r.side} | ${r.held} / ${r.asked} (${((100 * r.held) / r.asked).toFixed(1)} %) | ${r.dropped} | ${r.failed} | ${vsTraefik(r)} | ${r.rampSeconds.toFixed(0)} s | ${r.memoryKiBPerSocket.toFixed(1)} KiB | ${r.fds} | ${r.load} | ${lat} | ${vsWs} | ${vsWss} |`;
+    return `| ${r.side} | ${r.held} / ${r.asked} (${((100 * r.held) / r.asked).toFixed(1)} %) | ${r.dropped} | ${r.failed}${r.notAttempted ? ` (+ ${r.notAttempted} not attempted)` : ""} | ${vsTraefik(r)} | ${r.rampSeconds.toFixed(0)} s | ${r.memoryKiBPerSocket.toFixed(1)} KiB | ${r.fds} | ${r.load} | ${lat} | ${vsWs} | ${vsWss} |`;
   });
   const notes = results.filter((r) => r.machineNote).map((r) => `- ${r.side}: ${r.machineNote}.`);
   return [
@@ -366,6 +386,8 @@ function report(results: SideResult[], m: { started: Date; finished: Date; versi
     "| side | 1. held / asked | drops while held | failed to open | ÷ Traefik | ramp | proxy RSS per socket | proxy fds at full | host load | 2. echo p50 / p99 through the proxy | ÷ direct ws (p50 / p99) | ÷ direct wss (p50 / p99) |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
+    "",
+    `"failed to open": handshakes refused, reset or unanswered within ${handshakeTimeoutMs / 1000} s; "not attempted": the ramp starts no handshake after ${rampBudgetMs / 1000} s (a proxy at its ceiling that leaves handshakes unanswered would otherwise take half an hour to fail through).`,
     "",
     `Measure 2 at ${latencySockets} open sockets: "direct ws" is plain websockets to the echo backend (no TLS, one connection); "direct wss" is the same backend speaking TLS with the same certificate, so its ratio is the proxy hop alone (the goal's ≤ 1.3×). Best of two rounds after a warm-up.`,
     ...(notes.length ? ["", "Changed on the machine for the run:", ...notes] : []),

@@ -76,6 +76,10 @@ if (cluster.isPrimary) {
     socket.setNoDelay(true);
     let buf = head && head.length ? Buffer.from(head) : Buffer.alloc(0);
     socket.on("data", (d) => { buf = consume(buf.length ? Buffer.concat([buf, d]) : d, socket); });
+    // node:http leaves upgraded sockets half-open on the peer's FIN; the hub's proxy and a kernel
+    // (tornado) close on it. Without this, Apache (which half-closes its backend leg when the client
+    // leaves, then waits) keeps every finished websocket's connection and threads.
+    socket.on("end", () => socket.end());
     socket.on("error", () => {});
   });
   server.keepAliveTimeout = 60_000;

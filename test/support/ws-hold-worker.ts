@@ -18,6 +18,9 @@ export interface OpenCommand {
   concurrency: number;
   /** Give up on one handshake after this long. */
   handshakeTimeoutMs: number;
+  /** Start no new handshake after this long (a saturated proxy that never answers would otherwise
+   * take count × handshakeTimeoutMs ÷ concurrency to fail through); the rest stay not attempted. */
+  rampBudgetMs?: number;
 }
 export type WorkerCommand = OpenCommand | { cmd: "echo"; timeoutMs: number; spacingMs?: number } | { cmd: "close" };
 
@@ -73,7 +76,8 @@ function openOne(c: OpenCommand): Promise<void> {
 
 async function openAll(c: OpenCommand): Promise<void> {
   let next = 0;
-  const lane = async () => { while (next < c.count) { next++; await openOne(c); } };
+  const stopAt = c.rampBudgetMs === undefined ? Infinity : Date.now() + c.rampBudgetMs;
+  const lane = async () => { while (next < c.count && Date.now() < stopAt) { next++; await openOne(c); } };
   const timer = setInterval(progress, 250);
   await Promise.all(Array.from({ length: Math.min(c.concurrency, c.count) }, lane));
   clearInterval(timer);

@@ -20,6 +20,8 @@ export interface HoldOptions {
   /** Handshakes in flight per process (default 64). */
   concurrency?: number;
   handshakeTimeoutMs?: number;
+  /** Start no new handshake after this long (default: no limit); see OpenCommand.rampBudgetMs. */
+  rampBudgetMs?: number;
 }
 
 export interface HoldTotals {
@@ -84,6 +86,7 @@ export class WsHold {
         hostHeader: this.options.hostHeader,
         concurrency: this.options.concurrency ?? 64,
         handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? 20_000,
+        rampBudgetMs: this.options.rampBudgetMs,
       };
       return this.request(w, cmd, "opened");
     }));
