@@ -7,7 +7,7 @@
  *   2. echo round trip p50/p99 through the proxy ÷ straight to the backend at 1,000 open sockets;
  *   3./4. engine measures — printed as not measured when this run does not do them (see RESULTS.md).
  * Prints the table, writes bench/RESULTS.md and bench/held-sockets.png (held sockets over time).
- * Not part of the tests: it takes ~25 min in full (5-minute holds); --quick is for development.
+ * Not part of the tests: it takes ~45 min in full (5-minute holds, 5-minute ramp budgets); --quick is for development.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -22,7 +22,7 @@ import { startEchoBackend } from "../test/host/capacity-scenario";
 import { WsHold } from "../test/support/ws-hold";
 
 const quick = process.argv.includes("--quick");
-/** `--only nginx` runs just the sides whose name contains it (a full run of all five takes ~35 min). */
+/** `--only nginx` runs just the sides whose name contains it (a full run of all five takes ~45 min). */
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const runsSide = (side: string) => only === undefined || side.includes(only);
 const sideNames = ["nginx (sized)", "apache (sized)", "nginx (Debian stock)", "apache (Debian stock)", "traefik (TLJH)"] as const;
