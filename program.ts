@@ -65,17 +65,47 @@ export function deployStack(stack: LoadedStack, opts?: pulumi.ComponentResourceO
   return { hosts, acmeCarryOver: pulumi.secret(pulumi.all([given, ...carried]).apply((maps) => Object.assign({}, ...maps) as Record<string, string>)) as pulumi.Output<Record<string, string>> };
 }
 
+/**
+ * Why the program must fail instead of returning early: the engine deletes every resource of the
+ * stack that a *successful* program run did not declare. A program that logs an error and returns
+ * `{}` counts as successful (the Node SDK signals "program done" to the engine, which then runs the
+ * deletes, and only afterwards reports the logged error) — one refused config value on a live stack
+ * would tear the whole site down. A thrown error makes the run fail: the engine then deletes nothing.
+ * `RunError` is printed as its message alone, without a stack trace.
+ */
+export class RefusedConfigError extends pulumi.RunError {
+  constructor(message: string) {
+    super(`${message}\n(nothing was changed: fix the config and run again)`);
+  }
+}
+
+/**
+ * Waits until the engine has answered every registration the program made, then fails the run if
+ * anything was logged as an error meanwhile (a rejected registration, an exception in an `apply`
+ * callback that kept a resource from being declared). Under the Automation API the SDK would
+ * otherwise signal a successful end — and the engine delete whatever was not declared — before it
+ * looks at those errors. `waitForRPCs` is the SDK's own drain (runtime/settings), not in its typings.
+ */
+async function failUnlessEverythingDeclared(): Promise<void> {
+  const drain = (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
+  if (drain) await drain();
+  if (pulumi.log.hasErrors()) {
+    throw new pulumi.RunError("the program failed before it declared everything it manages (see the errors above); nothing was deleted");
+  }
+}
+
 /** Entry point for `pulumi up` and for Automation API inline programs. */
-export async function main(): Promise<EdgeOutputs | FleetOutputs | Record<string, never>> {
+export async function main(): Promise<EdgeOutputs | FleetOutputs> {
   let stack: LoadedStack;
   try {
     stack = loadStack();
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    // Logged as an error diagnostic, the run fails with just the problems, each naming its key
-    // (no stack trace), and no resource is registered — so nothing reaches the host.
-    pulumi.log.error(e.message);
-    return {};
+    // Every problem, each naming its key, and no resource registered: nothing reaches the host,
+    // and (thrown, not returned) nothing already deployed is deleted.
+    throw new RefusedConfigError(e.message);
   }
-  return deployStack(stack);
+  const outputs = deployStack(stack);
+  await failUnlessEverythingDeclared();
+  return outputs;
 }

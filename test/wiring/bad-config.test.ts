@@ -1,9 +1,12 @@
 /**
  * Wiring tier: every bad config of test/support/bad-configs.ts run through the program's real entry
  * point (`main`, what `pulumi preview`/`up` call) under Pulumi's mocks. Each must fail with its own
- * message and register nothing: no resource, so no remote command can reach a host.
+ * message and register nothing: no resource, so no remote command can reach a host. And it must fail
+ * by throwing (a RunError: message only, no stack trace), never by returning: a program that returns
+ * counts as a success, and the engine then deletes everything the run did not declare — on a live
+ * stack, the whole site (issue 19).
  */
-import { test, before } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { badConfigs, goodStrings } from "../support/bad-configs";
@@ -27,15 +30,6 @@ pulumi.runtime.setMocks(
   false,
 );
 
-const logged: string[] = [];
-before(() => {
-  // main() reports config problems as an error diagnostic; keep them for the assertions.
-  const log = pulumi.log as unknown as { error: (msg: string) => Promise<void> };
-  log.error = async (msg: string) => {
-    logged.push(msg);
-  };
-});
-
 async function runMain(strings: Record<string, string>, secretKeys: string[] = []): Promise<unknown> {
   const config = Object.fromEntries(Object.entries(strings).filter(([, v]) => v !== "").map(([k, v]) => [k.includes(":") ? k : `${CONFIG_NAMESPACE}:${k}`, v]));
   pulumi.runtime.setAllConfig(config, secretKeys.map((k) => `${CONFIG_NAMESPACE}:${k}`));
@@ -55,15 +49,17 @@ test("the good base config does register resources (so the zero counts below can
 for (const c of badConfigs) {
   test(`bad config reaches no host: ${c.what}`, async () => {
     registered.length = 0;
-    logged.length = 0;
     const strings = { ...goodStrings, ...c.strings() };
-    const out = await runMain(strings, strings.providedCertificates ? ["providedCertificates"] : []);
-    assert.deepEqual(out, {}, "no outputs");
+    const err = await runMain(strings, strings.providedCertificates ? ["providedCertificates"] : []).then(
+      (out) => assert.fail(`main() returned ${JSON.stringify(out)}: a refused config must make the run fail, or the engine deletes the stack's resources`),
+      (e: unknown) => e as Error,
+    );
+    assert.ok(pulumi.RunError.isInstance(err), `a RunError (printed without a stack trace), got ${String(err)}`);
     assert.deepEqual(registered, [], "no resource registered (zero remote commands)");
-    assert.equal(logged.length, 1, "one error diagnostic");
-    const lines = logged[0].split("\n").map((l) => l.replace(/^ {2}- /, ""));
+    const lines = err.message.split("\n").map((l) => l.replace(/^ {2}- /, ""));
     assert.equal(lines[0], "invalid stack configuration:");
     assert.ok(lines.some((l) => c.expected.test(l)), `expected ${c.expected} among:\n${lines.join("\n")}`);
-    if (strings.providedCertificates) assert.ok(!/-----BEGIN|PRIVATE KEY-----|[A-Za-z0-9+/]{40}/.test(logged[0]), "no PEM text in the message");
+    assert.equal(lines.at(-1), "(nothing was changed: fix the config and run again)");
+    if (strings.providedCertificates) assert.ok(!/-----BEGIN|PRIVATE KEY-----|[A-Za-z0-9+/]{40}/.test(err.message), "no PEM text in the message");
   });
 }
