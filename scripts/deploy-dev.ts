@@ -52,13 +52,22 @@ async function run(action: string): Promise<void> {
   // Act as a user: log in, start a server, run code in a kernel over its websocket.
   const hostEnv = fs.readFileSync("/var/lib/jupyterhub-edge-sandbox/hosts/dev/host.env", "utf8");
   const env = Object.fromEntries([...hostEnv.matchAll(/^([A-Z_]+)='(.*)'$/gm)].map((m) => [m[1], m[2]]));
+  // With split auth on, the hub's pages ask for a password first (unless this machine is in
+  // allowFrom): use one of the generated ones, as a participant would type it (sent either way;
+  // an allow-listed source is admitted without looking at it).
+  const splitAuth = Object.entries(up.outputs).find(([k]) => k.startsWith("splitAuthPassword-"));
+  const basicAuth = splitAuth ? { username: splitAuth[0].slice("splitAuthPassword-".length), password: String(splitAuth[1].value) } : undefined;
   const probe = await probeHubKernel({
     baseUrl: url,
     connectTo: { host: config.host },
     ca: String(up.outputs.caCertificate.value),
     username: env.HUB_USER,
     password: env.HUB_PASSWORD,
+    basicAuth,
   });
+  // The generated password for the organiser, beside the CA, readable by root only (never printed).
+  const passwordFile = basicAuth ? path.join(stateHome, `dev-split-auth-${basicAuth.username}`) : undefined;
+  if (passwordFile) fs.writeFileSync(passwordFile, basicAuth!.password + "\n", { mode: 0o600 });
   // Where the user typed the command (deploy-dev.sh changes to the repository first).
   const callerCwd = process.env.JHE_CALLER_CWD ?? repoRoot;
   const script = (...args: string[]) => scriptCommand(repoRoot, callerCwd, "scripts/deploy-dev.sh", ...args);
@@ -67,7 +76,8 @@ jupyterhub-edge dev stack is up: ${url}
   served by ${config.proxy ?? "nginx"} on ${config.host}; a kernel answered ${JSON.stringify(probe.output.trim())} through it in ${probe.totalMs} ms
   CA certificate to trust: ${caFile}
   try it:  ${tryItCurl(url, caFile, config.host)}
-  log in as ${env.HUB_USER} (password in /var/lib/jupyterhub-edge-sandbox/hosts/dev/host.env)
+  log in as ${env.HUB_USER} (password in /var/lib/jupyterhub-edge-sandbox/hosts/dev/host.env)${passwordFile ? `
+  split auth is on: the hub's pages first ask for user ${basicAuth!.username}'s workshop password (in ${passwordFile}, mode 0600)` : ""}
   preview a change:  ${script("preview")}     tear down:  ${script("destroy")}`);
 }
 

@@ -21,6 +21,8 @@ export interface ProbeTarget {
   ok: number[];
   /** If set, the body must match too. */
   bodyMatch?: string;
+  /** Extra request headers (e.g. Basic credentials for split auth's hub pages). */
+  headers?: Record<string, string>;
 }
 
 export interface ProbeLoopOptions {
@@ -94,7 +96,7 @@ export function startProbeLoop(opts: ProbeLoopOptions): Promise<ProbeLoop> {
 /** One request; "200" or the failure in a few words. */
 export async function probeOnce(t: ProbeTarget, opts: Pick<ProbeLoopOptions, "connectTo" | "ca" | "timeoutMs">): Promise<{ outcome: string; ok: boolean }> {
   try {
-    const r = await httpsGet(t.url, { connectTo: opts.connectTo, ca: opts.ca, timeoutMs: opts.timeoutMs ?? 5000 });
+    const r = await httpsGet(t.url, { connectTo: opts.connectTo, ca: opts.ca, headers: t.headers, timeoutMs: opts.timeoutMs ?? 5000 });
     const bodyOk = t.bodyMatch === undefined || new RegExp(t.bodyMatch).test(r.body);
     return { outcome: bodyOk ? String(r.status) : `${r.status} (unexpected body)`, ok: t.ok.includes(r.status) && bodyOk };
   } catch (e) {
