@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { LoadedConfig } from "./config/load";
 import { LoadedStack, loadStack } from "./config/fleet";
 import { ConfigError } from "./config/schema";
+import { deployedServers, removalProblems } from "./config/removals";
 import { EdgeSite } from "./components/edge-site";
 import { hubBindUrl } from "./model/site";
 
@@ -94,6 +95,23 @@ async function failUnlessEverythingDeclared(): Promise<void> {
   }
 }
 
+/**
+ * A fleet server that the stack's last deployment had and the config no longer names is removed
+ * only when confirmed in `removeServers` (config/removals.ts says why). The stack's last outputs
+ * are read through a reference to the stack itself (a read, no change; fleets only, so single-host
+ * stacks keep exactly the resources they always had).
+ */
+async function refuseUnconfirmedRemovals(stack: LoadedStack): Promise<void> {
+  const self = new pulumi.StackReference("deployed-servers", { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
+  const outputs: Record<string, unknown> = {};
+  for (const key of ["hosts", "url"]) {
+    const details = await self.getOutputDetails(key);
+    outputs[key] = details.value ?? details.secretValue;
+  }
+  const problems = removalProblems(deployedServers(outputs), stack.hosts.map((h) => h.name), stack.removeServers);
+  if (problems.length) throw new RefusedConfigError(new ConfigError(problems).message);
+}
+
 /** Entry point for `pulumi up` and for Automation API inline programs. */
 export async function main(): Promise<EdgeOutputs | FleetOutputs> {
   let stack: LoadedStack;
@@ -105,6 +123,7 @@ export async function main(): Promise<EdgeOutputs | FleetOutputs> {
     // and (thrown, not returned) nothing already deployed is deleted.
     throw new RefusedConfigError(e.message);
   }
+  if (!stack.implicit) await refuseUnconfirmedRemovals(stack);
   const outputs = deployStack(stack);
   await failUnlessEverythingDeclared();
   return outputs;

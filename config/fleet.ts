@@ -23,6 +23,8 @@ export interface LoadedStack {
    */
   implicit: boolean;
   hosts: LoadedHost[];
+  /** Deployed servers the user confirmed for removal (`removeServers`; fleets only). */
+  removeServers: string[];
 }
 
 const hostNamePattern = /^[a-z][a-z0-9-]{0,30}$/;
@@ -58,7 +60,8 @@ function coerceEntry(entry: Record<string, unknown>, i: number, problems: string
 /** The fleet form: `hosts` entries over the shared keys. */
 function loadFleet(strings: Record<string, string>, entries: unknown, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedStack {
   const problems: string[] = [];
-  const { hosts: _hosts, ...sharedStrings } = strings;
+  const { hosts: _hosts, removeServers: removeText, ...sharedStrings } = strings;
+  const removeServers = parseRemoveServers(removeText, problems);
   const { raw: shared, problems: sharedProblems } = coerceRaw(sharedStrings);
   problems.push(...sharedProblems);
   for (const key of perHostKeys) {
@@ -99,7 +102,7 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
     for (const key of notPerHostKeys) {
       if (key in fields) {
         // Never echo the value: these may be secrets.
-        problems.push(`${at}.${key}: cannot be set per host${key === "hosts" ? " (hosts do not nest)" : `; set the shared ${key} (secret) or, for SSH, hosts[${i}].sshPrivateKeyFile`}`);
+        problems.push(`${at}.${key}: cannot be set per host${key === "hosts" ? " (hosts do not nest)" : key === "removeServers" ? "; it is a stack-wide list of server names" : `; set the shared ${key} (secret) or, for SSH, hosts[${i}].sshPrivateKeyFile`}`);
         delete fields[key];
       }
     }
@@ -149,7 +152,23 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
   if (entries.length === 0) problems.push(`${ns}:hosts: is empty`);
   // A problem with a shared key shows up once per host: report it once.
   if (problems.length) throw new ConfigError([...new Set(problems)]);
-  return { implicit: false, hosts };
+  return { implicit: false, hosts, removeServers };
+}
+
+/** `removeServers`: a list of server names (hosts[N].name, or "edge" for a single-host stack's). */
+function parseRemoveServers(text: string | undefined, problems: string[]): string[] {
+  if (text === undefined || ["", "[]"].includes(text.trim())) return [];
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    list = undefined;
+  }
+  if (!Array.isArray(list) || list.length > 100 || !list.every((n) => typeof n === "string" && hostNamePattern.test(n))) {
+    problems.push(`${ns}:removeServers: must be a list of server names (hosts[N].name, e.g. room3; "edge" for a single-host stack's server), set with \`pulumi config set --path '${ns}:removeServers[0]' room3\``);
+    return [];
+  }
+  return list as string[];
 }
 
 /** Validates the stack's config strings into its servers. Throws ConfigError listing every problem. */
@@ -164,7 +183,12 @@ export function loadStackFromStrings(strings: Record<string, string>, secretKey:
     }
   }
   if (Array.isArray(entries) && entries.length === 0) {
-    return { implicit: true, hosts: [{ name: "edge", ...loadFromStrings(strings, secretKey, baseDir) }] };
+    // removeServers confirms removing servers from a fleet: a single-host stack has none to remove.
+    if (!["", "[]"].includes((strings.removeServers ?? "").trim())) {
+      throw new ConfigError([`${ns}:removeServers: only applies with hosts (a fleet); remove it`]);
+    }
+    const { removeServers: _none, ...single } = strings;
+    return { implicit: true, hosts: [{ name: "edge", ...loadFromStrings(single, secretKey, baseDir) }], removeServers: [] };
   }
   return loadFleet(strings, entries, secretKey, baseDir);
 }

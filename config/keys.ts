@@ -181,6 +181,11 @@ export const configKeys = {
     default: [],
     description: "A fleet: several servers from one stack, configured in parallel. A list of {name, host, hubDomain, extraSites, sshPort, sshUser, sshPrivateKeyFile, hostKey/hostKeyFile, and any site key (proxy, platform, certificateMode, …) overriding the stack's}. Empty: the stack's own host/hubDomain keys describe its one server.",
   },
+  removeServers: {
+    type: "array",
+    default: [],
+    description: "With hosts: names of servers this stack deployed that you mean to remove (a server missing from hosts is otherwise refused: removing it deletes its site, CA and split-auth passwords for good; \"edge\" names a single-host stack's server). Take a name out again before adding the server back.",
+  },
   selinux: {
     type: "string",
     default: "auto",
@@ -202,7 +207,7 @@ export const perHostKeys = ["host", "hostKey", "hostKeyFile", "hubDomain", "extr
  * Keys a `hosts` entry may not set: secrets stay shared top-level keys (an optional secret cannot be
  * declared per entry), and hosts do not nest.
  */
-export const notPerHostKeys = ["hosts", "sshPrivateKey", "providedCertificates", "splitAuth", "acmeCarryOver"] as const satisfies readonly ConfigKey[];
+export const notPerHostKeys = ["hosts", "removeServers", "sshPrivateKey", "providedCertificates", "splitAuth", "acmeCarryOver"] as const satisfies readonly ConfigKey[];
 
 /** A `hosts` entry's own field besides config keys: its stable name (it names the host's resources). */
 export const HOST_NAME_FIELD = "name";
