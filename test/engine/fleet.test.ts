@@ -187,12 +187,45 @@ if (missing) {
     assert.ok(!ROOMS.some((r) => log.join("").includes(out[r.name][`splitAuthPassword-${TUTOR}`])), "a password in the engine's output");
   });
 
+  test("engine fleet: a bad value in one entry of the live fleet is refused; no server changes, no SSH session", async () => {
+    const sessions = () => ROOMS.map((r) => Number(ssh(H(r), "journalctl -q --no-pager -o cat _COMM=sshd-session _COMM=sshd | grep -c '^Accepted ' || true").stdout.trim()));
+    const before = ROOMS.map((r) => fingerprint(H(r)));
+    await stack.setConfig("jupyterhub-edge:hosts[1].proxy", { value: "ngnix" }, true);
+    let refused: Awaited<ReturnType<typeof upRecorded>>;
+    let previewError: unknown;
+    const counted = sessions();
+    try {
+      previewError = await stack.preview({ onOutput }).then(() => null, (e: unknown) => e);
+      refused = await upRecorded();
+    } finally {
+      await stack.setConfig("jupyterhub-edge:hosts[1].proxy", { value: ROOMS[1].proxy }, true);
+    }
+    const opened = sessions().map((n, i) => n - counted[i] - 1); // the second count's own session
+    console.log(`# live fleet, hosts[1].proxy "ngnix": preview and up refused, ${refused.changed.length} changes, SSH sessions per server ${opened.join("/")}`);
+    assert.match(String(previewError), /jupyterhub-edge:hosts\[1\]\.proxy/);
+    assert.match(String(refused.error), /jupyterhub-edge:hosts\[1\]\.proxy/);
+    assert.deepEqual(refused.changed, []);
+    assert.deepEqual(opened, [0, 0, 0]);
+    ROOMS.forEach((r, i) => assert.equal(fingerprintDiff(before[i], fingerprint(H(r))), "", `${r.name} changed`));
+    const again = await upRecorded();
+    assert.ifError(again.error);
+    assert.deepEqual(again.changed, [], "the corrected config is a no-op");
+  });
+
   test("engine fleet: removing a server touches only it and leaves it as found; adding it back creates only its own", async () => {
     const room3 = ROOMS[2];
     const others = ROOMS.slice(0, 2).map((r) => ({ r, before: fingerprint(H(r)) }));
     await clearRooms();
     await setRooms(ROOMS.slice(0, 2));
+    // Unconfirmed, the removal is refused before anything is declared: nothing changes anywhere.
+    const refused = await upRecorded();
+    assert.ok(refused.error, "removing a deployed server without removeServers must fail");
+    assert.match(String(refused.error), /jupyterhub-edge:hosts: server room3 was deployed by this stack and is not among hosts any more/);
+    assert.deepEqual(refused.changed, [], `nothing may change: ${refused.changed.join(", ")}`);
+    console.log(`# remove room3 unconfirmed: refused, ${refused.changed.length} changes`);
+    await stack.setConfig("jupyterhub-edge:removeServers[0]", { value: room3.name }, true);
     const removed = await upRecorded();
+    await stack.removeConfig("jupyterhub-edge:removeServers");
     assert.ifError(removed.error);
     console.log(`# remove room3: ${JSON.stringify(removed.up!.summary.resourceChanges)} in ${removed.seconds.toFixed(1)} s`);
     assert.deepEqual(rooms(removed.changed), ["room3"], `changed: ${removed.changed.join(", ")}`);
