@@ -8,8 +8,14 @@ import { readSplitAuth } from "./split-auth";
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, HOST_NAME_FIELD, configKeys, notPerHostKeys, perHostKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
-import { LoadedConfig, coerceRaw, loadFromStrings, parseCarryOver, parseProvided, privateKeyFor, resolveFileKeys, stackConfigStrings } from "./load";
+import {
+  LoadedConfig, coerceRaw, loadFromStrings, parseCarryOver, parseProvided, privateKeyFor, resolveFileKeys, stackConfigStrings, unservedCarryOverWarnings, unservedDomainProblems,
+} from "./load";
 import { allDomains } from "../model/site";
+import { canonicalAddress } from "./addresses";
+
+/** Most servers one stack configures (one per room or per few dozen participants). */
+export const MAX_HOSTS = 100;
 
 export interface LoadedHost extends LoadedConfig {
   /** Stable name of the server: it names the server's resources and its stack outputs. */
@@ -25,6 +31,11 @@ export interface LoadedStack {
   hosts: LoadedHost[];
   /** Deployed servers the user confirmed for removal (`removeServers`; fleets only). */
   removeServers: string[];
+  /**
+   * Config that is accepted but does nothing, said as Pulumi warnings by `loadStack` (e.g. a
+   * carried-over bundle for a domain no server serves).
+   */
+  warnings?: string[];
 }
 
 const hostNamePattern = /^[a-z][a-z0-9-]{0,30}$/;
@@ -83,9 +94,17 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
   if (!Array.isArray(entries)) {
     throw new ConfigError([`${ns}:hosts: must be a list of {name, host, hubDomain, …} (set it with \`pulumi config set --path 'hosts[0].name' …\`)`]);
   }
+  if (entries.length > MAX_HOSTS) {
+    throw new ConfigError([`${ns}:hosts: has ${entries.length} entries; at most ${MAX_HOSTS} (split the servers over several stacks)`]);
+  }
   const hosts: LoadedHost[] = [];
   const names = new Map<string, number>();
-  const addresses = new Map<string, number>();
+  /**
+   * Servers by canonical address and port: one server spelt two ways (`2001:DB8::1` and
+   * `[2001:db8:0::1]`, `Lab.Example.org` and `lab.example.org`) is still one server. A name and an
+   * IP address of the same server cannot be told apart without DNS, which validation does not use.
+   */
+  const addresses = new Map<string, { index: number; host: string }>();
   const domains = new Map<string, string>();
   entries.forEach((entry, i) => {
     const at = `${ns}:hosts[${i}]`;
@@ -127,9 +146,14 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
     }
     problems.push(...entryProblems);
     if (!parsed || typeof name !== "string") return;
-    const address = `${parsed.connection.host}:${parsed.connection.port}`;
-    if (addresses.has(address)) problems.push(`${at}.host: ${address} is already hosts[${addresses.get(address)}] (two entries cannot share a server)`);
-    else addresses.set(address, i);
+    const h = parsed.connection.host;
+    const address = `${h.includes(":") && !h.startsWith("[") ? `[${h}]` : h}:${parsed.connection.port}`;
+    const key = `${canonicalAddress(parsed.connection.host)} port ${parsed.connection.port}`;
+    const first = addresses.get(key);
+    if (first) {
+      const spelling = first.host === parsed.connection.host ? "" : `, written ${first.host} there`;
+      problems.push(`${at}.host: ${address} is already hosts[${first.index}]${spelling} (two entries cannot share a server)`);
+    } else addresses.set(key, { index: i, host: parsed.connection.host });
     for (const d of allDomains(parsed.site)) {
       const first = domains.get(d);
       if (first) problems.push(`${at}: ${d} is already served by ${first} (each domain belongs to one server)`);
@@ -150,9 +174,16 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
     }
   });
   if (entries.length === 0) problems.push(`${ns}:hosts: is empty`);
+  // Certificates and carried-over bundles are shared: checked against every server's domains, once
+  // every entry is known (a domain of an entry that did not parse is not "unserved").
+  const warnings: string[] = [];
+  if (hosts.length === entries.length) {
+    problems.push(...unservedDomainProblems([...domains.keys()], providedDomains));
+    warnings.push(...unservedCarryOverWarnings([...domains.keys()], carried ? Object.keys(carried) : undefined));
+  }
   // A problem with a shared key shows up once per host: report it once.
   if (problems.length) throw new ConfigError([...new Set(problems)]);
-  return { implicit: false, hosts, removeServers };
+  return { implicit: false, hosts, removeServers, warnings: [...new Set(warnings)] };
 }
 
 /** `removeServers`: a list of server names (hosts[N].name, or "edge" for a single-host stack's). */
@@ -188,7 +219,8 @@ export function loadStackFromStrings(strings: Record<string, string>, secretKey:
       throw new ConfigError([`${ns}:removeServers: only applies with hosts (a fleet); remove it`]);
     }
     const { removeServers: _none, ...single } = strings;
-    return { implicit: true, hosts: [{ name: "edge", ...loadFromStrings(single, secretKey, baseDir) }], removeServers: [] };
+    const warnings: string[] = [];
+    return { implicit: true, hosts: [{ name: "edge", ...loadFromStrings(single, secretKey, baseDir, warnings) }], removeServers: [], warnings };
   }
   return loadFleet(strings, entries, secretKey, baseDir);
 }
@@ -196,7 +228,10 @@ export function loadStackFromStrings(strings: Record<string, string>, secretKey:
 /** The running stack's servers. */
 export function loadStack(): LoadedStack {
   const { strings, secretKey } = stackConfigStrings();
-  return loadStackFromStrings(strings, secretKey, process.cwd());
+  const stack = loadStackFromStrings(strings, secretKey, process.cwd());
+  // Said once per run, as a warning diagnostic of the stack (shown by preview and up).
+  for (const w of stack.warnings ?? []) pulumi.log.warn(w);
+  return stack;
 }
 
 /** Config keys a hosts entry may set (documentation and tests). */

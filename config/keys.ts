@@ -21,7 +21,7 @@ export const configKeys = {
   host: {
     type: "string",
     default: "",
-    description: "Address (IP or DNS name) of the server to configure over SSH. Required (with hosts: set per host instead).",
+    description: "Address (IP or DNS name) of the server to configure over SSH; IPv4 as four decimal numbers (010.0.0.1 is refused: ssh reads it as octal). Required (with hosts: set per host instead).",
   },
   sshPort: { type: "integer", default: 22, description: "SSH port of the server." },
   sshUser: {
@@ -43,7 +43,7 @@ export const configKeys = {
   hostKey: {
     type: "string",
     default: "",
-    description: "The server's SSH host key in authorized_keys form (`ssh-ed25519 AAAA…`); pins it. Strongly recommended.",
+    description: "The server's SSH host key in authorized_keys form (`ssh-ed25519 AAAA…`); pins it. The key's own type must match its label. Strongly recommended.",
   },
   hostKeyFile: { type: "string", default: "", description: "Path of a file holding hostKey (first line), instead of hostKey." },
   proxy: { type: "string", default: "nginx", description: "Reverse proxy to install and configure: nginx or apache." },
@@ -65,19 +65,19 @@ export const configKeys = {
   hubUpstream: {
     type: "string",
     default: "http://127.0.0.1:8000",
-    description: "Where the hub listens on the server: http://ADDRESS:PORT (IPv4, [IPv6] or a host name; never a wildcard such as 0.0.0.0 or [::], which would leave the hub public), or unix:/path/to.sock. Written to c.JupyterHub.bind_url.",
+    description: "Where the hub listens on the server: http://ADDRESS:PORT (loopback, a private address other than host, or a host name that is not a served domain; never a wildcard such as 0.0.0.0 or [::], host's address or another public one, which would leave the hub public; not on port 80, httpsPort or sshPort), or unix:/path/to.sock. Written to c.JupyterHub.bind_url.",
   },
   hubOutsidePath: {
     type: "string",
     default: "redirect",
-    description: "With a hubPath other than /: what the hub's domain serves elsewhere — redirect (to the hub), notFound, or an absolute web root directory.",
+    description: "With a hubPath other than /: what the hub's domain serves elsewhere — redirect (to the hub), notFound, or an absolute web root directory of its own (not a system tree such as /etc, /var/lib, /usr, not /var, /home, /srv or /opt as a whole, not the hub's config directory).",
   },
   httpsPort: { type: "integer", default: 443, description: "Public HTTPS port. HTTP (redirects and ACME) stays on 80." },
   ipv6: { type: "boolean", default: true, description: "Also listen on IPv6 ([::])." },
   extraSites: {
     type: "array",
     default: [],
-    description: "Other domains served on the same HTTPS port from their own web roots: a list of {domain, root, certificateMode}; root defaults to /var/www/<domain>, certificateMode to the stack's.",
+    description: "Other domains served on the same HTTPS port from their own web roots: a list of {domain, root, certificateMode} (at most 100); root defaults to /var/www/<domain> (a directory of its own: not a system tree, not /var, /home, /srv or /opt as a whole, not the hub's config directory), certificateMode to the stack's.",
   },
   certificateMode: {
     type: "string",
@@ -99,14 +99,14 @@ export const configKeys = {
     type: "string",
     default: "",
     secret: true,
-    description: "Certificate carry-over: secret JSON {\"<domain>\": \"<bundle>\"} of ACME accounts and certificates, as the acmeCarryOver stack output gives it. Set (even to {}), the stack exports its ACME certificates in that output and pushes those given here to a server that has none, so a rebuilt server orders no new certificate.",
+    description: "Certificate carry-over: secret JSON {\"<domain>\": \"<bundle>\"} of ACME accounts and certificates, as the acmeCarryOver stack output gives it. Set (even to {}), the stack exports its ACME certificates in that output and pushes those given here to a server that has none, so a rebuilt server orders no new certificate. A bundle for a domain no site serves is kept and warned about.",
   },
   acmeRevokeOnDestroy: { type: "boolean", default: false, description: "Revoke ACME certificates on destroy (they are always deleted from the host)." },
   providedCertificates: {
     type: "string",
     default: "",
     secret: true,
-    description: "For certificateMode provided: JSON {\"<domain>\": {\"certificate\": \"<PEM chain>\", \"privateKey\": \"<PEM>\"}}, set with `pulumi config set --secret`.",
+    description: "For certificateMode provided: JSON {\"<domain>\": {\"certificate\": \"<PEM chain>\", \"privateKey\": \"<PEM>\"}}, set with `pulumi config set --secret`; every domain must be one a site serves.",
   },
   tlsProfile: {
     type: "string",
@@ -173,9 +173,13 @@ export const configKeys = {
   hubConfigPath: {
     type: "string",
     default: "/etc/jupyterhub/jupyterhub_config.py",
-    description: "The hub's config file on the server. Only the managed block is touched; the rest is kept byte for byte.",
+    description: "The hub's config file on the server: an absolute path ending in .py, not a system file (under /etc, /var/lib or /usr/local/etc only in a jupyter directory such as /etc/jupyterhub/). Only the managed block is touched; the rest is kept byte for byte.",
   },
-  hubService: { type: "string", default: "jupyterhub", description: "systemd unit that runs the hub (restarted after bind_url changes)." },
+  hubService: {
+    type: "string",
+    default: "jupyterhub",
+    description: "systemd service unit that runs the hub (restarted after bind_url changes); not the proxy's unit or a system unit such as sshd.",
+  },
   hosts: {
     type: "array",
     default: [],
@@ -194,7 +198,7 @@ export const configKeys = {
   splitAuth: {
     type: "object",
     default: {},
-    description: "Optional password in front of the hub's own pages only (JupyterLab, kernels and the hub API keep JupyterHub's auth): {users, allowFrom, realm}. users: names, or {name, password} with the password set by `pulumi config set --secret --path`; a user without one gets a generated password, a secret stack output splitAuthPassword-<name>. allowFrom: CIDRs admitted without a password. realm: what the prompt names (default JupyterHub).",
+    description: "Optional password in front of the hub's own pages only (JupyterLab, kernels and the hub API keep JupyterHub's auth): {users, allowFrom, realm}. users: names, or {name, password} with the password set by `pulumi config set --secret --path`; a user without one (no password field; an empty one is refused) gets a generated password, a secret stack output splitAuthPassword-<name>. allowFrom: CIDRs admitted without a password (together never every address of a family). realm: what the prompt names (default JupyterHub).",
   },
 } as const satisfies Record<string, ConfigKeyDoc>;
 

@@ -12,6 +12,16 @@ import { CertificateMaterial } from "../steps/plan";
 import { certificateProblems } from "./certificates";
 import { misplacedKeyLines } from "./messages";
 import { readSplitAuth } from "./split-auth";
+import { fileContentProblem } from "./secrets";
+import { hostNameProblem, maxLengths } from "./rules";
+import { allDomains } from "../model/site";
+
+/** What each file-path key's file holds, for "looks like <what> contents, not a path". */
+const fileKeyContents: Record<string, string> = {
+  sshPrivateKeyFile: "the key's",
+  hostKeyFile: "the host key's",
+  acmeCaBundleFile: "the CA bundle's",
+};
 
 /**
  * One value by its key's declared type: integers and booleans as such, lists as parsed JSON. Values
@@ -50,8 +60,22 @@ export function coerceRaw(strings: Record<string, string>): { raw: Record<string
   return { raw, problems };
 }
 
+/**
+ * Why a file-path key's value cannot be read as a path (it is the file's contents, or too long), or
+ * undefined. `label` ends in the key's name. The value is never part of the reason.
+ */
+export function filePathProblem(label: string, file: string): string | undefined {
+  const key = label.replace(/^.*\./, "");
+  const content = fileContentProblem(file, fileKeyContents[key] ?? "the file's");
+  if (content) return `${CONFIG_NAMESPACE}:${label}: ${content}`;
+  if (file.length > maxLengths.path) return `${CONFIG_NAMESPACE}:${label}: is ${file.length} characters long; a path has at most ${maxLengths.path}`;
+  return undefined;
+}
+
 /** `label` names the key in the error: `hostKeyFile`, or `hosts[1].hostKeyFile` for a fleet entry. */
 function readFileFor(label: string, file: string, baseDir: string): string {
+  const notAPath = filePathProblem(label, file);
+  if (notAPath) throw new ConfigError([notAPath]);
   const full = path.resolve(baseDir, file);
   try {
     return fs.readFileSync(full, "utf8");
@@ -92,10 +116,53 @@ export function parseCarryOver(text: string | undefined, problems: string[]): Re
   }
   const out: Record<string, string> = {};
   for (const [domain, bundle] of Object.entries(doc as Record<string, unknown>)) {
-    if (typeof bundle !== "string" || !/^[A-Za-z0-9+/=]+$/.test(bundle)) problems.push(`${key}.${domain}: must be a bundle as the acmeCarryOver stack output gives it (base64 text)`);
+    if (hostNameProblem(domain, 2)) problems.push(notADomainLine(key));
+    else if (typeof bundle !== "string" || !/^[A-Za-z0-9+/=]+$/.test(bundle)) problems.push(`${key}.${domain}: must be a bundle as the acmeCarryOver stack output gives it (base64 text)`);
+    else if (bundle.length > MAX_SECRET_ENTRY) problems.push(`${key}.${domain}: is ${bundle.length} characters long; a bundle has at most ${MAX_SECRET_ENTRY}`);
     else out[domain] = bundle;
   }
   return out;
+}
+
+/** Largest bundle or PEM a secret block's entry may hold (a chain, a key, an ACME lineage: a few KB). */
+const MAX_SECRET_ENTRY = 1024 * 1024;
+
+/** The line for an entry of a secret block keyed by something that is not a domain: not echoed. */
+function notADomainLine(key: string): string {
+  return `${key}: an entry's name is not a domain name (not shown: the block is secret); the names are the domains, e.g. {"hub.example.org": …}`;
+}
+
+/** " (domains are written in lower case: x)" when `d` is a served domain in another case. */
+function caseHint(d: string, known: ReadonlySet<string>): string {
+  const lower = d.toLowerCase();
+  return lower !== d && known.has(lower) ? ` (domains are written in lower case: ${lower})` : "";
+}
+
+/**
+ * Provided certificates for domains no site of the stack serves: they would be ignored in silence
+ * (a typo, or a site removed since). Refused. `served` is every domain of every server.
+ */
+export function unservedDomainProblems(served: readonly string[], providedDomains: readonly string[]): string[] {
+  const known = new Set(served);
+  return providedDomains
+    .filter((d) => !known.has(d))
+    .map((d) => `${CONFIG_NAMESPACE}:providedCertificates.${d}: no site of this stack serves ${d} (hubDomain, extraSites[].domain)${caseHint(d, known)}; remove its entry, or add the site`);
+}
+
+/**
+ * Carried-over ACME bundles for domains no site serves. A warning, not a refusal: the acmeCarryOver
+ * output keeps the bundles of servers no longer in the stack on purpose (a server removed for a
+ * while takes its certificate back when it returns), and the documented way to set this key is to
+ * copy that output, so such entries are expected; they are said, not refused.
+ */
+export function unservedCarryOverWarnings(served: readonly string[], carriedDomains: readonly string[] | undefined): string[] {
+  const known = new Set(served);
+  return (carriedDomains ?? [])
+    .filter((d) => !known.has(d))
+    .map(
+      (d) =>
+        `${CONFIG_NAMESPACE}:acmeCarryOver.${d}: no site of this stack serves ${d}${caseHint(d, known)}: its bundle is pushed to no server (it stays in the acmeCarryOver output); remove it from the config if the site is gone for good`,
+    );
 }
 
 /**
@@ -118,10 +185,15 @@ export function parseProvided(text: string, problems: string[], domains: string[
   }
   const out: CertificateMaterial[] = [];
   for (const [domain, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (hostNameProblem(domain, 2)) {
+      problems.push(notADomainLine(key));
+      continue;
+    }
     domains.push(domain); // has an entry (its problems, if any, are reported here)
     const entry = v as { certificate?: unknown; privateKey?: unknown } | null;
     const cert = entry?.certificate, pk = entry?.privateKey;
-    if (typeof cert !== "string" || !/-----BEGIN CERTIFICATE-----/.test(cert)) problems.push(`${key}.${domain}.certificate: must be a PEM certificate chain`);
+    if ([cert, pk].some((t) => typeof t === "string" && t.length > MAX_SECRET_ENTRY)) problems.push(`${key}.${domain}: a PEM is longer than ${MAX_SECRET_ENTRY} characters`);
+    else if (typeof cert !== "string" || !/-----BEGIN CERTIFICATE-----/.test(cert)) problems.push(`${key}.${domain}.certificate: must be a PEM certificate chain`);
     else if (typeof pk !== "string" || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pk)) problems.push(`${key}.${domain}.privateKey: must be a PEM private key`);
     else {
       const found = certificateProblems(domain, cert, pk);
@@ -137,9 +209,22 @@ export function parseProvided(text: string, problems: string[], domains: string[
  * acmeCaBundleFile → acmeCaBundlePem. `where` prefixes the key in messages ("" or "hosts[1].").
  */
 export function resolveFileKeys(raw: Record<string, unknown>, baseDir: string, problems: string[], where = ""): void {
+  // A value that is the file's contents is reported (without it) and not read as a path.
+  for (const key of ["hostKeyFile", "acmeCaBundleFile"]) {
+    const notAPath = typeof raw[key] === "string" ? filePathProblem(`${where}${key}`, raw[key] as string) : undefined;
+    if (notAPath) {
+      problems.push(notAPath);
+      delete raw[key];
+    }
+  }
   if (typeof raw.hostKeyFile === "string") {
     if (raw.hostKey !== undefined) problems.push(`${CONFIG_NAMESPACE}:${where}hostKeyFile: set only one of hostKey and hostKeyFile`);
-    else raw.hostKey = readFileFor(`${where}hostKeyFile`, raw.hostKeyFile, baseDir).split("\n")[0].trim();
+    else {
+      const first = readFileFor(`${where}hostKeyFile`, raw.hostKeyFile, baseDir).split("\n")[0].trim();
+      // The private host key (ssh_host_ed25519_key instead of its .pub): never read further.
+      if (/^-----\s*BEGIN/.test(first)) problems.push(`${CONFIG_NAMESPACE}:${where}hostKeyFile: names a private key file; give the public key (the .pub file, or ssh-keyscan's output)`);
+      else raw.hostKey = first;
+    }
   }
   delete raw.hostKeyFile;
   if (typeof raw.acmeCaBundleFile === "string") raw.acmeCaBundlePem = readFileFor(`${where}acmeCaBundleFile`, raw.acmeCaBundleFile, baseDir);
@@ -151,8 +236,11 @@ export function privateKeyFor(connection: ConnectionSpec, secretKey: pulumi.Outp
   return connection.privateKeyFile ? pulumi.secret(readFileFor(`${where}sshPrivateKeyFile`, connection.privateKeyFile, baseDir)) : secretKey!;
 }
 
-/** Validates the given string config (as `pulumi config` holds it) and resolves files. */
-export function loadFromStrings(strings: Record<string, string>, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedConfig {
+/**
+ * Validates the given string config (as `pulumi config` holds it) and resolves files. Things said
+ * but not refused (config that does nothing) are added to `warnings` when given.
+ */
+export function loadFromStrings(strings: Record<string, string>, secretKey: pulumi.Output<string> | undefined, baseDir: string, warnings?: string[]): LoadedConfig {
   // An empty `hosts` list is the single-host form: the top-level keys are the one server.
   if (["", "[]"].includes((strings.hosts ?? "").trim())) {
     const { hosts: _none, ...single } = strings;
@@ -173,6 +261,10 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     problems.push(...e.problems);
+  }
+  if (parsed) {
+    problems.push(...unservedDomainProblems(allDomains(parsed.site), providedDomains));
+    warnings?.push(...unservedCarryOverWarnings(allDomains(parsed.site), carried ? Object.keys(carried) : undefined));
   }
   if (problems.length || !parsed) throw new ConfigError(problems);
   const { site, connection } = parsed;

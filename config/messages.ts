@@ -5,6 +5,7 @@
  * name ("did you mean `hubDomain`?"), as `cargo` and `terraform validate` do.
  */
 import { CONFIG_NAMESPACE, configKeys } from "./keys";
+import { looksLikeKeyMaterial, redactSecrets } from "./secrets";
 
 /** Raw-shape names that stand for a config key the user set (the schema sees derived values). */
 const derivedFrom: Record<string, string> = {
@@ -30,13 +31,37 @@ export function keyName(path: readonly PropertyKey[]): string {
 
 const MAX_SHOWN = 60;
 
-/** A value as the user wrote it: strings quoted (JSON), long ones cut, secrets never. */
+/**
+ * Paths whose values are never shown, even when they are not secret keys: a split-auth user entry
+ * may hold a password written in the wrong place or shape (`"tutor:hunter2"`, `["tutor", "pw"]`).
+ */
+function neverShown(path: readonly PropertyKey[]): boolean {
+  return path[0] === "splitAuth" && path[1] === "users";
+}
+
+/**
+ * A value as the user wrote it: strings quoted (JSON), long ones cut, secrets never — neither the
+ * values of secret keys nor anything that looks like key material or a credential in any key
+ * (redacted before cutting, so no prefix of a secret is left either).
+ */
 export function showValue(path: readonly PropertyKey[], value: unknown): string | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || neverShown(path)) return undefined;
   if (isHidden(String(path[0]))) return "a secret value, not shown";
-  const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  if (typeof value === "string" && looksLikeKeyMaterial(value) && redactSecrets(value).replace(/\[[^\]]*not shown\]/g, "").trim().length < 4) {
+    return undefined; // key material as a whole: the rule says what is wrong, nothing of it is shown
+  }
+  const text = redactSecrets(typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value));
   if (text.length <= MAX_SHOWN) return text;
   return `${text.slice(0, MAX_SHOWN - 1)}…${typeof value === "string" ? '"' : ""}`;
+}
+
+/**
+ * The line with every character that could break or forge a line escaped as `\uXXXX`: control
+ * characters (JSON.stringify leaves none but U+2028/U+2029 raw, and rules may quote raw values),
+ * line and paragraph separators, and bidirectional overrides that reorder what a terminal shows.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** The value at a path of the raw config (undefined when absent). */
@@ -56,7 +81,7 @@ export function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 export function problemLine(path: readonly PropertyKey[], rule: string, value: unknown): string {
   const shown = showValue(path, value);
   const quotes = shown !== undefined && (rule.includes(shown) || (typeof value === "string" && value !== "" && rule.includes(value)));
-  return `${keyName(path)}: ${rule}${shown === undefined || quotes ? "" : ` (got ${shown})`}`;
+  return oneLine(redactSecrets(`${keyName(path)}: ${rule}${shown === undefined || quotes ? "" : ` (got ${shown})`}`));
 }
 
 /** Damerau–Levenshtein distance (adjacent swaps count 1), case-insensitive. */

@@ -11,6 +11,41 @@ import { z } from "zod";
 import { isIP } from "net";
 import { domainToASCII } from "url";
 import { HubUpstream, OutsideHubPath } from "../model/site";
+import { hostPaths } from "../model/platforms";
+
+/**
+ * Length bounds. Every string key has one, so that no value (a file pasted into a key, a runaway
+ * script) reaches a regex, a message or a host unbounded. `what` names the kind of value.
+ */
+export const maxLengths = {
+  /** PATH_MAX is 4096 bytes with the terminating NUL; NAME_MAX 255 per segment. */
+  path: 4095,
+  pathSegment: 255,
+  /** A DNS name (RFC 1035); also `host`. */
+  domain: 253,
+  /** sun_path is 108 bytes with the NUL. */
+  unixSocketPath: 107,
+  /** UNIT_NAME_MAX is 256 with the NUL. */
+  unitName: 255,
+  /** useradd's limit (LOGIN_NAME_MAX - 1 on Linux is 255, but shadow-utils allows 32). */
+  unixUser: 32,
+  /** RFC 5321 path limit. */
+  email: 254,
+  url: 2048,
+  hubPath: 256,
+  /** A CA bundle read from acmeCaBundleFile (the whole system bundle is about 220 KB). */
+  pemFile: 1024 * 1024,
+} as const;
+
+/** The `max` parameter of a zod string: "is N characters long; <what> has at most M". */
+export function tooLong(what: string, max: number) {
+  return { error: (issue: { input?: unknown }) => `is ${String(issue.input ?? "").length} characters long; ${what} has at most ${max}` };
+}
+
+/** The `max` parameter of a zod array: "has N entries; at most M (<why>)". */
+export function tooMany(max: number, why: string) {
+  return { error: (issue: { input?: unknown }) => `has ${Array.isArray(issue.input) ? issue.input.length : "too many"} entries; at most ${max} (${why})` };
+}
 
 const dnsLabel = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const ipv4Canonical = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
@@ -58,11 +93,32 @@ export const hostAddress = z
   .string()
   .trim()
   .min(1, "is required")
+  .max(maxLengths.domain, tooLong("a host name", maxLengths.domain))
   .superRefine((h, ctx) => {
     if (h.startsWith("-")) return ctx.addIssue({ code: "custom", message: "must not start with '-' (ssh would read it as an option)" });
     if (isIP(h.replace(/^\[(.*)\]$/, "$1"))) return;
+    // ssh resolves with inet_aton: 010.0.0.1 is octal (8.0.0.1), 10.1 is 10.0.0.1. The WHATWG URL
+    // parser reads numbers the same way; an all-numeric name it reads as IPv4 must be written so.
+    const asIPv4 = ipv4Reading(h);
+    if (asIPv4 !== undefined) {
+      return ctx.addIssue({
+        code: "custom",
+        message: `write the IPv4 address as four decimal numbers without leading zeros: ssh would read "${h}" as ${asIPv4}`,
+      });
+    }
     if (hostNameProblem(h, 1)) ctx.addIssue({ code: "custom", message: "must be an IPv4/IPv6 address or a host name" });
   });
+
+/** The IPv4 address an all-numeric name that is not dotted decimal stands for (`010.0.0.1` → 8.0.0.1). */
+export function ipv4Reading(name: string): string | undefined {
+  if (!/^[0-9a-fx.]+$/i.test(name) || ipv4Canonical.test(name)) return undefined;
+  try {
+    const read = new URL(`http://${name}/`).hostname;
+    return ipv4Canonical.test(read) ? read : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface WholeNumberRule {
   min: number;
@@ -99,25 +155,57 @@ export const port = wholeNumber({ min: 1, max: 65535, range: "1–65535" });
 
 export const boolean = z.boolean("must be true or false");
 
-/** Absolute path made of safe characters: no spaces, quotes, semicolons, braces or `..` segments. */
-export const safePathPattern = /^\/(?:[A-Za-z0-9._@+-]+\/?)*$/;
+/**
+ * Absolute path made of safe characters: no spaces, quotes, semicolons, braces or `..` segments.
+ * Each segment is matched once (no nested quantifier that could split a segment many ways: the
+ * earlier `(?:[…]+\/?)*` took seconds on a 30-character segment followed by a space).
+ */
+export const safePathPattern = /^\/(?:[A-Za-z0-9._@+-]+\/)*(?:[A-Za-z0-9._@+-]+)?$/;
 
 export const absolutePath = z
   .string()
+  .max(maxLengths.path, tooLong("a path", maxLengths.path))
   .regex(safePathPattern, "must be an absolute path of letters, digits and . _ @ + - (no spaces or quotes)")
-  .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+  .refine((p) => !p.split("/").includes(".."), "must not contain '..'")
+  .refine((p) => p.split("/").every((seg) => seg.length <= maxLengths.pathSegment), `must not have a path segment longer than ${maxLengths.pathSegment} characters`);
 
 /**
- * Directories a web root must not be, nor be inside: the proxy would publish them (a root under
- * /etc/jupyterhub-edge would serve the sites' private keys).
+ * System trees a web root must not be, nor be inside, nor hold: the proxy would publish them (a
+ * root under /etc/jupyterhub-edge would serve the sites' private keys, /var/log the access logs
+ * with their client addresses), and on SELinux hosts the SELinux step relabels a web root
+ * recursively as web content.
  */
-const systemDirs = ["/etc", "/root", "/proc", "/sys", "/dev", "/boot", "/run", "/var/lib", "/usr", "/bin", "/sbin", "/lib"];
+export const systemTrees = [
+  "/etc", "/root", "/proc", "/sys", "/dev", "/boot", "/run", "/tmp", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/snap",
+  "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/mail", "/var/backups", "/var/tmp", "/lost+found",
+];
+/**
+ * Directories that hold other users' or services' data: a web root may be a directory of its own
+ * inside them (/srv/www, /opt/landing, /home/alice/public_html), not the whole of them.
+ */
+const sharedParents = ["/var", "/home", "/srv", "/opt", "/mnt", "/media", "/var/www"];
+const webRootHint = "use a directory of its own, such as /var/www/<domain> or /srv/www";
 
+/** Why `root` must not be a web root (proxies publish it; SELinux hosts relabel it), if it must not. */
 export function webRootProblem(root: string): string | undefined {
   const clean = root.replace(/\/+$/, "") || "/";
   if (clean === "/") return "must not be / (the proxy would publish the whole file system)";
-  const dir = systemDirs.find((d) => clean === d || clean.startsWith(`${d}/`));
-  if (dir) return `must not be ${dir} or under it (the proxy would publish system files${dir === "/etc" ? ", such as the sites' private keys" : ""}); use e.g. /var/www/<domain> or /srv/<name>`;
+  const dir = systemTrees.find((d) => clean === d || clean.startsWith(`${d}/`));
+  if (dir) return `must not be ${dir} or under it (the proxy would publish system files${dir === "/etc" ? ", such as the sites' private keys" : ""}); ${webRootHint}`;
+  const held = systemTrees.find((d) => d.startsWith(`${clean}/`));
+  if (held) return `must not be ${clean}: it holds ${held}, which the proxy would publish (and SELinux hosts would relabel as web content); ${webRootHint}`;
+  if (sharedParents.includes(clean)) return `must not be ${clean} itself: the proxy would publish every directory in it (and SELinux hosts would relabel them all as web content); ${webRootHint}`;
+  if (/^\/home\/[^/]+$/.test(clean)) return `must not be a whole home directory (${clean}): its dotfiles, .ssh and notebooks would be published; use a subdirectory such as ${clean}/public_html`;
+  return undefined;
+}
+
+/** Why a web root clashes with the hub's config directory (it, or a directory holding it, would be published). */
+export function webRootOverHubConfig(root: string, hubConfigPath: string): string | undefined {
+  const clean = root.replace(/\/+$/, "") || "/";
+  const dir = hubConfigPath.replace(/\/[^/]*$/, "") || "/";
+  if (clean === dir || dir.startsWith(`${clean}/`)) {
+    return `must not be ${clean === dir ? "" : "a directory holding "}the hub's config directory ${dir} (hubConfigPath): the proxy would publish the hub's config and secrets (cookie secret, database); ${webRootHint}`;
+  }
   return undefined;
 }
 
@@ -135,6 +223,7 @@ const hubRoutes: Record<string, string> = {
 
 /** Why a hub sub-path cannot work, if it cannot. */
 export function hubPathProblem(p: string): string | undefined {
+  if (p.length > maxLengths.hubPath) return `is ${p.length} characters long; a hub path has at most ${maxLengths.hubPath}`;
   if (!p.startsWith("/") || !p.endsWith("/")) return "must start and end with '/' (e.g. / or /jhub/)";
   if (p === "/") return undefined;
   const segments = p.slice(1, -1).split("/");
@@ -160,6 +249,7 @@ const upstreamForm = "must be http://ADDRESS:PORT (no path; use hubPath) or unix
  * 0.0.0.0, and `[0::0]` is `[::]`.
  */
 export function parseUpstream(value: string): { upstream?: HubUpstream; problem?: string } {
+  if (value.length > maxLengths.url) return { problem: `is ${value.length} characters long; at most ${maxLengths.url}` };
   const unix = /^unix:(.*)$/.exec(value);
   if (unix) {
     const p = unix[1];
@@ -167,8 +257,12 @@ export function parseUpstream(value: string): { upstream?: HubUpstream; problem?
     if (p.split("/").some((s) => s === "..")) return { problem: "the socket path must not contain '..' segments" };
     if (p.endsWith("/")) return { problem: "the socket path must name a file, not a directory" };
     if (!safePathPattern.test(p)) return { problem: "the socket path must be an absolute path of letters, digits and . _ @ + -" };
+    const bytes = Buffer.byteLength(p);
+    if (bytes > maxLengths.unixSocketPath) return { problem: `the socket path is ${bytes} bytes long; a unix socket path has at most ${maxLengths.unixSocketPath} (sun_path)` };
     return { upstream: { kind: "unix", socketPath: p } };
   }
+  // user:password@ before the address: the proxy sends no credentials to the hub. Never echoed.
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(value)) return { problem: `${upstreamForm}: it must not hold credentials (user:password@); the proxy sends none to the hub` };
   const m = /^([a-z][a-z0-9+.-]*):\/\/(\[[^\]]*\]|[^/:]*)(?::(\d*))?(\/?)$/i.exec(value);
   if (!m) return { problem: upstreamForm };
   const [, scheme, host, portText, ] = m;
@@ -217,6 +311,10 @@ export const hubUpstream = z.string().transform((value, ctx): HubUpstream => {
 export const outsidePath = z.string().transform((value, ctx): OutsideHubPath => {
   if (value === "redirect") return { kind: "redirect" };
   if (value === "notFound") return { kind: "notFound" };
+  if (value.length > maxLengths.path) {
+    ctx.addIssue({ code: "custom", message: `is ${value.length} characters long; a path has at most ${maxLengths.path}` });
+    return z.NEVER;
+  }
   if (safePathPattern.test(value) && !value.split("/").includes("..")) {
     const problem = webRootProblem(value);
     if (!problem) return { kind: "webRoot", root: value.replace(/\/+$/, "") || "/" };
@@ -230,6 +328,7 @@ export const outsidePath = z.string().transform((value, ctx): OutsideHubPath => 
 /** A systemd unit name that no tool can take for an option. */
 export const unitName = z
   .string()
+  .max(maxLengths.unitName, tooLong("a systemd unit name", maxLengths.unitName))
   .superRefine((v, ctx) => {
     if (v.startsWith("-")) ctx.addIssue({ code: "custom", message: "must not start with '-' (systemctl would read it as an option)" });
     // The same rule as valid_unit in scripts/remote/lib.sh: what passes here passes there.
@@ -239,7 +338,61 @@ export const unitName = z
 /** An e-mail address certbot is given as an argument. */
 export const email = z
   .string()
+  .max(maxLengths.email, tooLong("an e-mail address", maxLengths.email))
   .superRefine((v, ctx) => {
     if (v.startsWith("-")) ctx.addIssue({ code: "custom", message: "must not start with '-' (certbot would read it as an option)" });
   })
   .pipe(z.email("must be an email address"));
+
+/** The units of either proxy: naming one as the hub's service restarts the proxy, never the hub. */
+const proxyUnits = ["nginx", "apache2", "httpd", "apache", "lighttpd", "caddy", "traefik", "haproxy"];
+/** Units of the system itself (and their templates' instances: getty@tty1, ssh@…). */
+const systemUnits =
+  /^(?:systemd-.*|ssh|sshd|openssh-server|dbus|dbus-broker|networking|network|networkmanager|network-manager|wpa_supplicant|cron|crond|cronie|anacron|atd|rsyslog|syslog|syslog-ng|udev|polkit|polkitd|getty|serial-getty|autovt|console-getty|container-getty|user|user-runtime-dir|init|emergency|rescue|reboot|poweroff|halt|kexec|shutdown|auditd|chronyd|chrony|ntp|ntpd|ntpsec|firewalld|ufw|nftables|iptables|ip6tables|netfilter-persistent|snapd|unattended-upgrades|apt-daily|apt-daily-upgrade|dnf-makecache|dnf-automatic|packagekit|certbot|certbot-renew|sssd|nscd|nslcd|rpcbind|avahi-daemon|irqbalance|multipathd|lvm2-.*|mdmonitor|smartd|tuned|rngd|qemu-guest-agent|cloud-init.*|cloud-config|cloud-final|getty-static|plymouth.*|kmod.*|ldconfig|local-fs|remote-fs|sysinit|multi-user|graphical|network-online)$/;
+const otherUnitTypes = /\.(socket|target|timer|mount|automount|path|slice|scope|swap|device)$/;
+
+/** Why `unit` cannot be the hub's service (the one the managed block's restart applies bind_url to). */
+export function hubServiceProblem(unit: string, proxyService?: string): string | undefined {
+  const type = otherUnitTypes.exec(unit);
+  if (type) return `must be the service unit that runs JupyterHub, not a .${type[1]} unit (the managed block is applied by restarting it)`;
+  const name = unit.replace(/\.service$/, "").toLowerCase();
+  const base = name.replace(/@.*$/, "");
+  if (proxyUnits.includes(base) || base === proxyService) {
+    return `is the reverse proxy's unit (${base}), not the hub's: restarting it would never apply bind_url to the hub; set the unit that runs JupyterHub (e.g. jupyterhub)`;
+  }
+  if (systemUnits.test(base) || systemUnits.test(name)) {
+    return `is a system unit (${base}), not the hub's: restarting it would never apply bind_url to the hub (and may cut the server off); set the unit that runs JupyterHub (e.g. jupyterhub)`;
+  }
+  return undefined;
+}
+
+/** Directories whose files the hub's config may be in only in a JupyterHub directory of their own. */
+const configTreesNeedingJupyterDir = ["/etc", "/var/lib", "/usr/local/etc", "/usr/local/share"];
+/** Trees the hub's config is never in: system programs, kernels, runtime and scratch space, logs. */
+const configForbiddenTrees = [
+  "/boot", "/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/snap",
+  "/var/log", "/var/cache", "/var/spool", "/var/mail", "/var/backups", "/lost+found",
+];
+
+/**
+ * Why `p` cannot be the hub's config file. The managed block is appended to the file it names, so it
+ * must be a Python file (…/jupyterhub_config.py, or a file of a jupyterhub_config.d directory), and
+ * not one of the system's own files (/etc/passwd, /etc/ssh/sshd_config, /etc/python3/sitecustomize.py).
+ */
+export function hubConfigPathProblem(p: string): string | undefined {
+  const example = "e.g. /etc/jupyterhub/jupyterhub_config.py";
+  if (p.endsWith("/")) return `names a directory; give the hub's config file (${example}): the managed block is appended to the file named here`;
+  const file = p.slice(p.lastIndexOf("/") + 1);
+  if (!/^[^.].*\.py$/.test(file)) return `must name the hub's Python config file, ending in .py (${example}): the managed block is appended to the file named here`;
+  const dirs = p.split("/").slice(1, -1);
+  if (p.startsWith(`${hostPaths.configDir}/`) || p.startsWith(`${hostPaths.stateDir}/`)) return `must not be in ${p.startsWith(hostPaths.configDir) ? hostPaths.configDir : hostPaths.stateDir}: that directory is this program's own`;
+  const within = (tree: string) => p.startsWith(`${tree}/`);
+  const jupyterDir = dirs.some((d) => /jupyter/i.test(d));
+  const needing = configTreesNeedingJupyterDir.find(within);
+  if (needing && !jupyterDir) {
+    return `is under ${needing} but not in a JupyterHub directory (such as /etc/jupyterhub/): the managed block would be appended to a system file; ${example}`;
+  }
+  const forbidden = configForbiddenTrees.find(within);
+  if (forbidden && !needing) return `must not be under ${forbidden} (system files, kernels, runtime or scratch space): the managed block would be appended there; ${example}`;
+  return undefined;
+}

@@ -5,9 +5,15 @@
  */
 import { z } from "zod";
 import { ConfigKey, configKeys } from "./keys";
-import { AcmeSettings, CertificateMode, ConnectionSpec, SiteSpec, tlsFilesFor } from "../model/site";
-import { absolutePath, boolean, domain, email, hostAddress, hubPath, hubUpstream, outsidePath, port, unitName, webRoot, wholeNumber } from "./rules";
-import { problemLine, unknownFieldsLine, unknownKeyLine, valueAt } from "./messages";
+import { AcmeSettings, CertificateMode, ConnectionSpec, HubUpstream, SiteSpec, tlsFilesFor } from "../model/site";
+import {
+  absolutePath, boolean, domain, email, hostAddress, hubConfigPathProblem, hubPath, hubServiceProblem, hubUpstream, maxLengths, outsidePath, port, tooLong, tooMany,
+  unitName, webRoot, webRootOverHubConfig, webRootProblem, wholeNumber,
+} from "./rules";
+import { oneLine, problemLine, unknownFieldsLine, unknownKeyLine, valueAt } from "./messages";
+import { redactSecrets, fileContentProblem } from "./secrets";
+import { hostKeyProblem } from "./host-key";
+import { addressScope, canonicalAddress } from "./addresses";
 import { PlatformId, hostPaths, platformIds, platforms } from "../model/platforms";
 import { splitAuthSchema } from "./split-auth";
 import { capacityPlan } from "../model/capacity";
@@ -34,18 +40,46 @@ const acmeDirectories: Record<string, string> = {
 };
 const acmeServer = z.string().transform((value, ctx) => {
   if (acmeDirectories[value]) return acmeDirectories[value];
-  if (/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/.test(value)) return value;
+  if (value.length > maxLengths.url) {
+    ctx.addIssue({ code: "custom", message: `is ${value.length} characters long; a URL has at most ${maxLengths.url}` });
+    return z.NEVER;
+  }
+  const m = /^https:\/\/[A-Za-z0-9.-]+(?::(\d+))?(\/[A-Za-z0-9._~\/-]*)?$/.exec(value);
+  if (m) {
+    if (m[1] !== undefined && !(Number(m[1]) >= 1 && Number(m[1]) <= 65535 && !/^0/.test(m[1]))) {
+      ctx.addIssue({ code: "custom", message: `port ${m[1]} is not a TCP port (1–65535, no leading zeros)` });
+      return z.NEVER;
+    }
+    return value;
+  }
   ctx.addIssue({ code: "custom", message: "must be letsencrypt, letsencrypt-staging, or an https:// ACME directory URL" });
   return z.NEVER;
 });
 
+/** The pinned host key (config/host-key.ts): type, base64, and the blob's own type agreeing. */
 const authorizedKey = z
   .string()
   .trim()
-  .regex(
-    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/,
-    "must be a public key line such as `ssh-ed25519 AAAA…` (see ssh-keyscan or /etc/ssh/ssh_host_ed25519_key.pub)",
-  );
+  .superRefine((v, ctx) => {
+    const problem = hostKeyProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+
+/** A key naming a file on the machine running Pulumi; `what` names its contents in messages. */
+const localFile = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .superRefine((v, ctx) => {
+      const content = fileContentProblem(v, what);
+      if (content) ctx.addIssue({ code: "custom", message: content });
+      else if (v.length > maxLengths.path) ctx.addIssue({ code: "custom", message: `is ${v.length} characters long; a path has at most ${maxLengths.path}` });
+    });
+
+/** Most extra sites one server serves (each has its own vhost and certificate). */
+export const MAX_EXTRA_SITES = 100;
+/** Most domains a secret certificate block may name (a fleet's every domain). */
+export const MAX_CERTIFICATE_DOMAINS = 1000;
 
 function withDefault<T extends z.ZodType>(key: ConfigKey, schema: T) {
   const doc = configKeys[key] as { default?: unknown };
@@ -58,10 +92,13 @@ export const rawConfigSchema = z
   .strictObject({
     host: hostAddress,
     sshPort: withDefault("sshPort", port),
-    sshUser: withDefault("sshUser", z.string().regex(/^[a-z_][a-z0-9_-]*[$]?$/, "must be a valid Unix user name")),
+    sshUser: withDefault(
+      "sshUser",
+      z.string().max(maxLengths.unixUser, tooLong("a Unix user name", maxLengths.unixUser)).regex(/^[a-z_][a-z0-9_-]*[$]?$/, "must be a valid Unix user name"),
+    ),
     /** Only whether a secret key was given: its value never enters validation (or error text). */
     sshPrivateKeyGiven: z.boolean().default(false),
-    sshPrivateKeyFile: z.string().min(1).optional(),
+    sshPrivateKeyFile: localFile("the key's").optional(),
     hostKey: authorizedKey.optional(),
     proxy: withDefault("proxy", z.enum(["nginx", "apache"], "must be nginx or apache")),
     platform: withDefault("platform", z.enum(platformIds as [PlatformId, ...PlatformId[]], `must be one of ${platformIds.join(", ")}`)),
@@ -71,17 +108,21 @@ export const rawConfigSchema = z
     hubOutsidePath: withDefault("hubOutsidePath", outsidePath),
     httpsPort: withDefault("httpsPort", port),
     ipv6: withDefault("ipv6", boolean),
-    extraSites: withDefault("extraSites", z.array(extraSite, "must be a list of {domain, root}")),
+    extraSites: withDefault("extraSites", z.array(extraSite, "must be a list of {domain, root}").max(MAX_EXTRA_SITES, tooMany(MAX_EXTRA_SITES, "per server; spread them over a fleet"))),
     certificateMode: withDefault("certificateMode", certificateMode),
     acmeServer: withDefault("acmeServer", acmeServer),
     acmeEmail: email.optional(),
     /** The CA file's PEM text (config/load.ts reads acmeCaBundleFile). */
-    acmeCaBundlePem: z.string().regex(/^-----BEGIN CERTIFICATE-----/, "must hold PEM certificates").optional(),
+    acmeCaBundlePem: z
+      .string()
+      .max(maxLengths.pemFile, { error: (i) => `is ${String(i.input ?? "").length} characters long; a CA bundle has at most ${maxLengths.pemFile} (1 MiB)` })
+      .regex(/^-----BEGIN CERTIFICATE-----/, "must hold PEM certificates")
+      .optional(),
     acmeRevokeOnDestroy: withDefault("acmeRevokeOnDestroy", boolean),
     /** Only the domains of the (secret) carried-over ACME bundles; set at all = carry-over on. */
-    acmeCarryOverDomains: z.array(z.string()).optional(),
+    acmeCarryOverDomains: z.array(z.string()).max(MAX_CERTIFICATE_DOMAINS, tooMany(MAX_CERTIFICATE_DOMAINS, "domains")).optional(),
     /** Only the domains of the (secret) provided certificates: their PEMs never enter validation. */
-    providedDomains: z.array(z.string()).default([]),
+    providedDomains: z.array(z.string()).max(MAX_CERTIFICATE_DOMAINS, tooMany(MAX_CERTIFICATE_DOMAINS, "domains")).default([]),
     dhe: withDefault("dhe", boolean),
     dhparamBits: withDefault("dhparamBits", z.union([z.literal(2048), z.literal(3072), z.literal(4096)], "must be 2048, 3072 or 4096")),
     ocspStapling: withDefault("ocspStapling", boolean),
@@ -105,8 +146,20 @@ export const rawConfigSchema = z
     openFilesLimit: withDefault("openFilesLimit", wholeNumber({ min: 1024, max: 1_048_576, unit: " files", aboveMax: "must be at most 1048576 (the kernel's default fs.nr_open)" })),
     hostMemoryMb: withDefault("hostMemoryMb", wholeNumber({ min: 0, max: 64 * 1024 * 1024, unit: " MiB", negative: "must not be negative: 0 means not declared" })),
     manageHubConfig: withDefault("manageHubConfig", boolean),
-    hubConfigPath: withDefault("hubConfigPath", absolutePath),
-    hubService: withDefault("hubService", unitName),
+    hubConfigPath: withDefault(
+      "hubConfigPath",
+      absolutePath.superRefine((p, ctx) => {
+        const problem = hubConfigPathProblem(p);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    ),
+    hubService: withDefault(
+      "hubService",
+      unitName.superRefine((u, ctx) => {
+        const problem = hubServiceProblem(u);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    ),
     selinux: withDefault("selinux", z.enum(["auto", "on", "off"], "must be auto, on or off")),
     /** Without its passwords (config/split-auth.ts takes them out); absent = off. */
     splitAuth: splitAuthSchema.optional(),
@@ -128,6 +181,16 @@ export const rawConfigSchema = z
       seen.set(s.domain, `extraSites[${i}]`);
     });
     if (c.httpsPort === 80) ctx.addIssue({ code: "custom", path: ["httpsPort"], message: "must not be 80: port 80 serves the HTTP redirect and ACME challenges" });
+    else if (c.httpsPort === c.sshPort) {
+      ctx.addIssue({ code: "custom", path: ["httpsPort"], message: `must not be ${c.sshPort}, SSH's port (sshPort): the proxy could not listen there, and the program reaches the server through it` });
+    }
+    for (const problem of upstreamProblems(c)) ctx.addIssue({ code: "custom", path: ["hubUpstream"], message: problem });
+    const hubConfigDirProblem = (root: string, path: PropertyKey[]) => {
+      const problem = webRootProblem(root) === undefined ? webRootOverHubConfig(root, c.hubConfigPath) : undefined;
+      if (problem) ctx.addIssue({ code: "custom", path, message: problem });
+    };
+    c.extraSites.forEach((s, i) => hubConfigDirProblem(s.root ?? `/var/www/${s.domain}`, ["extraSites", i, s.root === undefined ? "domain" : "root"]));
+    if (c.hubOutsidePath.kind === "webRoot") hubConfigDirProblem(c.hubOutsidePath.root, ["hubOutsidePath"]);
     if (c.hubPath === "/" && c.hubOutsidePath.kind === "webRoot") {
       ctx.addIssue({ code: "custom", path: ["hubOutsidePath"], message: "a web root outside the hub needs a hubPath other than /" });
     }
@@ -180,9 +243,41 @@ export const rawConfigSchema = z
 
 export type RawConfig = z.input<typeof rawConfigSchema>;
 
+/**
+ * Where the hub may listen: never where the outside reaches it around the proxy (TLS, split auth),
+ * and never on a port the proxy or SSH holds. Loopback, a unix socket, a private address other than
+ * `host`, or a name that is not one the server serves publicly, on a free port.
+ */
+function upstreamProblems(c: { hubUpstream: HubUpstream; host: string; sshPort: number; httpsPort: number; hubDomain: string; extraSites: { domain: string }[] }): string[] {
+  if (c.hubUpstream.kind !== "tcp") return [];
+  const url = new URL(c.hubUpstream.origin);
+  const upstreamHost = url.hostname;
+  const hubPort = url.port === "" ? 80 : Number(url.port);
+  const around = `the hub would be reachable from outside on port ${hubPort}, around TLS and split auth; use 127.0.0.1, [::1] or unix:/run/jupyterhub/hub.sock`;
+  const problems: string[] = [];
+  const canonical = canonicalAddress(upstreamHost);
+  if (canonical === canonicalAddress(c.host)) problems.push(`${upstreamHost} is the server's own address (host): ${around}`);
+  else if (addressScope(upstreamHost) === "public") problems.push(`${upstreamHost} is a public address: ${around} (or a private address of this server)`);
+  else {
+    const served = [[c.hubDomain, "hubDomain"], ...c.extraSites.map((s, i) => [s.domain, `extraSites[${i}].domain`])].find(([d]) => canonicalAddress(d) === canonical);
+    if (served) problems.push(`${upstreamHost} is a domain this server serves publicly (${served[1]}), so it resolves to a public address: ${around}`);
+  }
+  const clash =
+    hubPort === 80 ? "port 80 is the proxy's (HTTP redirects and ACME challenges)"
+    : hubPort === c.httpsPort ? `port ${hubPort} is httpsPort, where the proxy serves HTTPS`
+    : hubPort === c.sshPort ? `port ${hubPort} is SSH's (sshPort)`
+    : undefined;
+  if (clash) problems.push(`${clash}: the hub cannot listen there too; use a port of its own such as 8000`);
+  return problems;
+}
+
 export class ConfigError extends Error {
-  constructor(public readonly problems: string[]) {
-    super(`invalid stack configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  /** One line per problem; anything that looks like key material or a credential is replaced. */
+  public readonly problems: string[];
+  constructor(problems: string[]) {
+    const clean = problems.map((p) => oneLine(redactSecrets(p)));
+    super(`invalid stack configuration:\n${clean.map((p) => `  - ${p}`).join("\n")}`);
+    this.problems = clean;
     this.name = "ConfigError";
   }
 }

@@ -12,15 +12,25 @@
 import { isIPv4, isIPv6 } from "net";
 import { z } from "zod";
 import { CONFIG_NAMESPACE } from "./keys";
+import { looksLikeKeyMaterial } from "./secrets";
+import { tooMany } from "./rules";
 
 export const DEFAULT_REALM = "JupyterHub";
 /** bcrypt reads only the first 72 bytes of a password; a longer one would be silently cut. */
 const MAX_PASSWORD_BYTES = 72;
 const MIN_PASSWORD_LENGTH = 8;
+/** Shared logins of a workshop, and networks admitted without one: generous, not unbounded. */
+export const MAX_USERS = 1000;
+export const MAX_ALLOW_FROM = 256;
 
 const userName = z
   .string("must be a user name")
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1–64 letters, digits or . _ - (starting with a letter or digit)");
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1–64 letters, digits or . _ - (starting with a letter or digit)")
+  // A token or key written where the name goes (its output would be named after it): never echoed.
+  .refine(
+    (v) => !looksLikeKeyMaterial(v),
+    "looks like a password or key, not a user name; give a password as {name, password} (`pulumi config set --secret --path 'splitAuth.users[N].password'`)",
+  );
 
 /** IPv4 as a 32-bit number, IPv6 as a 128-bit one: host bits are checked on these. */
 function addressBits(address: string): { bits: bigint; width: number } {
@@ -80,8 +90,9 @@ export const splitAuthSchema = z
     {
       users: z
         .array(z.strictObject({ name: userName, passwordGiven: z.boolean() }, { error: "each user must be a name or {name, password}" }), "must be a list of user names")
-        .min(1, "needs at least one user"),
-      allowFrom: z.array(cidr, "must be a list of CIDRs").default([]),
+        .min(1, "needs at least one user")
+        .max(MAX_USERS, tooMany(MAX_USERS, "shared logins; JupyterHub's own accounts are per person")),
+      allowFrom: z.array(cidr, "must be a list of CIDRs").max(MAX_ALLOW_FROM, tooMany(MAX_ALLOW_FROM, "summarise them in wider CIDRs")).default([]),
       realm: z
         .string("must be a string")
         .regex(/^[A-Za-z0-9 ._,:()@+/-]{1,64}$/, "must be 1–64 letters, digits, spaces or . _ , : ( ) @ + / -")
@@ -95,7 +106,35 @@ export const splitAuthSchema = z
       if (seen.has(u.name)) ctx.addIssue({ code: "custom", path: ["users", i, "name"], message: `${u.name} is listed twice` });
       seen.add(u.name);
     });
+    for (const family of [32, 128] as const) {
+      const entries = block.allowFrom.filter((c) => addressBits(c.split("/")[0]).width === family);
+      if (entries.length > 1 && coversEverything(entries, family)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["allowFrom"],
+          message: `together ${entries.join(", ")} admit every ${family === 32 ? "IPv4" : "IPv6"} address, so no one would be asked for a password; list only the networks to admit, or remove splitAuth`,
+        });
+      }
+    }
   });
+
+/** Whether CIDRs of one family (as the schema leaves them: address or address/prefix) cover all of it. */
+export function coversEverything(cidrs: readonly string[], width: 32 | 128): boolean {
+  const ranges = cidrs
+    .map((c) => {
+      const [address, prefix] = c.split("/");
+      const { bits } = addressBits(address);
+      const size = 1n << BigInt(width - (prefix === undefined ? width : Number(prefix)));
+      return [bits, bits + size - 1n] as const;
+    })
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let next = 0n; // the lowest address not yet covered
+  for (const [start, end] of ranges) {
+    if (start > next) return false;
+    if (end + 1n > next) next = end + 1n;
+  }
+  return next === 1n << BigInt(width);
+}
 
 export interface SplitAuthRead {
   /** The block for validation, or undefined when split auth is off (no block, or `{}`). */
@@ -127,9 +166,10 @@ export function readSplitAuth(text: string, problems: string[]): SplitAuthRead {
       if (typeof entry === "string") return { name: entry, passwordGiven: false };
       if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return entry;
       const { password, ...rest } = entry as Record<string, unknown>;
-      if (password === undefined || password === "") return { ...rest, passwordGiven: false };
+      if (password === undefined) return { ...rest, passwordGiven: false };
       const where = `${key}.users[${i}].password`;
-      if (typeof password !== "string") problems.push(`${where}: must be a string`);
+      if (password === "") problems.push(`${where}: is empty; leave the password field out to have one generated (the splitAuthPassword-<name> stack output), or set one of at least ${MIN_PASSWORD_LENGTH} characters`);
+      else if (typeof password !== "string") problems.push(`${where}: must be a string`);
       else if (password.length < MIN_PASSWORD_LENGTH) problems.push(`${where}: must be at least ${MIN_PASSWORD_LENGTH} characters`);
       else if (Buffer.byteLength(password, "utf8") > MAX_PASSWORD_BYTES) problems.push(`${where}: must be at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)`);
       else if (typeof rest.name === "string") passwords[rest.name] = password;

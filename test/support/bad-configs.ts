@@ -84,6 +84,32 @@ export const badConfigs: BadConfig[] = [
   },
   { what: "unknown field in an extraSites entry", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", rot: "/srv/www" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]: unknown field\(s\) rot; did you mean `root`\?$/ },
   { what: "unknown field in an extraSites entry (certificate)", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", certificate: "acme" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]: unknown field\(s\) certificate; did you mean `certificateMode`\?$/ },
+  // ---- issue 19: validation classes that used to pass (all of them: test/render/validation-classes.test.ts)
+  { what: "allow-list that together admits everyone", strings: s({ splitAuth: JSON.stringify({ users: ["workshop"], allowFrom: ["0.0.0.0/1", "128.0.0.0/1"] }) }), expected: /^jupyterhub-edge:splitAuth\.allowFrom: together 0\.0\.0\.0\/1, 128\.0\.0\.0\/1 admit every IPv4 address/ },
+  { what: "hub upstream on the server's public address", strings: s({ hubUpstream: "http://203.0.113.10:8000" }), expected: /^jupyterhub-edge:hubUpstream: 203\.0\.113\.10 is the server's own address \(host\)/ },
+  { what: "hub upstream on the hub domain", strings: s({ hubUpstream: "http://hub.example.org:8000" }), expected: /^jupyterhub-edge:hubUpstream: hub\.example\.org is a domain this server serves publicly \(hubDomain\)/ },
+  { what: "hub on port 80", strings: s({ hubUpstream: "http://127.0.0.1:80" }), expected: /^jupyterhub-edge:hubUpstream: port 80 is the proxy's/ },
+  { what: "HTTPS on SSH's port", strings: s({ httpsPort: "22" }), expected: /^jupyterhub-edge:httpsPort: must not be 22, SSH's port \(sshPort\)/ },
+  { what: "extra site web root /var", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", root: "/var" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.root: must not be \/var: it holds \/var\/lib/ },
+  { what: "outside-path web root /home", strings: s({ hubPath: "/jhub/", hubOutsidePath: "/home" }), expected: /^jupyterhub-edge:hubOutsidePath: must not be \/home itself/ },
+  { what: "hub config path /etc/passwd", strings: s({ hubConfigPath: "/etc/passwd" }), expected: /^jupyterhub-edge:hubConfigPath: must name the hub's Python config file, ending in \.py/ },
+  { what: "hub service naming the proxy", strings: s({ hubService: "nginx" }), expected: /^jupyterhub-edge:hubService: is the reverse proxy's unit \(nginx\)/ },
+  { what: "hub service naming sshd", strings: s({ hubService: "sshd" }), expected: /^jupyterhub-edge:hubService: is a system unit \(sshd\)/ },
+  { what: "host IPv4 with a leading zero", strings: s({ host: "010.0.0.1" }), expected: /^jupyterhub-edge:host: write the IPv4 address as four decimal numbers without leading zeros: ssh would read "010\.0\.0\.1" as 8\.0\.0\.1/ },
+  {
+    what: "host key labelled ssh-rsa holding an ed25519 key",
+    strings: s({ hostKey: `ssh-rsa ${Buffer.concat([Buffer.from("0000000b", "hex"), Buffer.from("ssh-ed25519"), Buffer.from("00000020", "hex"), Buffer.alloc(32, 7)]).toString("base64")}` }),
+    expected: /^jupyterhub-edge:hostKey: is labelled ssh-rsa but the key in it is an ssh-ed25519 key/,
+  },
+  { what: "ACME server port out of range", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeServer: "https://acme.example.org:70000/directory" }), expected: /^jupyterhub-edge:acmeServer: port 70000 is not a TCP port/ },
+  { what: "SSH user without a length bound", strings: s({ sshUser: "u".repeat(40) }), expected: /^jupyterhub-edge:sshUser: is 40 characters long; a Unix user name has at most 32/ },
+  { what: "provided certificate for a domain no site serves", strings: s({ providedCertificates: JSON.stringify({ "old.example.org": { certificate: "x", privateKey: "y" } }) }), expected: /^jupyterhub-edge:providedCertificates\.old\.example\.org: no site of this stack serves old\.example\.org/ },
+  { what: "empty split-auth password", strings: s({ splitAuth: JSON.stringify({ users: [{ name: "tutor", password: "" }] }) }), expected: /^jupyterhub-edge:splitAuth\.users\[0\]\.password: is empty; leave the password field out to have one generated/ },
+  {
+    what: "PEM key pasted into sshPrivateKeyFile",
+    strings: s({ sshPrivateKeyFile: "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n" }),
+    expected: /^jupyterhub-edge:sshPrivateKeyFile: looks like the key's contents, not a path to a file; give a path$/,
+  },
   // ---- certificates that are not certificates (PEMs made with openssl at test time)
   ...makeCertCases(),
 ];

@@ -1,0 +1,70 @@
+/**
+ * Key material and credentials in the wrong place. A secret must never reach a message, even when
+ * the user put it where no secret belongs (a PEM key pasted into a file-path key, a password written
+ * into a user name, a token in a URL). messages.ts and ConfigError pass every line through
+ * `redactSecrets`, whatever the key; file-path keys use `fileContentProblem` to say that a value is
+ * the file's contents without showing it.
+ */
+
+export const NOT_SHOWN = "[not shown]";
+
+/** PEM armour (`-----BEGIN … PRIVATE KEY-----`) or OpenSSH's private-key marker. */
+const pemMarker = /-----\s*(?:BEGIN|END)\b|PRIVATE KEY-----|\bOPENSSH PRIVATE KEY\b/;
+
+/**
+ * A run of base64 / base64url characters long and mixed enough to be key material or a token: 20+
+ * characters holding upper case, lower case and digits (words, host names and unit names never
+ * do), or 32+ hex digits with letters and digits. An absolute path whose segments are all short is
+ * a path, not a token.
+ */
+function secretLikeToken(token: string): boolean {
+  const core = token.replace(/=+$/, "");
+  if (/^[0-9a-f]{32,}$/i.test(core) && /\d/.test(core) && /[a-f]/i.test(core)) return true;
+  if (core.length < 20) return false;
+  if (core.startsWith("/") && core.split("/").every((s) => s.length < 20)) return false;
+  return /[A-Z]/.test(core) && /[a-z]/.test(core) && /\d/.test(core);
+}
+
+/** Whether the text holds PEM armour or an OpenSSH private-key marker. */
+export function hasPemMarker(text: string): boolean {
+  return pemMarker.test(text);
+}
+
+/** Whether a value as a whole is (or holds) key material or a credential. */
+export function looksLikeKeyMaterial(text: string): boolean {
+  return pemMarker.test(text) || redactSecrets(text) !== text;
+}
+
+/**
+ * The text with everything that looks like key material or a credential replaced by
+ * "[not shown]": PEM blocks (and stray armour lines), `user:password@` in URLs, `password=…`-style
+ * parameters, and long mixed base64/hex runs.
+ */
+export function redactSecrets(text: string): string {
+  return (
+    text
+      // A PEM block, or armour without its end: everything from the marker to the end (or END line).
+      .replace(/-----\s*BEGIN[\s\S]*?(?:-----\s*END[^-]*-----|$)/g, "[PEM text not shown]")
+      .replace(/-----\s*END[^-]*-----/g, "[PEM text not shown]")
+      // Credentials in a URL (scheme://user:password@host).
+      .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"'\\]+@/gi, "$1[credentials not shown]@")
+      // password=…, token=…, secret=… (query strings, connection strings).
+      .replace(/\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)=[^\s"'&;,]+/gi, `$1=${NOT_SHOWN}`)
+      .replace(/[A-Za-z0-9+/=_-]{20,}/g, (t) => (secretLikeToken(t) ? NOT_SHOWN : t))
+  );
+}
+
+/**
+ * Why the value of a key that names a file (sshPrivateKeyFile, hostKeyFile, acmeCaBundleFile) is
+ * the file's contents rather than its path, if it is; `what` names the contents ("the key's").
+ * The value itself is never part of the reason.
+ */
+export function fileContentProblem(value: string, what: string): string | undefined {
+  const content =
+    /[\r\n]/.test(value) ||
+    pemMarker.test(value) ||
+    /^\s*(ssh-(ed25519|rsa|dss)|ecdsa-sha2-|sk-(ssh|ecdsa)-)\S*\s+AAAA/.test(value) ||
+    /^\s*AAAA[A-Za-z0-9+/]{16,}/.test(value) ||
+    (!value.includes("/") && looksLikeKeyMaterial(value));
+  return content ? `looks like ${what} contents, not a path to a file; give a path` : undefined;
+}
