@@ -91,7 +91,7 @@ async function failUnlessEverythingDeclared(): Promise<void> {
   const drain = (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
   if (drain) await drain();
   if (pulumi.log.hasErrors()) {
-    throw new pulumi.RunError("the program failed before it declared everything it manages (see the errors above); nothing was deleted");
+    throw new pulumi.RunError("errors were reported while the program declared its resources (above): the run ends as failed, so nothing that was not declared is deleted");
   }
 }
 

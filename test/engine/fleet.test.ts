@@ -81,7 +81,8 @@ if (missing) {
         s.last = Date.now();
         span.set(room, s);
       }
-      if (e.resourcePreEvent && m.op !== "same") changed.push(`${m.op} ${name}`);
+      // "read": the program's reference to the stack's own last outputs (removal check), no change.
+      if (e.resourcePreEvent && m.op !== "same" && m.op !== "read") changed.push(`${m.op} ${name}`);
     };
     const t0 = Date.now();
     let up: UpResult | undefined;
