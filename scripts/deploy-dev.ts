@@ -75,7 +75,7 @@ async function run(action: string): Promise<void> {
 jupyterhub-edge dev stack is up: ${url}
   served by ${config.proxy ?? "nginx"} on ${config.host}; a kernel answered ${JSON.stringify(probe.output.trim())} through it in ${probe.totalMs} ms
   CA certificate to trust: ${caFile}
-  try it:  ${tryItCurl(url, caFile, config.host)}
+  try it:  ${tryItCurl(url, caFile, config.host)}${basicAuth ? ` -u ${basicAuth.username}:"$(cat ${passwordFile})"` : ""}
   log in as ${env.HUB_USER} (password in /var/lib/jupyterhub-edge-sandbox/hosts/dev/host.env)${passwordFile ? `
   split auth is on: the hub's pages first ask for user ${basicAuth!.username}'s workshop password (in ${passwordFile}, mode 0600)` : ""}
   preview a change:  ${script("preview")}     tear down:  ${script("destroy")}`);
