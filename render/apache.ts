@@ -10,7 +10,7 @@ import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy"
 import { ProxyFiles } from "./files";
 import { credentialParamPattern, logFormatNames, redactedMarker } from "./access-log";
 import { hubDownPage } from "./hub-down";
-import { hubPagesRegex, literal, rawPathTail } from "./split-auth";
+import { hubPagesRegex, literal, rawPathTailInRequestLine } from "./split-auth";
 
 /** Modules the rendered file needs, beyond Debian's defaults. */
 export function apacheModules(site: SiteSpec): string[] {
@@ -130,7 +130,7 @@ function hubVhost(site: SiteSpec): Node {
 function splitAuthSection(site: SiteSpec): Node[] {
   const auth = site.splitAuth;
   if (!auth) return [];
-  const rawApi = `^[A-Z]+ ${literal(site.hub.path)}hub/api/${rawPathTail.replace("[^?%/]", "[^?%/ ]")}[? ]`;
+  const rawApi = `^[A-Z]+ ${literal(site.hub.path)}hub/api/${rawPathTailInRequestLine}[? ]`;
   return [
     ...comment("Split auth: the hub's own pages need an allow-listed source or a password; the API keeps the hub's token auth."),
     block("LocationMatch", [quoted(`(?i)${hubPagesRegex(site)}`)], [
@@ -139,7 +139,9 @@ function splitAuthSection(site: SiteSpec): Node[] {
       d("AuthBasicProvider", "file"),
       d("AuthUserFile", auth.userFile),
       block("RequireAny", [], [
-        d("Require", "expr", quoted(`%{THE_REQUEST} =~ m#${rawApi}#`)),
+        // Not quoted(): Require hands its argument over raw (the expr parser strips the quotes and
+        // unescapes nothing); quoted() doubles each `\`, and PCRE would get `\\x5C`: a backslash, then "x5C".
+        d("Require", "expr", `"%{THE_REQUEST} =~ m#${rawApi}#"`),
         ...(auth.allowFrom.length ? [d("Require", "ip", ...auth.allowFrom)] : []),
         d("Require", "valid-user"),
       ]),

@@ -8,7 +8,7 @@ import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy"
 import { ProxyFiles } from "./files";
 import { credentialParamPattern, logFormatNames, redactedMarker } from "./access-log";
 import { hubDownPage } from "./hub-down";
-import { hubApiPrefix, hubPagesRegex, rawHubApiRegex } from "./split-auth";
+import { hubApiPrefix, hubPagesRegex, rawAmbiguousPathRegex, rawHubApiRegex } from "./split-auth";
 
 /** Unique name: another site on the host may already define the common `$connection_upgrade`. */
 const upgradeVar = "$jhe_connection_upgrade";
@@ -58,8 +58,21 @@ function upstreamUrl(hub: HubSite): string {
   return hub.upstream.kind === "tcp" ? hub.upstream.origin : `http://unix:${hub.upstream.socketPath}:`;
 }
 
+/**
+ * The open location: everything under the base path that is neither the hub's pages nor its API
+ * (JupyterLab, kernels, websockets). With split auth, a raw path nginx and the hub's own proxy may
+ * read differently (a backslash in any spelling) takes the password check here, where nginx alone
+ * would have let it through (see render/split-auth.ts).
+ */
 function hubProxyLocation(site: SiteSpec): Node {
-  return block("location", [site.hub.path], hubProxyDirectives(site));
+  const guard: Node[] = site.splitAuth
+    ? [
+        ...comment(`Split auth: \`\\\` is a separator to the hub's proxy (WHATWG URL), not to nginx: \`${site.hub.path}hub\\login\` lands here.`),
+        d("error_page", 418, "=", hubPagesLocation),
+        block("if", [`(${ambiguousPathVar}`, "=", "1)"], [d("return", 418)]),
+      ]
+    : [];
+  return block("location", [site.hub.path], [...guard, ...hubProxyDirectives(site)]);
 }
 
 function hubProxyDirectives(site: SiteSpec): Node[] {
@@ -92,11 +105,17 @@ function hubProxyDirectives(site: SiteSpec): Node[] {
 
 /** 1 when the raw request path is a plain `<base>hub/api/` one (see render/split-auth.ts). */
 const rawApiVar = "$jhe_hub_api_raw";
+/** 1 when the raw request path holds a backslash in any spelling (see render/split-auth.ts). */
+const ambiguousPathVar = "$jhe_path_ambiguous";
 const hubPagesLocation = "@jhe_hub_pages";
 
 function splitAuthMap(site: SiteSpec): Node[] {
   if (!site.splitAuth) return [];
-  return [block("map", ["$request_uri", rawApiVar], [d("default", 0), d(quoted(`~${rawHubApiRegex(site)}`), 1)]), blank];
+  return [
+    block("map", ["$request_uri", rawApiVar], [d("default", 0), d(quoted(`~${rawHubApiRegex(site)}`), 1)]),
+    block("map", ["$request_uri", ambiguousPathVar], [d("default", 0), d(quoted(`~${rawAmbiguousPathRegex}`), 1)]),
+    blank,
+  ];
 }
 
 /**
@@ -116,7 +135,7 @@ function splitAuthLocations(site: SiteSpec): Node[] {
     block("location", ["~*", quoted(hubPagesRegex(site))], [...access, ...hubProxyDirectives(site)]),
     ...comment(
       "The hub's REST API keeps JupyterHub's token auth, but only for a raw path that means what the",
-      "normalised one says (no encoded slash or dot, no // or /.): anything else takes the password check.",
+      "normalised one says (no encoded slash or dot, no // or /., no backslash): anything else takes the password check.",
     ),
     block("location", ["^~", hubApiPrefix(site)], [
       d("error_page", 418, "=", hubPagesLocation),
@@ -229,11 +248,28 @@ function redirectServer(site: SiteSpec): Node {
   ]);
 }
 
+/**
+ * nginx keeps the names of the servers that share a listen address in a hash whose buckets (by
+ * default one 64-byte cache line) must each hold the longest name with two pointers: a name of 47
+ * characters or more fails `nginx -t` ("could not build server_names_hash") as soon as another
+ * server shares the port — Debian's default site on 80, or an extra site on the HTTPS port. Found by
+ * the config property test (test/render/config-property.test.ts). Set only when a name needs it: a
+ * host whose nginx.conf sets it already refuses a second one ("is duplicate"), loudly, at nginx -t.
+ */
+function serverNamesHash(site: SiteSpec): Node[] {
+  const align = (n: number, to: number) => Math.ceil(n / to) * to;
+  const longest = Math.max(...allDomains(site).map((name) => name.length));
+  const needed = 2 * 8 + align(longest + 2, 8); // ngx_hash_init: an element and the bucket's end marker
+  if (needed <= 64) return [];
+  return [...comment(`A ${longest}-character server name needs hash buckets larger than nginx's default 64 bytes.`), d("server_names_hash_bucket_size", align(needed, 64)), blank];
+}
+
 export function renderNginx(site: SiteSpec): ProxyFiles {
   const paths = nginxConfigPaths(site);
   const http: Node[] = [
     ...comment(...managedBanner),
     blank,
+    ...serverNamesHash(site),
     ...comment("Access log format of every server of ours: no credentials (render/access-log.ts)."),
     ...maskedLogFormat(),
     blank,

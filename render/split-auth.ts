@@ -8,6 +8,14 @@
  * So a request skips the password only when its raw path is plainly under `<base>hub/api/`: no
  * encoded slash or dot, no `//` and no `/.`, which makes the raw and the normalised path the same.
  * Anything else falls through to the password check (fail closed).
+ *
+ * Why a backslash, in any spelling, takes the password check on every path: the hub's own proxy
+ * (configurable-http-proxy, through http-proxy-3) re-parses the raw path as a WHATWG URL before it
+ * forwards it, and a WHATWG parser reads `\` as `/`, then resolves the dot segments and drops tabs
+ * and newlines. To nginx a backslash is an ordinary byte (and Apache re-encodes it as `%5C` before
+ * proxying), so nginx put `/hub\login` and `/user\..\hub/login` in its open location, and the hub
+ * saw `/hub/login`. JupyterHub and JupyterLab never put a backslash in a path; a file name holding
+ * one is the only honest source, and it gets the password prompt (fail closed).
  */
 import { SiteSpec, SplitAuthSpec } from "../model/site";
 import { RenderedFile, filesPayload } from "./files";
@@ -26,10 +34,32 @@ export function rawHubApiRegex(site: SiteSpec): string {
 }
 
 /**
- * The rest of a path that cannot change meaning under normalisation: no %2E/%2F, no `//`, no `/.`
- * (the lookahead at the start stands for the slash that ends `hub/api/`).
+ * A backslash in a regex, as `\x5C`: the same to PCRE and to JavaScript, and still legible after the
+ * config files' own quoting, which doubles every `\` (a literal `\\` would come out as `\\\\`).
  */
-export const rawPathTail = "(?![/.])(?:[^?%/]|%(?![2][EeFf])|/(?![/.]))*";
+const backslash = "\\x5C";
+
+/** `%` followed by what makes an encoded backslash: `%5C`, or encoded again (`%255C`, `%25255C`, …). */
+const encodedBackslashRest = "(?:25)*5[Cc]";
+
+/**
+ * The rest of a path that cannot change meaning under normalisation: no %2E/%2F, no `//`, no `/.`
+ * (the lookahead at the start stands for the slash that ends `hub/api/`), no backslash in any
+ * spelling (a separator to the hub's proxy). `stops`: bytes that end the path besides `?`.
+ */
+const pathTail = (stops: string) =>
+  `(?![/.])(?:[^?${stops}%/${backslash}]|%(?!2[EeFf]|${encodedBackslashRest})|/(?![/.]))*`;
+export const rawPathTail = pathTail("");
+/** The same inside a request line (Apache's THE_REQUEST, `GET <path> HTTP/1.1`): a space ends the path too. */
+export const rawPathTailInRequestLine = pathTail(" ");
+
+/**
+ * A raw request target (nginx's `$request_uri`) whose path, the query aside, holds a backslash in
+ * any spelling, or a tab or newline: a URL parser behind the proxy may read it as another path than
+ * the proxy did (see above), so it must take the password check wherever it lands. (nginx refuses a
+ * raw tab or newline in the request line today; the rule does not rely on that.)
+ */
+export const rawAmbiguousPathRegex = `^[^?]*(?:${backslash}|%${encodedBackslashRest}|[\\x09\\x0A\\x0D])`;
 
 export function hubApiPrefix(site: SiteSpec): string {
   return `${site.hub.path}hub/api/`;

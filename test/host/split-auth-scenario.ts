@@ -2,7 +2,8 @@
  * Host tier, split auth: the plan's steps on a fresh sandbox host, probed from outside — from this
  * machine (not allow-listed) and from a second network namespace whose addresses are in allowFrom
  * (scripts/sandbox/source-ns.sh). The hub's pages ask for a password, JupyterLab, the kernel
- * websocket and the hub API do not, no path trick gets past, a real browser gets from the password
+ * websocket and the hub API do not, no path trick gets past (nor any of several hundred generated
+ * spellings over HTTP/1.1 and HTTP/2, judged by what each answer is), a real browser gets from the password
  * to a running cell, a password change rewrites the file and reloads, the block moves with the hub
  * to a sub-path on another port, turning it off removes file and directives, and undo leaves the
  * host as it was found.
@@ -24,6 +25,7 @@ import { TestCa, makeTestCa } from "../support/test-ca";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, runStep, ssh } from "../support/sandbox";
 import { CookieJar, httpRequest, httpsGet, probeHubKernel } from "../support/hub-probe";
 import { runLabInBrowser } from "../support/lab-browser";
+import { Endpoint, H2Client, cookieHeader, h1Raw, hasBackslash, hubPageKind, loginEvidence, pathSpellings, sweepSpellings } from "../support/path-spellings";
 
 const HUB = "hub.auth.test";
 const REALM = "Workshop";
@@ -226,6 +228,156 @@ export function splitAuthScenario({ suite, platform, proxy }: SplitAuthScenarioO
       assert.doesNotMatch(r.body, /_xsrf|jupyterhub/i, `${form}: the hub's content leaked`);
     }
     console.log(`# bypass attempts via ${proxy} at ${site.hub.path} (port ${site.httpsPort}):\n#   ${rows.join("\n#   ")}`);
+  }
+
+  test(`split auth ${tag}: generated path spellings over HTTP/1.1 and HTTP/2: none gets a hub page or a login session without the password; the API and the user's server stay open`, async (t) => {
+    const b = site.hub.path;
+    const e: Endpoint = { addr: host.addr, port: site.httpsPort, hostName: HUB, ca: ca.caPem };
+    const h2 = new H2Client(e);
+    const auth = basic("workshop", passwords.workshop);
+    try {
+      // The judge can fail: with credentials the login form IS served, and is recognised, on both protocols.
+      const form = await h1Raw(e, { target: `${b}hub/login`, headers: { Authorization: auth } });
+      assert.equal(hubPageKind(form.body, b), "login form", `with credentials: ${form.status} ${form.body.slice(0, 200)}`);
+      const form2 = await h2.request({ target: `${b}hub/login`, headers: { authorization: auth } });
+      assert.equal(hubPageKind(form2.body, b), "login form", `HTTP/2 with credentials: ${form2.status}`);
+      // The API stays open: JSON without any credentials, on both protocols.
+      for (const r of [await h1Raw(e, { target: `${b}hub/api/` }), await h2.request({ target: `${b}hub/api/` })]) {
+        assert.equal(r.status, 200, r.body.slice(0, 200));
+        assert.ok(JSON.parse(r.body).version, "the hub API's version document");
+      }
+      // Every byte of a plain API path passes the raw check (x, 5 and C included: the letters of the
+      // backslash's `\x5C`); the hub itself answers, with JSON.
+      const plain = await h1Raw(e, { target: `${b}hub/api/users/xC5-nobody.v2_~` });
+      assert.equal(plain.headers["www-authenticate"], undefined, `no password asked on a plain API path: ${plain.status}`);
+      assert.ok([403, 404].includes(plain.status) && JSON.parse(plain.body), `the hub's JSON answer: ${plain.status} ${plain.body.slice(0, 200)}`);
+      // A login POST without Basic credentials carries what the hub checks (the form's _xsrf and its
+      // cookies); the same POST with credentials at the plain path does log in (that judge can fail too).
+      const xsrf = /<input[^>]*name="_xsrf"[^>]*value="([^"]*)"/.exec(form.body)?.[1] ?? /<input[^>]*value="([^"]*)"[^>]*name="_xsrf"/.exec(form.body)?.[1];
+      assert.ok(xsrf, "the login form holds an _xsrf");
+      const login = {
+        headers: { Cookie: cookieHeader(form), "Content-Type": "application/x-www-form-urlencoded", Origin: `https://${e.port === 443 ? HUB : `${HUB}:${e.port}`}` },
+        body: new URLSearchParams({ _xsrf: xsrf!.replace(/&amp;/g, "&"), username: host.hubUser, password: host.hubPassword }).toString(),
+      };
+      const loggedIn = await h1Raw(e, { method: "POST", target: `${b}hub/login`, headers: { ...login.headers, Authorization: auth }, body: login.body });
+      assert.ok(loginEvidence(loggedIn, b), `a login with credentials: ${loggedIn.status} ${JSON.stringify(loggedIn.headers)}`);
+
+      const user = await userServerControls(e, h2);
+      try {
+        const spellings = pathSpellings({ base: b, user: host.hubUser });
+        const r = await sweepSpellings(e, h2, { base: b, spellings, login, authorization: auth });
+        const backslash = spellings.filter((s) => hasBackslash(s.path)).length;
+        const sent = Object.entries(r.requests).map(([k, n]) => `${k} ${n}`).join(", ");
+        t.diagnostic(`${proxy}: spellings ${spellings.length} (${backslash} with a backslash), bypasses ${r.bypasses.length}`);
+        t.diagnostic(`${proxy}: requests ${sent}; redirects followed ${r.followed}; no answer ${r.errors.length}; ${(r.ms / 1000).toFixed(1)} s`);
+        const viaBackslash = r.formWithCredentials.filter((s) => hasBackslash(s.path)).length;
+        t.diagnostic(`${proxy}: with Basic credentials, ${r.formWithCredentials.length} spellings besides ${b}hub/login serve the login form (${viaBackslash} of them with a backslash): the password is what stops them`);
+        for (const line of user) t.diagnostic(`${proxy}: ${line}`);
+        if (r.errors.length) t.diagnostic(`${proxy}: no answer (first 5): ${r.errors.slice(0, 5).map((f) => `${f.channel} ${JSON.stringify(f.path)}: ${f.what}`).join("; ")}`);
+        const report = path.join(artifactsDir, `${proxy}-${suite}-path-spellings.txt`);
+        fs.mkdirSync(artifactsDir, { recursive: true });
+        r.bypasses.sort((x, y) => x.path.localeCompare(y.path) || x.channel.localeCompare(y.channel));
+        fs.writeFileSync(report, [`# ${tag} at ${b} (port ${e.port}): spellings ${spellings.length}, requests ${sent}, bypasses ${r.bypasses.length}, no answer ${r.errors.length}, login form with credentials ${r.formWithCredentials.length}`,
+          ...r.bypasses.map((f) => `bypass\t${f.channel}\t${JSON.stringify(f.path)}\t${f.family}\t${f.what}`),
+          ...r.errors.map((f) => `no answer\t${f.channel}\t${JSON.stringify(f.path)}\t${f.family}\t${f.what}`),
+          ...r.formWithCredentials.map((s) => `login form with credentials\t${JSON.stringify(s.path)}\t${s.family}`),
+          ...spellings.map((s) => `spelling\t${JSON.stringify(s.path)}\t${s.family}`)].join("\n") + "\n");
+        const byChannel = Object.keys(r.requests).map((c) => `${c} ${r.bypasses.filter((f) => f.channel === c).length}`).join(", ");
+        assert.equal(r.bypasses.length, 0,
+          `${r.bypasses.length} bypasses (${byChannel}; all in ${path.relative(repo, report)}):\n${r.bypasses.slice(0, 60).map((f) => `  ${f.channel} ${JSON.stringify(f.path)} [${f.family}]: ${f.what}`).join("\n")}`);
+        assert.ok(r.formWithCredentials.length > 0, "some spellings mean the login page to the hub (the set is not refused for another reason)");
+      } finally {
+        await stopUserServer();
+      }
+    } finally {
+      h2.close();
+    }
+  });
+
+  /** The hub's session of a user with a running server (Basic credentials only for hub pages). */
+  let userSession: { jar: CookieJar; hubXsrf: string } | undefined;
+  const isHubPage = (u: URL) => u.pathname.startsWith(`${site.hub.path}hub/`) && !u.pathname.startsWith(`${site.hub.path}hub/api/`);
+  const go = (url: URL, jar: CookieJar, init: { method?: string; body?: string; headers?: Record<string, string> } = {}) =>
+    httpRequest(url, { connectTo: { host: host.addr }, ca: ca.caPem, jar, timeoutMs: 20_000, method: init.method, body: init.body,
+      headers: { ...(isHubPage(url) ? { Authorization: basic("workshop", passwords.workshop) } : {}), ...init.headers } });
+  const apiHeaders = (xsrf: string, referer: URL): Record<string, string> => ({
+    "X-XSRFToken": xsrf, Origin: new URL(base()).origin, Referer: referer.href, "Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin", "Content-Type": "application/json",
+  });
+
+  /**
+   * Positive controls on the user's server, without Basic credentials: log in properly, start the
+   * server, open JupyterLab (its OAuth hops go through `hub/api/`), then a file with a space in its
+   * name (written, read back over HTTP/1.1 and HTTP/2, checkpointed) and a dot directory
+   * (`.ipynb_checkpoints`) answered by Jupyter Server, not by the proxy's password check.
+   */
+  async function userServerControls(e: Endpoint, h2: H2Client): Promise<string[]> {
+    const jar = new CookieJar();
+    const name = host.hubUser;
+    const u = (rel: string) => new URL(rel, base());
+    const page = await go(u("hub/login"), jar);
+    const xsrf = /<input[^>]*name=["']_xsrf["'][^>]*value=["']([^"']*)["']/i.exec(page.body)?.[1] ?? jar.get("_xsrf", u("hub/login"));
+    const login = await go(u("hub/login"), jar, { method: "POST", body: new URLSearchParams({ _xsrf: xsrf ?? "", username: name, password: host.hubPassword }).toString(),
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: new URL(base()).origin } });
+    assert.ok([302, 303].includes(login.status), `login answered ${login.status}`);
+    await go(u("hub/home"), jar);
+    const hubXsrf = jar.get("_xsrf", u("hub/api/"));
+    assert.ok(hubXsrf, "an _xsrf for the hub API");
+    userSession = { jar, hubXsrf: hubXsrf! };
+    const start = await go(u(`hub/api/users/${name}/server`), jar, { method: "POST", body: "{}", headers: apiHeaders(hubXsrf!, u("hub/home")) });
+    assert.ok([201, 202].includes(start.status) || /already running/.test(start.body), `start: ${start.status} ${start.body.slice(0, 200)}`);
+    for (let i = 0; ; i++) {
+      const m = JSON.parse((await go(u(`hub/api/users/${name}`), jar, { headers: apiHeaders(hubXsrf!, u("hub/home")) })).body);
+      if (m.servers?.[""]?.ready) break;
+      assert.ok(i < 90, "the user's server became ready within 90 s");
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    let url = u(`user/${name}/lab`);
+    let lab = await go(url, jar);
+    for (let hop = 0; hop < 10 && [301, 302, 303, 307].includes(lab.status); hop++) {
+      url = new URL(String(lab.headers.location), url);
+      lab = await go(url, jar);
+    }
+    assert.equal(lab.status, 200, `JupyterLab at ${url.pathname}: ${lab.status}`);
+    assert.ok(url.pathname.startsWith(`${site.hub.path}user/${name}/`), `landed on ${url.pathname}`);
+    assert.equal(hubPageKind(lab.body, site.hub.path), undefined, "the judge does not take JupyterLab's page for a hub page");
+    const userXsrf = jar.get("_xsrf", u(`user/${name}/api/contents`))!;
+    const contents = `${site.hub.path}user/${name}/api/contents/`;
+    const file = `${contents}split%20auth%20probe.txt`;
+    const put = await go(u(file), jar, { method: "PUT", body: JSON.stringify({ type: "file", format: "text", content: "reached the user's server\n" }), headers: apiHeaders(userXsrf, url) });
+    assert.ok([200, 201].includes(put.status), `PUT ${file}: ${put.status} ${put.body.slice(0, 200)}`);
+    const checkpoint = await go(u(`${file}/checkpoints`), jar, { method: "POST", headers: apiHeaders(userXsrf, url) });
+    assert.equal(checkpoint.status, 201, `checkpoint: ${checkpoint.status} ${checkpoint.body.slice(0, 200)}`);
+    const cookie = jar.header(u(file))!;
+    const lines: string[] = [];
+    for (const [channel, get] of [["HTTP/1.1", (p: string) => h1Raw(e, { target: p, headers: { Cookie: cookie } })], ["HTTP/2", (p: string) => h2.request({ target: p, headers: { cookie } })]] as const) {
+      const f = await get(file);
+      assert.equal(f.status, 200, `${channel} ${file}: ${f.status} ${f.body.slice(0, 200)}`);
+      assert.equal(JSON.parse(f.body).content, "reached the user's server\n");
+      const dot = await get(`${contents}.ipynb_checkpoints`);
+      assert.equal(dot.headers["www-authenticate"], undefined, `${channel}: no password asked for a dot directory`);
+      // Jupyter Server hides dot files unless allow_hidden: its contents API answers 404 naming the path.
+      assert.ok(dot.status === 200 ? JSON.parse(dot.body).name === ".ipynb_checkpoints" : dot.status === 404 && dot.body.includes("'/.ipynb_checkpoints' does not exist"),
+        `${channel} .ipynb_checkpoints: Jupyter Server's answer, got ${dot.status} ${dot.body.slice(0, 200)}`);
+      const list = await get(`${file}/checkpoints`);
+      assert.equal(list.status, 200, `${channel} checkpoints: ${list.status}`);
+      lines.push(`user's server without credentials over ${channel}: ${file} ${f.status}, ${contents}.ipynb_checkpoints ${dot.status} (Jupyter Server's ${dot.status === 200 ? "model" : "hidden-file answer"}), checkpoints ${list.status}`);
+    }
+    await go(u(file), jar, { method: "DELETE", headers: apiHeaders(userXsrf, url) });
+    return lines;
+  }
+
+  async function stopUserServer(): Promise<void> {
+    if (!userSession) return;
+    const { jar, hubXsrf } = userSession;
+    userSession = undefined;
+    const u = (rel: string) => new URL(rel, base());
+    const name = host.hubUser;
+    await go(u(`hub/api/users/${name}/server`), jar, { method: "DELETE", headers: apiHeaders(hubXsrf, u("hub/home")) });
+    for (let i = 0; i < 60; i++) {
+      const m = JSON.parse((await go(u(`hub/api/users/${name}`), jar, { headers: apiHeaders(hubXsrf, u("hub/home")) })).body);
+      if (!m.servers?.[""]) return;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 
   test(`split auth ${tag}: a real browser (chromium): Basic credentials → login form → JupyterLab → print(6*7) → 42 → reload reconnects`, async () => {
