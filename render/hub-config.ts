@@ -6,7 +6,10 @@
  */
 import { SiteSpec, hubBindUrl } from "../model/site";
 
-export const HUB_BLOCK_BEGIN = "# BEGIN jupyterhub-edge managed block: edits here are replaced by `pulumi up`";
+// What is true of the block (issue 19): `pulumi up` rewrites it only when the stack's settings for
+// it change; a hand edit is neither detected nor undone before that. The remote script finds the
+// block by the marker's first words, so this wording can change without losing a deployed block.
+export const HUB_BLOCK_BEGIN = "# BEGIN jupyterhub-edge managed block: rewritten by `pulumi up` when the stack's bind_url changes; hand edits are not detected";
 export const HUB_BLOCK_END = "# END jupyterhub-edge managed block";
 
 /** A Python single-quoted literal. Validated inputs carry no quotes, but escape anyway. */

@@ -53,7 +53,9 @@ export function hstsValue(site: SiteSpec): string | null {
 }
 
 /** The managed-file banner both proxies' files start with. */
+// Says what is true (issue 19): a step rewrites its files when what they render changes, not when
+// the server's copy was edited by hand (nothing reads it back yet).
 export const managedBanner = [
-  "Managed by jupyterhub-edge (Pulumi). Edits are replaced by the next `pulumi up`",
-  "and removed by `pulumi destroy`; change the stack config instead.",
+  "Managed by jupyterhub-edge (Pulumi); removed by `pulumi destroy`. `pulumi up` rewrites this file",
+  "when the stack config changes what it renders: hand edits are not detected, and are lost then.",
 ];

@@ -126,6 +126,16 @@ if [[ -f $config ]] && cmp -s "$new" "$config"; then
   exit 0
 fi
 
+# Only the block's comments changed (its wording, after an upgrade of this program): the hub would
+# read the same settings, so the file is rewritten without restarting it — a restart stops every
+# user's server on a default JupyterHub.
+code_lines() { grep -v '^[[:space:]]*#' -- "$1" || true; }
+if [[ -f $config && ! -f $rec/pending ]] && cmp -s <(code_lines "$new") <(code_lines "$config"); then
+  write_atomic "$config" keep <"$new"
+  say "managed block in $config: only its comments changed; rewritten without restarting $service"
+  exit 0
+fi
+
 previous=$(mktemp); [[ -f $config ]] && cp -p "$config" "$previous"
 touch "$rec/pending"
 write_atomic "$config" keep <"$new"

@@ -179,6 +179,21 @@ export function hostScenario({ suite, platform, proxy, preexistingSite }: Scenar
     console.log(`# second apply:\n#   ${lines.join("\n#   ")}`);
   });
 
+  test(`${proxy}/${suite}: a managed block whose comments alone changed (an upgrade's wording) is rewritten without restarting the hub`, () => {
+    const hubStep = steps.find((s) => s.name === "hub-bind-url")!;
+    const reworded = { ...hubStep, payload: String(hubStep.payload).replace(/^\|# BEGIN jupyterhub-edge managed block.*$/m, "|# BEGIN jupyterhub-edge managed block: an older wording") };
+    assert.notEqual(reworded.payload, hubStep.payload);
+    const pid = () => ssh(host, "systemctl show -p MainPID --value jupyterhub").stdout.trim();
+    const before = pid();
+    for (const step of [reworded, hubStep]) {
+      const r = runStep(host, step, "apply");
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr + r.stdout, /only its comments changed; rewritten without restarting jupyterhub/);
+    }
+    assert.equal(pid(), before, "the hub was restarted for a comment");
+    assert.match(ssh(host, "grep '^# BEGIN jupyterhub-edge' /etc/jupyterhub/jupyterhub_config.py").stdout, /hand edits are not detected/);
+  });
+
   test(`${proxy}/${suite}: a broken config is refused by the config test and the live site keeps its old files`, async () => {
     const config = steps.find((s) => s.name === "proxy-config")!;
     const [good, bad] = proxy === "nginx" ? ["proxy_buffering off;", "proxy_buffering sideways;"] : ["ProxyPreserveHost on", "ProxyPreserveHost sideways"];
