@@ -13,6 +13,7 @@ import {
 } from "./load";
 import { allDomains } from "../model/site";
 import { canonicalAddress } from "./addresses";
+import { secretValues, withoutSecretValues } from "./secrets";
 
 /** Most servers one stack configures (one per room or per few dozen participants). */
 export const MAX_HOSTS = 100;
@@ -204,6 +205,16 @@ function parseRemoveServers(text: string | undefined, problems: string[]): strin
 
 /** Validates the stack's config strings into its servers. Throws ConfigError listing every problem. */
 export function loadStackFromStrings(strings: Record<string, string>, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedStack {
+  try {
+    return loadStackFromStringsAsGiven(strings, secretKey, baseDir);
+  } catch (e) {
+    // A secret value given in a wrong place too stays a secret in every message (config/secrets.ts).
+    if (e instanceof ConfigError) throw new ConfigError(e.problems.map((p) => withoutSecretValues(p, secretValues(strings))));
+    throw e;
+  }
+}
+
+function loadStackFromStringsAsGiven(strings: Record<string, string>, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedStack {
   const text = (strings.hosts ?? "").trim();
   let entries: unknown = [];
   if (text !== "") {

@@ -9,7 +9,8 @@
 export const NOT_SHOWN = "[not shown]";
 
 /** PEM armour (`-----BEGIN … PRIVATE KEY-----`) or OpenSSH's private-key marker. */
-const pemMarker = /-----\s*(?:BEGIN|END)\b|PRIVATE KEY-----|\bOPENSSH PRIVATE KEY\b/;
+// Any letter case: a value is lowercased before some rules quote it (a domain), armour and all.
+const pemMarker = /-----\s*(?:BEGIN|END)\b|PRIVATE KEY-----|\bOPENSSH PRIVATE KEY\b/i;
 
 /**
  * A run of base64 / base64url characters long and mixed enough to be key material or a token: 20+
@@ -44,8 +45,8 @@ export function redactSecrets(text: string): string {
   return (
     text
       // A PEM block, or armour without its end: everything from the marker to the end (or END line).
-      .replace(/-----\s*BEGIN[\s\S]*?(?:-----\s*END[^-]*-----|$)/g, "[PEM text not shown]")
-      .replace(/-----\s*END[^-]*-----/g, "[PEM text not shown]")
+      .replace(/-----\s*BEGIN[\s\S]*?(?:-----\s*END[^-]*-----|$)/gi, "[PEM text not shown]")
+      .replace(/-----\s*END[^-]*-----/gi, "[PEM text not shown]")
       // Credentials in a URL (scheme://user:password@host).
       .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"'\\]+@/gi, "$1[credentials not shown]@")
       // password=…, token=…, secret=… (query strings, connection strings).
@@ -67,4 +68,53 @@ export function fileContentProblem(value: string, what: string): string | undefi
     /^\s*AAAA[A-Za-z0-9+/]{16,}/.test(value) ||
     (!value.includes("/") && looksLikeKeyMaterial(value));
   return content ? `looks like ${what} contents, not a path to a file; give a path` : undefined;
+}
+
+/**
+ * The values of the config's secret keys (the SSH key, split-auth passwords, provided private keys,
+ * carry-over bundles): given in a wrong place as well, they are still secrets, and a rule may have
+ * changed them before quoting them (a domain is lowercased), so `withoutSecretValues` removes them
+ * from a message in any letter case. Found by the config property test (a bundle pasted into a domain).
+ */
+export function secretValues(strings: Record<string, string>): string[] {
+  const out: string[] = [];
+  const add = (v: unknown) => {
+    if (typeof v !== "string") return;
+    out.push(v, ...v.split(/\r?\n/).map((l) => l.trim()));
+  };
+  const json = (text: string | undefined): unknown => {
+    try {
+      return JSON.parse(text ?? "");
+    } catch {
+      return undefined;
+    }
+  };
+  add(strings.sshPrivateKey);
+  add(strings.acmeCarryOver);
+  const bundles = json(strings.acmeCarryOver);
+  if (bundles && typeof bundles === "object") Object.values(bundles).forEach(add);
+  const provided = json(strings.providedCertificates);
+  if (provided && typeof provided === "object") Object.values(provided).forEach((e) => add((e as { privateKey?: unknown } | null)?.privateKey));
+  // Every `password` in the block, wherever it ended up (a users list moved into allowFrom).
+  const passwords = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(passwords);
+    else if (v && typeof v === "object") {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === "password") add(x);
+        else passwords(x);
+      }
+    }
+  };
+  passwords(json(strings.splitAuth));
+  return [...new Set(out)].filter((v) => v.length >= 8 && !/^-----/.test(v));
+}
+
+export function withoutSecretValues(line: string, secrets: string[]): string {
+  let out = line;
+  for (const v of secrets.sort((a, b) => b.length - a.length)) {
+    for (const form of [v, JSON.stringify(v).slice(1, -1)]) {
+      out = out.replace(new RegExp(form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi"), NOT_SHOWN);
+    }
+  }
+  return out;
 }
