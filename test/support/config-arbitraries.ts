@@ -55,6 +55,7 @@ const keyBody = (pem: string): string => pem.split("\n")[1].slice(0, 24);
 /** Files the generated configs name (host key, CA bundle) and the provided certificates. */
 export function makeFixtures(): Fixtures {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-property-"));
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   const certs = makeCertFixtures();
   const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlbmRlci10aWVyLXByb3BlcnR5LXRlc3QtaG9zdA root@lab";
   fs.writeFileSync(path.join(dir, "host_ed25519.pub"), `${hostKey}\n`);
