@@ -8,6 +8,8 @@ export const CONFIG_NAMESPACE = "jupyterhub-edge";
 
 export interface ConfigKeyDoc {
   type: "string" | "integer" | "boolean" | "array" | "object";
+  /** For an array: its items' type, which Pulumi checks against the stack's value. Default: object. */
+  items?: "string" | "object";
   description: string;
   default?: string | number | boolean | unknown[] | Record<string, never>;
   /**
@@ -187,6 +189,7 @@ export const configKeys = {
   },
   removeServers: {
     type: "array",
+    items: "string",
     default: [],
     description: "With hosts: names of servers this stack deployed that you mean to remove (a server missing from hosts is otherwise refused: removing it deletes its site, CA and split-auth passwords for good; \"edge\" names a single-host stack's server). Take a name out again before adding the server back.",
   },

@@ -14,7 +14,7 @@ const lines = [
 for (const [k, v] of Object.entries(configKeys) as [string, any][]) {
   lines.push(`  jupyterhub-edge:${k}:`);
   lines.push(`    type: ${v.type}`);
-  if (v.type === "array") lines.push(`    items:`, `      type: object`);
+  if (v.type === "array") lines.push(`    items:`, `      type: ${v.items ?? "object"}`);
   lines.push(`    description: ${JSON.stringify(v.description)}`);
   if (v.default !== undefined) lines.push(`    default: ${JSON.stringify(v.default)}`);
 }

@@ -21,7 +21,7 @@ import * as path from "path";
 import { randomBytes } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
-import { edgeStack } from "../../scripts/automation";
+import { edgeStack, tolerateFailedRunRejections } from "../../scripts/automation";
 import { main } from "../../program";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, ssh } from "../support/sandbox";
 import { ProbeLoop, formatProbeReport, startProbeLoop } from "../support/probe-loop";
@@ -156,19 +156,11 @@ if (missing) {
     return { text: `${out.join("")}\n${String(err)}`, ops };
   }
 
-  // The injected faults run inside this process (an inline program), and the Pulumi SDK leaves the
-  // rejections they cause unhandled once the failed run is over; the test runner would count them
-  // against the file. Only those are let through quietly; any other reaches the runner as before.
-  const runnerListeners = process.listeners("unhandledRejection");
-  const expectedRejection = /injected fault|nothing (was|that was not declared is) deleted|errors were reported while the program declared/;
-  const filter = (reason: unknown, promise: Promise<unknown>) => {
-    if (expectedRejection.test(String(reason instanceof Error ? reason.message : reason))) return;
-    for (const l of runnerListeners) l(reason, promise);
-  };
-
   before(async () => {
-    process.removeAllListeners("unhandledRejection");
-    process.on("unhandledRejection", filter);
+    // The injected faults run inside this process (an inline program), and the Pulumi SDK leaves the
+    // rejections they cause unhandled once the failed run is over (scripts/automation.ts). Called
+    // here, not at load: the test runner's own listener exists only once the first test is declared.
+    tolerateFailedRunRejections(/injected fault|errors were reported while the program declared/);
     host = createHost(hostName, "trixie");
     asFound = fingerprint(host);
     stack = await edgeStack({
@@ -182,8 +174,6 @@ if (missing) {
     });
   });
   after(async () => {
-    // Late rejections of the injected runs may still come; the runner's listeners are put back last.
-    setTimeout(() => { process.off("unhandledRejection", filter); for (const l of runnerListeners) process.on("unhandledRejection", l); }, 5_000).unref();
     await loop?.stop().catch(() => undefined);
     if (process.env.JHE_KEEP_HOSTS === "1") return;
     stack.workspace.program = main;

@@ -108,9 +108,11 @@ test("config: Pulumi.yaml declares exactly the keys the program reads, with the 
   const doc = yaml.load(fs.readFileSync(`${__dirname}/../../Pulumi.yaml`, "utf8")) as { config: Record<string, Record<string, unknown>> };
   const declared = Object.keys(doc.config).map((k) => k.replace(`${CONFIG_NAMESPACE}:`, "")).sort();
   assert.deepEqual(declared, Object.keys(configKeys).sort());
-  for (const [k, v] of Object.entries(configKeys) as [string, { type: string; default?: unknown; secret?: boolean; description: string }][]) {
+  for (const [k, v] of Object.entries(configKeys) as [string, { type: string; items?: string; default?: unknown; secret?: boolean; description: string }][]) {
     const d = doc.config[`${CONFIG_NAMESPACE}:${k}`];
     assert.equal(d.type, v.type, `${k}: type`);
+    // Pulumi checks a stack's value against the items' type: a list of names must say string.
+    if (v.type === "array") assert.deepEqual(d.items, { type: v.items ?? "object" }, `${k}: items`);
     assert.deepEqual(d.default, v.default, `${k}: default`);
     assert.equal(d.secret, undefined, `${k}: optional secrets cannot be declared secret (Pulumi would require them)`);
     assert.equal(d.description, v.description, `${k}: description`);
