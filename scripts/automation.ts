@@ -39,7 +39,7 @@ export function readStackFile(file: string): Record<string, string> {
 }
 
 let forwardedListeners: NodeJS.UnhandledRejectionListener[] | undefined;
-let alsoExpected: RegExp[] = [];
+const alsoExpected: RegExp[] = [];
 
 /**
  * An inline program runs in this process. When it fails on purpose (a refused config is a
