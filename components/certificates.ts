@@ -1,10 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { CertificateMaterial } from "../steps/plan";
+import { certificateName } from "../model/site";
 
 export interface SelfSignedCertificatesArgs {
-  /** Domains to issue a leaf certificate for (one each). */
+  /** Domains to issue a leaf certificate for (one each; a wildcard `*.example.org` too). */
   domains: string[];
+  /** Names each domain's leaf covers, by domain. Default: the domain alone (`*.<hub>` is added for per-user subdomains). */
+  names?: Record<string, string[]>;
   /** Common name of the CA, shown in browsers' certificate viewers. Default "jupyterhub-edge CA (<stack>)". */
   caCommonName?: string;
   /** Leaf validity in hours. Default 8760 (one year: a course term with margin). */
@@ -43,14 +46,16 @@ export class SelfSignedCertificates extends pulumi.ComponentResource {
     this.caPem = ca.certPem;
 
     const leaves = args.domains.map((domain) => {
-      const key = new tls.PrivateKey(`${name}-${domain}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
+      // Resource names from the lineage name: `*` would be a glob to anyone scripting over URNs.
+      const id = certificateName(domain);
+      const key = new tls.PrivateKey(`${name}-${id}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
       const csr = new tls.CertRequest(
-        `${name}-${domain}-csr`,
-        { privateKeyPem: key.privateKeyPem, dnsNames: [domain], subject: { commonName: domain } },
+        `${name}-${id}-csr`,
+        { privateKeyPem: key.privateKeyPem, dnsNames: args.names?.[domain] ?? [domain], subject: { commonName: domain } },
         { parent: this },
       );
       const cert = new tls.LocallySignedCert(
-        `${name}-${domain}-cert`,
+        `${name}-${id}-cert`,
         {
           certRequestPem: csr.certRequestPem,
           caPrivateKeyPem: caKey.privateKeyPem,

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionSpec, SiteSpec, allSites, hubBindUrl, hubUrl } from "../model/site";
 import * as command from "@pulumi/command";
-import { CertificateMaterial, acmeDomains, carryOverImportPayload, certificatePayload, parseCarryOverExport, planSteps } from "../steps/plan";
+import { CertificateMaterial, acmeDomains, acmeSecretsPayload, carryOverImportPayload, certificatePayload, parseCarryOverExport, planSteps } from "../steps/plan";
+import { AcmeSecretValues } from "../render/acme";
 import { SelfSignedCertificates } from "./certificates";
 import { AcmeCertificates } from "./acme-certificates";
 import { Host } from "./host";
@@ -23,6 +24,8 @@ export interface EdgeSiteArgs {
   splitAuthPasswords?: pulumi.Input<Record<string, string>>;
   /** Carried-over ACME bundles by domain (secret), pushed when the site has acme carry-over. Default: none. */
   acmeCarryOver?: pulumi.Input<Record<string, string>>;
+  /** The TSIG key (dns-01) and the External Account Binding HMAC key (secret). Default: none; required when the site uses them. */
+  acmeSecrets?: pulumi.Input<AcmeSecretValues>;
 }
 
 /**
@@ -43,9 +46,13 @@ export class EdgeSite extends pulumi.ComponentResource {
     super("jupyterhub-edge:site:EdgeSite", name, {}, opts);
     const { site } = args;
 
-    const selfSignedDomains = allSites(site).filter((s) => s.certificate === "selfSigned").map((s) => s.domain);
-    const selfSigned = selfSignedDomains.length
-      ? new SelfSignedCertificates(`${name}-certs`, { domains: selfSignedDomains }, { parent: this })
+    const selfSignedSites = allSites(site).filter((s) => s.certificate === "selfSigned");
+    const selfSigned = selfSignedSites.length
+      ? new SelfSignedCertificates(
+          `${name}-certs`,
+          { domains: selfSignedSites.map((s) => s.domain), names: Object.fromEntries(selfSignedSites.map((s) => [s.domain, s.names])) },
+          { parent: this },
+        )
       : undefined;
     const material = pulumi
       .all([selfSigned?.material ?? [], args.providedCertificates ?? []])
@@ -58,7 +65,9 @@ export class EdgeSite extends pulumi.ComponentResource {
     const importPayload: StepPayload = pulumi.secret(
       pulumi.output(args.acmeCarryOver ?? {}).apply((all) => carryOverImportPayload(Object.fromEntries(acmeDomains(site).filter((d) => all[d]).map((d) => [d, all[d]])))),
     );
-    const steps = planSteps<StepPayload>(site, tlsPayload, splitAuth?.htpasswdPayload, importPayload);
+    const secretsPayload: StepPayload = pulumi.secret(pulumi.output(args.acmeSecrets ?? {}).apply((secrets) => acmeSecretsPayload(site, secrets)));
+    const usesAcmeSecrets = site.acme?.dns !== undefined || site.acme?.eabKeyId !== undefined;
+    const steps = planSteps<StepPayload>(site, tlsPayload, splitAuth?.htpasswdPayload, importPayload, usesAcmeSecrets ? secretsPayload : undefined);
     const byName = (n: string) => steps.find((s) => s.name === n);
     const registry: StepRegistry = new Map();
 
@@ -82,7 +91,7 @@ export class EdgeSite extends pulumi.ComponentResource {
     if (site.acme) {
       new AcmeCertificates(
         `${name}-acme`,
-        { ...stepArgs, steps: steps.filter((s) => ["certbot-packages", "acme-import", "acme-certificates", "acme-export"].includes(s.name)) },
+        { ...stepArgs, steps: steps.filter((s) => ["certbot-packages", "acme-secrets", "acme-import", "acme-certificates", "acme-export"].includes(s.name)) },
         { parent: this },
       );
     }

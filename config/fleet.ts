@@ -9,7 +9,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, HOST_NAME_FIELD, configKeys, notPerHostKeys, perHostKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
 import {
-  LoadedConfig, coerceRaw, loadFromStrings, parseCarryOver, parseProvided, privateKeyFor, resolveFileKeys, stackConfigStrings, unservedCarryOverWarnings, unservedDomainProblems,
+  LoadedConfig, coerceRaw, lineageNames, loadFromStrings, parseCarryOver, parseProvided, privateKeyFor, providedCoverageProblems, readAcmeSecrets, resolveFileKeys, stackConfigStrings,
+  unservedCarryOverWarnings, unservedDomainProblems,
 } from "./load";
 import { allDomains } from "../model/site";
 import { canonicalAddress } from "./addresses";
@@ -91,6 +92,8 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
   if (splitAuth.raw !== undefined) shared.splitAuth = splitAuth.raw;
   const carried = parseCarryOver(strings.acmeCarryOver, problems);
   if (carried) shared.acmeCarryOverDomains = Object.keys(carried);
+  // The TSIG and EAB keys are shared by every server (one DNS zone, one ACME account's binding).
+  const acmeSecrets = readAcmeSecrets(strings, shared, problems);
 
   if (!Array.isArray(entries)) {
     throw new ConfigError([`${ns}:hosts: must be a list of {name, host, hubDomain, …} (set it with \`pulumi config set --path 'hosts[0].name' …\`)`]);
@@ -107,6 +110,7 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
    */
   const addresses = new Map<string, { index: number; host: string }>();
   const domains = new Map<string, string>();
+  const lineages: string[] = [];
   entries.forEach((entry, i) => {
     const at = `${ns}:hosts[${i}]`;
     if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
@@ -155,6 +159,8 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
       const spelling = first.host === parsed.connection.host ? "" : `, written ${first.host} there`;
       problems.push(`${at}.host: ${address} is already hosts[${first.index}]${spelling} (two entries cannot share a server)`);
     } else addresses.set(key, { index: i, host: parsed.connection.host });
+    problems.push(...providedCoverageProblems(parsed.site, provided));
+    lineages.push(...lineageNames(parsed.site));
     for (const d of allDomains(parsed.site)) {
       const first = domains.get(d);
       if (first) problems.push(`${at}: ${d} is already served by ${first} (each domain belongs to one server)`);
@@ -168,6 +174,7 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
         providedCertificates: pulumi.secret(provided),
         splitAuthPasswords: pulumi.secret(splitAuth.passwords),
         acmeCarryOver: pulumi.secret(carried ?? {}),
+        acmeSecrets: pulumi.secret(acmeSecrets),
       });
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
@@ -180,7 +187,7 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
   const warnings: string[] = [];
   if (hosts.length === entries.length) {
     problems.push(...unservedDomainProblems([...domains.keys()], providedDomains));
-    warnings.push(...unservedCarryOverWarnings([...domains.keys()], carried ? Object.keys(carried) : undefined));
+    warnings.push(...unservedCarryOverWarnings(lineages, carried ? Object.keys(carried) : undefined));
   }
   // A problem with a shared key shows up once per host: report it once.
   if (problems.length) throw new ConfigError([...new Set(problems)]);

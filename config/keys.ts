@@ -79,7 +79,7 @@ export const configKeys = {
   extraSites: {
     type: "array",
     default: [],
-    description: "Other domains served on the same HTTPS port from their own web roots: a list of {domain, root, certificateMode} (at most 100); root defaults to /var/www/<domain> (a directory of its own: not a system tree, not /var, /home, /srv or /opt as a whole, not the hub's config directory), certificateMode to the stack's.",
+    description: "Other domains served on the same HTTPS port from their own web roots: a list of {domain, root, certificateMode, acmeChallenge} (at most 100); domain may be a wildcard *.example.org (its certificate from dns-01, selfSigned or provided); root defaults to /var/www/<domain> (/var/www/_wildcard.<rest> for *.<rest>) (a directory of its own: not a system tree, not /var, /home, /srv or /opt as a whole, not the hub's config directory), certificateMode to the stack's.",
   },
   certificateMode: {
     type: "string",
@@ -90,6 +90,38 @@ export const configKeys = {
     type: "string",
     default: "letsencrypt",
     description: "ACME directory: letsencrypt, letsencrypt-staging, or the https URL of any ACME server (e.g. a university's own CA).",
+  },
+  acmeChallenge: {
+    type: "string",
+    default: "http-01",
+    description: "How ACME certificates are validated: http-01 (a file on port 80, answered through the proxy) or dns-01 (a TXT record written by RFC 2136 dynamic update, see acmeDns: for servers the ACME server cannot reach on port 80, and the only way to wildcard names). An extraSites entry may set its own.",
+  },
+  acmeDns: {
+    type: "object",
+    default: {},
+    description: "For acmeChallenge dns-01: {server, port, tsigKeyName, tsigAlgorithm, propagationSeconds} of the primary DNS server that takes RFC 2136 updates: server is its IP address (certbot resolves no names), port defaults to 53, tsigAlgorithm hmac-sha256 (default), hmac-sha384 or hmac-sha512, propagationSeconds (default 60) is how long certbot waits before validation. The key's secret goes in acmeDnsTsigSecret.",
+  },
+  acmeDnsTsigSecret: {
+    type: "string",
+    secret: true,
+    default: "",
+    description: "The TSIG key's secret (base64, as tsig-keygen or keymgr print it) for acmeDns; set it with `pulumi config set --secret`. Written to the server only in a root 0600 credentials file.",
+  },
+  acmeEabKeyId: {
+    type: "string",
+    default: "",
+    description: "External Account Binding key id, for ACME CAs that require it (Sectigo/GÉANT TCS, InCommon, ZeroSSL); used when the ACME account is registered. Set with acmeEabHmacKey.",
+  },
+  acmeEabHmacKey: {
+    type: "string",
+    secret: true,
+    default: "",
+    description: "External Account Binding HMAC key (base64url, as the CA gives it) for acmeEabKeyId; set it with `pulumi config set --secret`. Never on a command line: certbot reads it from a root 0600 file.",
+  },
+  hubSubdomains: {
+    type: "boolean",
+    default: false,
+    description: "Per-user subdomains: each user's server at https://<user>.<hubDomain>/ (c.JupyterHub.subdomain_host, in the managed block), the browser isolation JupyterHub recommends for untrusted users. The proxy also serves *.<hubDomain>, so the hub's certificate must cover it: acme with acmeChallenge dns-01, selfSigned, or a provided wildcard certificate. Needs DNS for *.<hubDomain> pointing at the server.",
   },
   acmeEmail: { type: "string", default: "", description: "Contact email for the ACME account (expiry notices). Required with certificateMode acme." },
   acmeCaBundleFile: {
@@ -214,7 +246,10 @@ export const perHostKeys = ["host", "hostKey", "hostKeyFile", "hubDomain", "extr
  * Keys a `hosts` entry may not set: secrets stay shared top-level keys (an optional secret cannot be
  * declared per entry), and hosts do not nest.
  */
-export const notPerHostKeys = ["hosts", "removeServers", "sshPrivateKey", "providedCertificates", "splitAuth", "acmeCarryOver"] as const satisfies readonly ConfigKey[];
+export const notPerHostKeys = ["hosts", "removeServers", "sshPrivateKey", "providedCertificates", "splitAuth", "acmeCarryOver", "acmeDnsTsigSecret", "acmeEabHmacKey"] as const satisfies readonly ConfigKey[];
+
+/** The keys declared secret above: handled apart from the others, never echoed, refused in plaintext. */
+export const secretKeys = (Object.keys(configKeys) as ConfigKey[]).filter((k) => (configKeys[k] as ConfigKeyDoc).secret === true);
 
 /** A `hosts` entry's own field besides config keys: its stable name (it names the host's resources). */
 export const HOST_NAME_FIELD = "name";

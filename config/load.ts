@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, configKeys } from "./keys";
+import { CONFIG_NAMESPACE, configKeys, secretKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
 import { ConnectionSpec, SiteSpec } from "../model/site";
 import { CertificateMaterial } from "../steps/plan";
@@ -13,8 +13,8 @@ import { certificateProblems } from "./certificates";
 import { misplacedKeyLines } from "./messages";
 import { readSplitAuth } from "./split-auth";
 import { fileContentProblem } from "./secrets";
-import { hostNameProblem, maxLengths } from "./rules";
-import { allDomains } from "../model/site";
+import { maxLengths, siteNameProblem } from "./rules";
+import { allDomains, allSites } from "../model/site";
 
 /** What each file-path key's file holds, for "looks like <what> contents, not a path". */
 const fileKeyContents: Record<string, string> = {
@@ -41,8 +41,20 @@ function coerceValue(key: string, value: unknown, label: string, problems: strin
       return undefined;
     }
   }
+  if (doc.type === "object") {
+    if (["", "{}"].includes(text.trim())) return undefined; // the declared default: not set
+    try {
+      return JSON.parse(text);
+    } catch {
+      problems.push(`${label}: is not a valid object (set its fields with \`pulumi config set --path '${key}.FIELD' …\` or as JSON)`);
+      return undefined;
+    }
+  }
   return text;
 }
+
+/** Keys whose values are handled apart from the others and never echoed: the secrets, and splitAuth (its passwords). */
+const keysHandledApart: readonly string[] = [...secretKeys, "splitAuth"];
 
 /** Typed view of string config values: integers and booleans as such, lists as parsed JSON. */
 export function coerceRaw(strings: Record<string, string>): { raw: Record<string, unknown>; problems: string[] } {
@@ -51,13 +63,50 @@ export function coerceRaw(strings: Record<string, string>): { raw: Record<string
   for (const [key, text] of Object.entries(strings)) {
     const doc = (configKeys as Record<string, { type: string; default?: unknown } | undefined>)[key];
     // Secrets (or blocks holding them): handled apart, never echoed.
-    if (key === "sshPrivateKey" || key === "providedCertificates" || key === "splitAuth" || key === "acmeCarryOver") continue;
+    if (keysHandledApart.includes(key)) continue;
     if (doc?.default === "" && text === "") continue; // optional key left at its "not set" default
     const value = coerceValue(key, text, `${CONFIG_NAMESPACE}:${key}`, problems);
     if (value !== undefined) raw[key] = value;
   }
   raw.sshPrivateKeyGiven = (strings.sshPrivateKey ?? "") !== "";
   return { raw, problems };
+}
+
+/** The ACME secrets: the TSIG key of acmeDns and the External Account Binding HMAC key. */
+export interface AcmeSecrets {
+  tsigSecret?: string;
+  eabHmacKey?: string;
+}
+
+/**
+ * Reads the ACME secrets by shape only (their values never appear in a message) and notes in `raw`
+ * whether each was given, which is all the schema sees of them.
+ */
+export function readAcmeSecrets(strings: Record<string, string>, raw: Record<string, unknown>, problems: string[]): AcmeSecrets {
+  const out: AcmeSecrets = {};
+  const tsig = (strings.acmeDnsTsigSecret ?? "").trim();
+  if (tsig !== "") {
+    const key = `${CONFIG_NAMESPACE}:acmeDnsTsigSecret`;
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(tsig) || tsig.length % 4 !== 0) {
+      problems.push(`${key}: must be the key's secret in base64, as tsig-keygen or keymgr print it (the part between the quotes of \`secret "…";\`); the value is not shown`);
+    } else if (Buffer.from(tsig, "base64").length < 16) {
+      problems.push(`${key}: is a ${Buffer.from(tsig, "base64").length}-byte key; a TSIG key has at least 16 bytes (tsig-keygen makes 32)`);
+    } else out.tsigSecret = tsig;
+  }
+  raw.acmeDnsTsigSecretGiven = tsig !== "";
+  const eab = (strings.acmeEabHmacKey ?? "").trim();
+  if (eab !== "") {
+    const key = `${CONFIG_NAMESPACE}:acmeEabHmacKey`;
+    if (/[+/]/.test(eab) && /^[A-Za-z0-9+/_-]+=*$/.test(eab)) {
+      problems.push(`${key}: is base64 with '+' or '/'; an EAB HMAC key is base64url (RFC 8555): check you copied the right value (the value is not shown)`);
+    } else if (!/^[A-Za-z0-9_-]+=*$/.test(eab)) {
+      problems.push(`${key}: must be the HMAC key your ACME CA gave you, in base64url (letters, digits, '-' and '_'); the value is not shown`);
+    } else if (eab.length > 1024) {
+      problems.push(`${key}: is ${eab.length} characters long; an HMAC key has at most 1024`);
+    } else out.eabHmacKey = eab;
+  }
+  raw.acmeEabHmacKeyGiven = eab !== "";
+  return out;
 }
 
 /**
@@ -94,6 +143,8 @@ export interface LoadedConfig {
   splitAuthPasswords: pulumi.Output<Record<string, string>>;
   /** Carried-over ACME bundles by domain (secret; empty unless acmeCarryOver is set). */
   acmeCarryOver: pulumi.Output<Record<string, string>>;
+  /** The TSIG and EAB keys (secret; each absent unless set). */
+  acmeSecrets: pulumi.Output<AcmeSecrets>;
 }
 
 /**
@@ -116,12 +167,17 @@ export function parseCarryOver(text: string | undefined, problems: string[]): Re
   }
   const out: Record<string, string> = {};
   for (const [domain, bundle] of Object.entries(doc as Record<string, unknown>)) {
-    if (hostNameProblem(domain, 2)) problems.push(notADomainLine(key));
+    if (lineageNameProblem(domain)) problems.push(notADomainLine(key));
     else if (typeof bundle !== "string" || !/^[A-Za-z0-9+/=]+$/.test(bundle)) problems.push(`${key}.${domain}: must be a bundle as the acmeCarryOver stack output gives it (base64 text)`);
     else if (bundle.length > MAX_SECRET_ENTRY) problems.push(`${key}.${domain}: is ${bundle.length} characters long; a bundle has at most ${MAX_SECRET_ENTRY}`);
     else out[domain] = bundle;
   }
   return out;
+}
+
+/** Why a carried-over bundle's name is not a lineage name (a domain, or `_wildcard.<domain>`). */
+function lineageNameProblem(name: string): string | undefined {
+  return siteNameProblem(name.replace(/^_wildcard\./, "*."));
 }
 
 /** Largest bundle or PEM a secret block's entry may hold (a chain, a key, an ACME lineage: a few KB). */
@@ -185,7 +241,7 @@ export function parseProvided(text: string, problems: string[], domains: string[
   }
   const out: CertificateMaterial[] = [];
   for (const [domain, v] of Object.entries(doc as Record<string, unknown>)) {
-    if (hostNameProblem(domain, 2)) {
+    if (siteNameProblem(domain)) {
       problems.push(notADomainLine(key));
       continue;
     }
@@ -255,6 +311,7 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   if (splitAuth.raw !== undefined) raw.splitAuth = splitAuth.raw;
   const carried = parseCarryOver(strings.acmeCarryOver, problems);
   if (carried) raw.acmeCarryOverDomains = Object.keys(carried);
+  const acmeSecrets = readAcmeSecrets(strings, raw, problems);
   let parsed: ReturnType<typeof parseConfig> | undefined;
   try {
     parsed = parseConfig(raw);
@@ -264,7 +321,8 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   }
   if (parsed) {
     problems.push(...unservedDomainProblems(allDomains(parsed.site), providedDomains));
-    warnings?.push(...unservedCarryOverWarnings(allDomains(parsed.site), carried ? Object.keys(carried) : undefined));
+    problems.push(...providedCoverageProblems(parsed.site, provided));
+    warnings?.push(...unservedCarryOverWarnings(lineageNames(parsed.site), carried ? Object.keys(carried) : undefined));
   }
   if (problems.length || !parsed) throw new ConfigError(problems);
   const { site, connection } = parsed;
@@ -275,7 +333,31 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
     providedCertificates: pulumi.secret(provided),
     splitAuthPasswords: pulumi.secret(splitAuth.passwords),
     acmeCarryOver: pulumi.secret(carried ?? {}),
+    acmeSecrets: pulumi.secret(acmeSecrets),
   };
+}
+
+/** The certificate names of a site's sites (what acmeCarryOver is keyed by: the domain, `_wildcard.<rest>` for `*.<rest>`). */
+export function lineageNames(site: SiteSpec): string[] {
+  return allSites(site).map((s) => s.certificateName);
+}
+
+/**
+ * A provided certificate must cover every name its site answers: with hubSubdomains, the hub's
+ * certificate must also cover *.<hubDomain> (the users' servers). Checked once the site is known.
+ */
+export function providedCoverageProblems(site: SiteSpec, provided: CertificateMaterial[]): string[] {
+  const problems: string[] = [];
+  for (const s of allSites(site)) {
+    const m = s.certificate === "provided" ? provided.find((p) => p.domain === s.domain) : undefined;
+    if (!m) continue;
+    for (const name of s.names.filter((n) => n !== s.domain)) {
+      for (const p of certificateProblems(name, m.fullchainPem, m.privateKeyPem).filter((p) => /does not cover/.test(p.reason))) {
+        problems.push(`${CONFIG_NAMESPACE}:providedCertificates.${s.domain}.${p.field}: ${p.reason} (hubSubdomains serves the users' servers there)`);
+      }
+    }
+  }
+  return problems;
 }
 
 /** The stack's config strings (every `jupyterhub-edge:` key), with secrets checked for encryption. */
@@ -288,7 +370,7 @@ export function stackConfigStrings(): { strings: Record<string, string>; secretK
   // Pulumi cannot declare an optional secret (a declared secret must be set in every stack), so
   // the program itself refuses a private key stored in plaintext.
   const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-  for (const key of ["sshPrivateKey", "providedCertificates", "splitAuth", "acmeCarryOver"]) {
+  for (const key of keysHandledApart) {
     // splitAuth is secret as a whole once any password in it was set with --secret.
     const holdsSecret = key === "splitAuth" ? /"password"\s*:\s*"[^"]/.test(strings[key] ?? "") : (strings[key] ?? "") !== "";
     if (holdsSecret && isSecret && !isSecret(`${CONFIG_NAMESPACE}:${key}`)) {

@@ -78,15 +78,93 @@ export function hostNameProblem(name: string, minLabels: number): string | undef
   return undefined;
 }
 
-/** A public DNS name (hubDomain, extraSites[].domain), lowercased. */
+/** A public DNS name (hubDomain), lowercased. */
 export const domain = z
   .string("must be a DNS name such as hub.example.org")
   .trim()
   .toLowerCase()
   .superRefine((v, ctx) => {
-    const problem = hostNameProblem(v, 2);
+    const problem = v.startsWith("*")
+      ? "must be one DNS name, not a wildcard: for user servers at <user>.<hubDomain>, set hubSubdomains true"
+      : hostNameProblem(v, 2);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   });
+
+/**
+ * Why `name` is not a site's name: a DNS name, or a wildcard `*.` over one of at least two labels
+ * (`*.example.org`; a certificate's wildcard covers exactly one label, so nothing but a leading `*.`).
+ */
+export function siteNameProblem(name: string): string | undefined {
+  if (!name.startsWith("*")) return hostNameProblem(name, 2);
+  if (!name.startsWith("*.")) return "a wildcard is written *.<domain>, e.g. *.example.org (one leading '*' label)";
+  const rest = hostNameProblem(name.slice(2), 2);
+  if (rest?.startsWith("must be one DNS name, not a wildcard")) return "a wildcard has one '*', as its first label only";
+  return rest ? `after '*.': ${rest}` : undefined;
+}
+
+/** An extra site's name (extraSites[].domain), lowercased: a DNS name or a wildcard `*.example.org`. */
+export const siteDomain = z
+  .string("must be a DNS name such as www.example.org, or a wildcard such as *.example.org")
+  .trim()
+  .toLowerCase()
+  .superRefine((v, ctx) => {
+    const problem = siteNameProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+
+/** The TSIG algorithms certbot's dns-rfc2136 plugin and BIND/Knot share (HMAC-MD5 is refused). */
+export const tsigAlgorithms = ["HMAC-SHA256", "HMAC-SHA384", "HMAC-SHA512"] as const;
+
+/**
+ * A TSIG algorithm in any letter case, written back in capitals: certbot before 4.0 validates the
+ * name upper-cased but looks it up as written, and a lowercase `hmac-sha512` silently signs with
+ * HMAC-MD5 (the server then answers BADKEY).
+ */
+export const tsigAlgorithm = z
+  .string("must be hmac-sha256, hmac-sha384 or hmac-sha512")
+  .trim()
+  .transform((v, ctx) => {
+    const upper = v.toUpperCase().replace(/\.$/, "");
+    if ((tsigAlgorithms as readonly string[]).includes(upper)) return upper as (typeof tsigAlgorithms)[number];
+    ctx.addIssue({
+      code: "custom",
+      message: /MD5|SHA1$|SHA224$/.test(upper)
+        ? `${v} is too weak for signing DNS updates; use hmac-sha256 (BIND's tsig-keygen default), hmac-sha384 or hmac-sha512`
+        : "must be hmac-sha256, hmac-sha384 or hmac-sha512",
+    });
+    return z.NEVER;
+  });
+
+/** A TSIG key's name as DNS servers write it (`certbot-key`, `acme.example.org.`). */
+export const tsigKeyName = z
+  .string("must be a TSIG key name such as acme-update")
+  .trim()
+  .max(maxLengths.domain, tooLong("a key name", maxLengths.domain))
+  .regex(/^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$/, "must be a TSIG key name such as acme-update (letters, digits, '.', '-', '_'; not starting with '-')");
+
+/** The DNS server certbot sends its updates to: an IP address, as the plugin requires. */
+export const dnsServerAddress = z
+  .string("must be the DNS server's IP address")
+  .trim()
+  .superRefine((v, ctx) => {
+    if (isIP(v.replace(/^\[(.*)\]$/, "$1"))) return;
+    ctx.addIssue({
+      code: "custom",
+      message: hostNameProblem(v, 1) === undefined
+        ? "must be the primary DNS server's IP address: certbot's dns-rfc2136 plugin does not resolve names"
+        : "must be an IPv4 or IPv6 address (the primary DNS server's)",
+    });
+  })
+  .transform((v) => v.replace(/^\[(.*)\]$/, "$1"));
+
+/** An External Account Binding key id, as an institutional ACME CA hands it out. */
+export const eabKeyId = z
+  .string("must be the key id your ACME CA gave you")
+  .trim()
+  .min(1, "must not be empty")
+  .max(256, tooLong("a key id", 256))
+  .regex(/^[A-Za-z0-9._~+\/=:-]+$/, "must be the key id your ACME CA gave you (letters, digits and . _ ~ + / = : -; no spaces)")
+  .refine((v) => !v.startsWith("-"), "must not start with '-'");
 
 /** The SSH target: an IP address or a host name (a single label like `lab-server` is fine). */
 export const hostAddress = z

@@ -5,9 +5,9 @@
  */
 import { z } from "zod";
 import { ConfigKey, configKeys } from "./keys";
-import { AcmeSettings, CertificateMode, ConnectionSpec, HubUpstream, SiteSpec, tlsFilesFor } from "../model/site";
+import { AcmeChallenge, AcmeSettings, CertificateMode, ConnectionSpec, HubUpstream, ServedSite, SiteSpec, certificateName, isWildcard, tlsFilesFor } from "../model/site";
 import {
-  absolutePath, boolean, domain, email, hostAddress, hubConfigPathProblem, hubPath, hubServiceProblem, hubUpstream, maxLengths, outsidePath, port, tooLong, tooMany,
+  absolutePath, boolean, dnsServerAddress, domain, eabKeyId, email, hostAddress, siteDomain, tsigAlgorithm, tsigKeyName, hubConfigPathProblem, hubPath, hubServiceProblem, hubUpstream, maxLengths, outsidePath, port, tooLong, tooMany,
   unitName, webRoot, webRootOverHubConfig, webRootProblem, wholeNumber,
 } from "./rules";
 import { oneLine, problemLine, unknownFieldsLine, unknownKeyLine, valueAt } from "./messages";
@@ -29,9 +29,23 @@ export function idleTimeoutFor(websocketIdleTimeout: number, hubIdleCullTimeout:
 
 const certificateMode = z.enum(["selfSigned", "acme", "provided"], "must be acme, selfSigned or provided");
 
+const acmeChallenge = z.enum(["http-01", "dns-01"], "must be http-01 or dns-01");
+
 const extraSite = z.strictObject(
-  { domain, root: webRoot.optional(), certificateMode: certificateMode.optional() },
-  { error: "each entry must be an object {domain, root, certificateMode}" },
+  { domain: siteDomain, root: webRoot.optional(), certificateMode: certificateMode.optional(), acmeChallenge: acmeChallenge.optional() },
+  { error: "each entry must be an object {domain, root, certificateMode, acmeChallenge}" },
+);
+
+/** acmeDns: where certbot's dns-rfc2136 plugin sends its signed updates. */
+const rfc2136 = z.strictObject(
+  {
+    server: dnsServerAddress,
+    port: port.prefault(53),
+    tsigKeyName,
+    tsigAlgorithm: tsigAlgorithm.prefault("hmac-sha256"),
+    propagationSeconds: wholeNumber({ min: 0, max: 3600, unit: " seconds", aboveMax: "must be at most 3600 seconds (certbot waits this long on every order)" }).prefault(60),
+  },
+  { error: "must be an object {server, port, tsigKeyName, tsigAlgorithm, propagationSeconds}" },
 );
 
 const acmeDirectories: Record<string, string> = {
@@ -112,6 +126,13 @@ export const rawConfigSchema = z
     certificateMode: withDefault("certificateMode", certificateMode),
     acmeServer: withDefault("acmeServer", acmeServer),
     acmeEmail: email.optional(),
+    acmeChallenge: withDefault("acmeChallenge", acmeChallenge),
+    acmeDns: rfc2136.optional(),
+    /** Only whether the (secret) TSIG key and EAB HMAC key were given: their values never enter validation. */
+    acmeDnsTsigSecretGiven: z.boolean().default(false),
+    acmeEabKeyId: eabKeyId.optional(),
+    acmeEabHmacKeyGiven: z.boolean().default(false),
+    hubSubdomains: withDefault("hubSubdomains", boolean),
     /** The CA file's PEM text (config/load.ts reads acmeCaBundleFile). */
     acmeCaBundlePem: z
       .string()
@@ -189,7 +210,7 @@ export const rawConfigSchema = z
       const problem = webRootProblem(root) === undefined ? webRootOverHubConfig(root, c.hubConfigPath) : undefined;
       if (problem) ctx.addIssue({ code: "custom", path, message: problem });
     };
-    c.extraSites.forEach((s, i) => hubConfigDirProblem(s.root ?? `/var/www/${s.domain}`, ["extraSites", i, s.root === undefined ? "domain" : "root"]));
+    c.extraSites.forEach((s, i) => hubConfigDirProblem(s.root ?? `/var/www/${certificateName(s.domain)}`, ["extraSites", i, s.root === undefined ? "domain" : "root"]));
     if (c.hubOutsidePath.kind === "webRoot") hubConfigDirProblem(c.hubOutsidePath.root, ["hubOutsidePath"]);
     if (c.hubPath === "/" && c.hubOutsidePath.kind === "webRoot") {
       ctx.addIssue({ code: "custom", path: ["hubOutsidePath"], message: "a web root outside the hub needs a hubPath other than /" });
@@ -198,6 +219,7 @@ export const rawConfigSchema = z
       [c.hubDomain, c.certificateMode, ["certificateMode"]],
       ...c.extraSites.map((s, i): [string, CertificateMode, PropertyKey[]] => [s.domain, s.certificateMode ?? c.certificateMode, ["extraSites", i, "certificateMode"]]),
     ];
+    for (const problem of acmeChallengeProblems(c)) ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
     if (modes.some(([, m]) => m === "acme") && !c.acmeEmail) {
       ctx.addIssue({ code: "custom", path: ["acmeEmail"], message: "is required when a certificate comes from ACME (expiry notices go there)" });
     }
@@ -242,6 +264,54 @@ export const rawConfigSchema = z
   });
 
 export type RawConfig = z.input<typeof rawConfigSchema>;
+
+type ParsedRaw = z.output<typeof rawConfigSchema>;
+
+/** The challenge of one extra site's ACME certificate (the stack's unless the entry sets one). */
+function challengeOf(c: ParsedRaw, s?: { acmeChallenge?: AcmeChallenge }): AcmeChallenge {
+  return s?.acmeChallenge ?? c.acmeChallenge;
+}
+
+/**
+ * DNS-01, wildcards, per-user subdomains and External Account Binding: what each needs from the
+ * others. A wildcard (an extra site's, or the hub's `*.<hubDomain>`) can only come from dns-01 when
+ * it comes from ACME; dns-01 needs the DNS server and its key; EAB needs both halves.
+ */
+function acmeChallengeProblems(c: ParsedRaw): { path: PropertyKey[]; message: string }[] {
+  const out: { path: PropertyKey[]; message: string }[] = [];
+  const hubAcme = c.certificateMode === "acme";
+  const dnsUsers: string[] = [];
+  if (hubAcme && c.acmeChallenge === "dns-01") dnsUsers.push("hubDomain");
+  if (c.hubSubdomains) {
+    if (hubAcme && c.acmeChallenge === "http-01") {
+      out.push({ path: ["hubSubdomains"], message: `needs a certificate for *.${c.hubDomain}, and ACME gives wildcards only through DNS-01: set acmeChallenge dns-01 (with acmeDns), or use certificateMode selfSigned or a provided wildcard certificate` });
+    }
+  }
+  c.extraSites.forEach((s, i) => {
+    const mode = s.certificateMode ?? c.certificateMode;
+    if (s.acmeChallenge !== undefined && mode !== "acme") {
+      out.push({ path: ["extraSites", i, "acmeChallenge"], message: `only applies to certificateMode acme; this site's certificate is ${mode}` });
+    }
+    if (mode === "acme" && challengeOf(c, s) === "dns-01") dnsUsers.push(`extraSites[${i}]`);
+    if (isWildcard(s.domain) && mode === "acme" && challengeOf(c, s) === "http-01") {
+      out.push({ path: ["extraSites", i, "domain"], message: `${s.domain} is a wildcard, which ACME validates only through DNS-01: set acmeChallenge dns-01 for it (with acmeDns), or use certificateMode selfSigned or provided` });
+    }
+    if (c.hubSubdomains && (s.domain.endsWith(`.${c.hubDomain}`) || s.domain === `*.${c.hubDomain}`)) {
+      out.push({ path: ["extraSites", i, "domain"], message: `${s.domain} is under hubDomain, whose subdomains are the users' servers with hubSubdomains on; serve it under another name` });
+    }
+  });
+  if (dnsUsers.length) {
+    const who = dnsUsers.join(", ");
+    if (!c.acmeDns) out.push({ path: ["acmeDns"], message: `is required: ${who} use${dnsUsers.length === 1 ? "s" : ""} the dns-01 challenge; give {server, tsigKeyName} of the DNS server that takes the updates` });
+    if (!c.acmeDnsTsigSecretGiven) out.push({ path: ["acmeDnsTsigSecret"], message: `is required: ${who} use${dnsUsers.length === 1 ? "s" : ""} the dns-01 challenge; set the TSIG key's secret with \`pulumi config set --secret\`` });
+  }
+  if (c.acmeEabKeyId !== undefined && !c.acmeEabHmacKeyGiven) {
+    out.push({ path: ["acmeEabHmacKey"], message: "is required with acmeEabKeyId (External Account Binding needs both); set it with `pulumi config set --secret`" });
+  } else if (c.acmeEabKeyId === undefined && c.acmeEabHmacKeyGiven) {
+    out.push({ path: ["acmeEabKeyId"], message: "is required with acmeEabHmacKey (External Account Binding needs both)" });
+  }
+  return out;
+}
 
 /**
  * Where the hub may listen: never where the outside reaches it around the proxy (TLS, split auth),
@@ -316,8 +386,30 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
   if (!result.success) throw new ConfigError(result.error.issues.flatMap((i) => describeIssue(i, raw)));
   const c = result.data;
   const hubCert = c.certificateMode;
-  const acme: AcmeSettings | undefined = [hubCert, ...c.extraSites.map((s) => s.certificateMode ?? hubCert)].includes("acme")
-    ? { directoryUrl: c.acmeServer, email: c.acmeEmail!, caBundlePem: c.acmeCaBundlePem, revokeOnDestroy: c.acmeRevokeOnDestroy, carryOver: c.acmeCarryOverDomains !== undefined }
+  /** The certificate part of a served site: its names, lineage and (ACME) challenge. */
+  const served = (domain: string, names: string[], mode: CertificateMode, challenge: AcmeChallenge): ServedSite => ({
+    domain,
+    names,
+    certificate: mode,
+    certificateName: certificateName(domain),
+    ...(mode === "acme" ? { acmeChallenge: challenge } : {}),
+    tls: tlsFilesFor(domain, mode),
+  });
+  const hubServed = served(c.hubDomain, c.hubSubdomains ? [c.hubDomain, `*.${c.hubDomain}`] : [c.hubDomain], hubCert, c.acmeChallenge);
+  const extraServed = c.extraSites.map((s) => served(s.domain, [s.domain], s.certificateMode ?? hubCert, challengeOf(c, s)));
+  const acmeSites = [hubServed, ...extraServed].filter((s) => s.certificate === "acme");
+  const acme: AcmeSettings | undefined = acmeSites.length
+    ? {
+        directoryUrl: c.acmeServer,
+        email: c.acmeEmail!,
+        caBundlePem: c.acmeCaBundlePem,
+        revokeOnDestroy: c.acmeRevokeOnDestroy,
+        carryOver: c.acmeCarryOverDomains !== undefined,
+        ...(acmeSites.some((s) => s.acmeChallenge === "dns-01") && c.acmeDns
+          ? { dns: { server: c.acmeDns.server, port: c.acmeDns.port, keyName: c.acmeDns.tsigKeyName, algorithm: c.acmeDns.tsigAlgorithm, propagationSeconds: c.acmeDns.propagationSeconds } }
+          : {}),
+        ...(c.acmeEabKeyId !== undefined ? { eabKeyId: c.acmeEabKeyId } : {}),
+      }
     : undefined;
   const site: SiteSpec = {
     proxy: c.proxy,
@@ -325,18 +417,15 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
     httpsPort: c.httpsPort,
     ipv6: c.ipv6,
     hub: {
-      domain: c.hubDomain,
+      ...hubServed,
+      userSubdomains: c.hubSubdomains,
       path: c.hubPath,
       upstream: c.hubUpstream,
       outsidePath: c.hubPath === "/" ? { kind: "notFound" } : c.hubOutsidePath,
-      certificate: hubCert,
-      tls: tlsFilesFor(c.hubDomain, hubCert),
     },
-    extraSites: c.extraSites.map((s) => ({
-      domain: s.domain,
-      root: (s.root ?? `/var/www/${s.domain}`).replace(/\/+$/, ""),
-      certificate: s.certificateMode ?? hubCert,
-      tls: tlsFilesFor(s.domain, s.certificateMode ?? hubCert),
+    extraSites: c.extraSites.map((s, i) => ({
+      ...extraServed[i],
+      root: (s.root ?? `/var/www/${certificateName(s.domain)}`).replace(/\/+$/, ""),
     })),
     tls: {
       profile: c.tlsProfile,

@@ -85,6 +85,8 @@ export interface ApacheFacts extends PackageFacts {
 export interface CertbotFacts {
   /** Packages that provide certbot (with its webroot plugin). */
   packages: string[];
+  /** certbot's RFC 2136 (DNS-01) plugin, installed only when a certificate uses dns-01. */
+  dnsRfc2136Packages: string[];
   /**
    * Packages that enable the repository certbot comes from (EPEL on RHEL 9 and its rebuilds),
    * installed first; like every package the program adds, removed again on destroy.
@@ -159,7 +161,7 @@ export interface CapacityFacts {
 const debianBase: Pick<PlatformFacts, "packageManager" | "firewall" | "certbot"> = {
   packageManager: "apt",
   firewall: "none",
-  certbot: { packages: ["certbot"], repositoryPackages: [], renewalTimer: "certbot.timer" },
+  certbot: { packages: ["certbot"], dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"], repositoryPackages: [], renewalTimer: "certbot.timer" },
 };
 const debianNginxDirs = {
   confDir: "/etc/nginx/conf.d",
@@ -256,7 +258,7 @@ const rhel9: Omit<PlatformFacts, "id" | "osRelease"> = {
   apache: { ...rhelApache, version: "2.4.62", websocketMode: "proxypass-upgrade" },
   // certbot is in EPEL, not in RHEL: epel-release (Rocky's and Alma's extras repositories carry it;
   // on RHEL itself EPEL must be enabled first — the packages step says so if epel-release is missing).
-  certbot: { packages: ["certbot", "python3-certbot"], repositoryPackages: ["epel-release"], renewalTimer: "certbot-renew.timer" },
+  certbot: { packages: ["certbot", "python3-certbot"], dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"], repositoryPackages: ["epel-release"], renewalTimer: "certbot-renew.timer" },
   openssl: "3.0",
   capacity: rhelCapacity,
 };
@@ -266,7 +268,7 @@ const fedora = (version: string, nginx: string, httpd: string, openssl: string):
   firewall: "firewalld",
   nginx: { ...rhelNginx, packages: ["nginx"], version: nginx, http2Directive: "server-directive" },
   apache: { ...rhelApache, version: httpd, websocketMode: "proxypass-upgrade" },
-  certbot: { packages: ["certbot", "python3-certbot"], repositoryPackages: [], renewalTimer: "certbot-renew.timer" },
+  certbot: { packages: ["certbot", "python3-certbot"], dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"], repositoryPackages: [], renewalTimer: "certbot-renew.timer" },
   openssl,
   capacity: rhelCapacity,
 });
@@ -337,4 +339,8 @@ export const hostPaths = {
   dhparam: "/etc/jupyterhub-edge/dhparam.pem",
   /** Split auth's users (bcrypt); no web root points here. */
   htpasswd: "/etc/jupyterhub-edge/htpasswd",
+  /** certbot dns-rfc2136's credentials (TSIG key), root 0600, outside every web root; renewals read it. */
+  acmeDnsCredentials: "/etc/jupyterhub-edge/acme-dns-rfc2136.ini",
+  /** certbot options file holding the External Account Binding (root 0600): never on a command line. */
+  acmeEabConfig: "/etc/jupyterhub-edge/acme-eab.ini",
 } as const;

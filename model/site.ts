@@ -9,6 +9,26 @@ export type ProxyKind = "nginx" | "apache";
 export type TlsProfile = "intermediate" | "modern";
 /** selfSigned: a CA + leaf from @pulumi/tls; acme: certbot (webroot); provided: PEMs from secret config. */
 export type CertificateMode = "selfSigned" | "acme" | "provided";
+/**
+ * How the ACME server checks that we hold a name: http-01 (a file served on port 80, through the
+ * proxy) or dns-01 (a TXT record written by RFC 2136 dynamic update; the only way for wildcards and
+ * for servers the ACME server cannot reach on port 80).
+ */
+export type AcmeChallenge = "http-01" | "dns-01";
+export type TsigAlgorithm = "HMAC-SHA256" | "HMAC-SHA384" | "HMAC-SHA512";
+
+/** Where certbot's dns-rfc2136 plugin sends its signed updates (the secret is not in the model). */
+export interface Rfc2136Settings {
+  /** The primary DNS server's IP address (certbot refuses a host name). */
+  server: string;
+  port: number;
+  /** The TSIG key's name, as the DNS server knows it. */
+  keyName: string;
+  /** Written in capitals: certbot before 4.0 silently signs with HMAC-MD5 for a lowercase name. */
+  algorithm: TsigAlgorithm;
+  /** Seconds certbot waits after the update before asking for validation. */
+  propagationSeconds: number;
+}
 
 export interface AcmeSettings {
   /** ACME directory URL (Let's Encrypt production unless the stack says otherwise). */
@@ -23,6 +43,10 @@ export interface AcmeSettings {
    * given are pushed to a server that has none, instead of ordering new ones.
    */
   carryOver: boolean;
+  /** Present when any lineage uses dns-01. */
+  dns?: Rfc2136Settings;
+  /** External Account Binding key id (the HMAC key is a secret, outside the model); institutional CAs need it. */
+  eabKeyId?: string;
 }
 
 /** Where the hub listens on the host, behind the proxy. */
@@ -38,21 +62,31 @@ export interface TlsFiles {
   keyFile: string;
 }
 
-export interface HubSite {
+/** What every served site has: its names, and the certificate that covers them. */
+export interface ServedSite {
+  /** The site's own name as configured (`*.example.org` for a wildcard extra site). */
   domain: string;
+  /** Every name the vhost answers and the certificate covers: the domain, and `*.<hub>` for per-user subdomains. */
+  names: string[];
   certificate: CertificateMode;
+  /** The certificate's lineage / directory name: the domain, `_wildcard.<rest>` for `*.<rest>` (certificateName()). */
+  certificateName: string;
+  /** ACME only: how the names are validated. */
+  acmeChallenge?: AcmeChallenge;
+  tls: TlsFiles;
+}
+
+export interface HubSite extends ServedSite {
+  /** JupyterHub's per-user subdomains: user servers at https://<user>.<domain>/ (c.JupyterHub.subdomain_host). */
+  userSubdomains: boolean;
   /** "/" or "/seg/…/" — always with leading and trailing slash. */
   path: string;
   upstream: HubUpstream;
   outsidePath: OutsideHubPath;
-  tls: TlsFiles;
 }
 
-export interface StaticSite {
-  domain: string;
-  certificate: CertificateMode;
+export interface StaticSite extends ServedSite {
   root: string;
-  tls: TlsFiles;
 }
 
 /**
@@ -114,18 +148,40 @@ export interface ConnectionSpec {
   hostKey?: string;
 }
 
+/** The prefix a wildcard's lineage, directory and default web root get instead of `*.`. */
+export const WILDCARD_PREFIX = "_wildcard.";
+
+export function isWildcard(domain: string): boolean {
+  return domain.startsWith("*.");
+}
+
 /**
- * Where a domain's certificate lives on the host: certbot's live directory (one lineage per domain,
- * named after it) for ACME, else the project's own directory.
+ * A name for files and directories (lineage, certificate directory, web root) that stands for the
+ * domain: the domain itself, or `_wildcard.example.org` for `*.example.org` — `*` is a glob in every
+ * shell, and `_` is in no host name, so it cannot collide with another served domain.
+ */
+export function certificateName(domain: string): string {
+  return isWildcard(domain) ? WILDCARD_PREFIX + domain.slice(2) : domain;
+}
+
+/**
+ * Where a certificate lives on the host: certbot's live directory (one lineage per site, named by
+ * certificateName()) for ACME, else the project's own directory.
  */
 export function tlsFilesFor(domain: string, mode: CertificateMode): TlsFiles {
-  const dir = mode === "acme" ? `${hostPaths.letsencryptLive}/${domain}` : `${hostPaths.tlsDir}/${domain}`;
+  const name = certificateName(domain);
+  const dir = mode === "acme" ? `${hostPaths.letsencryptLive}/${name}` : `${hostPaths.tlsDir}/${name}`;
   return { certificateFile: `${dir}/fullchain.pem`, keyFile: `${dir}/privkey.pem` };
 }
 
-/** Every served site with its domain and certificate mode, hub first. */
-export function allSites(site: SiteSpec): { domain: string; certificate: CertificateMode; tls: TlsFiles }[] {
+/** Every served site with its names and certificate, hub first. */
+export function allSites(site: SiteSpec): ServedSite[] {
   return [site.hub, ...site.extraSites];
+}
+
+/** Every name the proxy answers (wildcards included), hub first. */
+export function allNames(site: SiteSpec): string[] {
+  return allSites(site).flatMap((s) => s.names);
 }
 
 /** Every domain the site serves, hub first. */
@@ -146,6 +202,11 @@ export function publicOrigin(site: SiteSpec, domain = site.hub.domain): string {
 /** The hub's public URL, e.g. https://hub.example.org/jhub/. */
 export function hubUrl(site: SiteSpec): string {
   return `${publicOrigin(site)}${site.hub.path}`;
+}
+
+/** With per-user subdomains: the origin user servers hang under, for c.JupyterHub.subdomain_host. */
+export function subdomainHost(site: SiteSpec): string | undefined {
+  return site.hub.userSubdomains ? publicOrigin(site) : undefined;
 }
 
 /** The URL the hub must bind to so that its routes line up with the proxy's location. */

@@ -3,7 +3,7 @@
  * the ACME path exempt, the hub proxied with websocket upgrade and unbuffered streaming, other
  * domains from their own roots, HSTS on every response, TLS 1.2/1.3. Pure.
  */
-import { SiteSpec, StaticSite, TlsFiles, allDomains, hubUrl, portSuffix, publicOrigin } from "../model/site";
+import { ServedSite, SiteSpec, StaticSite, TlsFiles, allNames, hubUrl, isWildcard, portSuffix, publicOrigin } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeApache } from "./directives";
 import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
@@ -97,7 +97,7 @@ function hubVhost(site: SiteSpec): Node {
   }
 
   return block("VirtualHost", [`*:${port}`], [
-    d("ServerName", hub.domain),
+    ...serverNames(hub),
     blank,
     ...tlsDirectives(site, hub.tls),
     blank,
@@ -151,7 +151,7 @@ function splitAuthSection(site: SiteSpec): Node[] {
 
 function staticVhost(site: SiteSpec, s: StaticSite): Node {
   return block("VirtualHost", [`*:${site.httpsPort}`], [
-    d("ServerName", s.domain),
+    ...serverNames(s),
     blank,
     ...tlsDirectives(site, s.tls),
     blank,
@@ -185,8 +185,18 @@ function maskedAccessLog(site: SiteSpec): Node[] {
   ];
 }
 
+/**
+ * ServerName and ServerAlias of a site. Apache matches wildcards only in ServerAlias, so a
+ * wildcard site's ServerName is its lineage name (`_wildcard.example.org`, which no client sends)
+ * and the wildcard itself an alias; the hub's `*.<domain>` (per-user subdomains) is an alias too.
+ */
+function serverNames(s: ServedSite): Node[] {
+  const aliases = s.names.filter((n) => n !== s.domain || isWildcard(n));
+  return [d("ServerName", isWildcard(s.domain) ? s.certificateName : s.domain), ...(aliases.length ? [d("ServerAlias", ...aliases)] : [])];
+}
+
 function redirectVhost(site: SiteSpec): Node {
-  const [first, ...aliases] = allDomains(site);
+  const [first, ...aliases] = allNames(site);
   return block("VirtualHost", ["*:80"], [
     d("ServerName", first),
     ...(aliases.length ? [d("ServerAlias", ...aliases)] : []),
@@ -220,7 +230,14 @@ export function renderApache(site: SiteSpec): ProxyFiles {
     ...(site.tls.ocspStapling ? [d("SSLStaplingCache", quoted(`shmcb:${site.platform.apache.runDir}/jhe_ocsp(128000)`)), blank] : []),
     ...comment(`The hub: ${hubUrl(site)}`),
     hubVhost(site),
-    ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticVhost(site, s)]),
+    // Apache takes the first vhost whose name or alias matches, in file order (nginx prefers an
+    // exact name whatever the order): exact names before wildcards, so *.example.org never
+    // catches a www.example.org served by its own site.
+    ...[...site.extraSites.filter((s) => !isWildcard(s.domain)), ...site.extraSites.filter((s) => isWildcard(s.domain))].flatMap((s) => [
+      blank,
+      ...comment(`Static site ${s.domain}, from ${s.root}`),
+      staticVhost(site, s),
+    ]),
   ];
   return {
     http: { path: paths.http, mode: "0644", content: serializeApache(http) + "\n" },

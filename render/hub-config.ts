@@ -4,7 +4,7 @@
  * when there is none — and leaves every other byte of the file alone. Appended last, it wins over an
  * earlier `c.JupyterHub.bind_url` of the user's own, which stays in place for after `destroy`.
  */
-import { SiteSpec, hubBindUrl } from "../model/site";
+import { SiteSpec, hubBindUrl, subdomainHost } from "../model/site";
 
 // What is true of the block (issue 19): `pulumi up` rewrites it only when the stack's settings for
 // it change; a hand edit is neither detected nor undone before that. The remote script finds the
@@ -22,6 +22,12 @@ export function renderHubBlock(site: SiteSpec): string {
     HUB_BLOCK_BEGIN,
     `# The hub listens where ${site.proxy} forwards ${site.hub.path} on ${site.hub.domain}.`,
     `c.JupyterHub.bind_url = ${pyString(hubBindUrl(site))}`,
+    ...(subdomainHost(site)
+      ? [
+          "# Per-user subdomains: each user's server at https://<user>.<domain>/, isolated by the browser.",
+          `c.JupyterHub.subdomain_host = ${pyString(subdomainHost(site)!)}`,
+        ]
+      : []),
     HUB_BLOCK_END,
   ].join("\n") + "\n";
 }

@@ -1,7 +1,7 @@
 /**
  * SiteSpec → nginx vhost file. Pure: the same model always gives the same bytes.
  */
-import { HubSite, SiteSpec, StaticSite, TlsFiles, allDomains, hubUrl, portSuffix } from "../model/site";
+import { HubSite, SiteSpec, StaticSite, TlsFiles, allNames, hubUrl, portSuffix } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeNginx } from "./directives";
 import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
@@ -211,7 +211,8 @@ function hubServer(site: SiteSpec): Node {
   }
   return block("server", [], [
     ...listen(site, site.httpsPort, true),
-    d("server_name", hub.domain),
+    // With per-user subdomains, *.<domain> too: the users' servers, under the same rules as the hub.
+    d("server_name", ...hub.names),
     blank,
     ...tlsServerDirectives(site, hub.tls),
     blank,
@@ -226,7 +227,7 @@ function hubServer(site: SiteSpec): Node {
 function staticServer(site: SiteSpec, s: StaticSite): Node {
   return block("server", [], [
     ...listen(site, site.httpsPort, true),
-    d("server_name", s.domain),
+    d("server_name", ...s.names),
     blank,
     ...tlsServerDirectives(site, s.tls),
     blank,
@@ -240,7 +241,7 @@ function staticServer(site: SiteSpec, s: StaticSite): Node {
 function redirectServer(site: SiteSpec): Node {
   return block("server", [], [
     ...listen(site, 80, false),
-    d("server_name", ...allDomains(site)),
+    d("server_name", ...allNames(site)),
     ...serverLogs(site),
     blank,
     block("location", ["^~", "/.well-known/acme-challenge/"], [d("root", hostPaths.acmeWebroot), d("default_type", "text/plain")]),
@@ -258,7 +259,7 @@ function redirectServer(site: SiteSpec): Node {
  */
 function serverNamesHash(site: SiteSpec): Node[] {
   const align = (n: number, to: number) => Math.ceil(n / to) * to;
-  const longest = Math.max(...allDomains(site).map((name) => name.length));
+  const longest = Math.max(...allNames(site).map((name) => name.length));
   const needed = 2 * 8 + align(longest + 2, 8); // ngx_hash_init: an element and the bucket's end marker
   if (needed <= 64) return [];
   return [...comment(`A ${longest}-character server name needs hash buckets larger than nginx's default 64 bytes.`), d("server_names_hash_bucket_size", align(needed, 64)), blank];

@@ -13,6 +13,7 @@ import { needsDhparam } from "../render/tls-policy";
 import { installedScript, scriptBundle } from "./remote-scripts";
 import { selinuxPayload } from "./selinux";
 import { renderCapacity, serviceUnit } from "../render/capacity";
+import { acmeSecretFiles, AcmeSecretValues } from "../render/acme";
 
 /**
  * The step scripts, scripts/remote/<name>.sh (a test keeps this list and the directory equal), and
@@ -128,9 +129,16 @@ const blockLines = (text: string): string => text.replace(/\n$/, "").split("\n")
  * the pushed certificates (`certificatePayload()` of Pulumi outputs or test PEMs); unused when every
  * domain uses ACME. `htpasswdPayload` (render/split-auth.ts, secret) is needed with split auth on.
  * `acmeImportPayload` (`carryOverImportPayload()`, secret): the bundles acme-import pushes with
- * carry-over on; default none.
+ * carry-over on; default none. `acmeSecretsPayload` (`acmeSecretsPayload()`, secret): the TSIG and
+ * EAB keys' files, needed when the site uses dns-01 or External Account Binding.
  */
-export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htpasswdPayload?: string | P, acmeImportPayload: string | P = carryOverImportPayload({})): Step<P>[] {
+export function planSteps<P>(
+  site: SiteSpec,
+  certificatePayload: string | P,
+  htpasswdPayload?: string | P,
+  acmeImportPayload: string | P = carryOverImportPayload({}),
+  acmeSecretsPayload?: string | P,
+): Step<P>[] {
   const facts = proxyFacts(site);
   const other = site.proxy === "nginx" ? site.platform.apache : site.platform.nginx;
   const files = proxyFiles(site);
@@ -173,7 +181,7 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htp
     name: "web-roots",
     script: "web-roots",
     // The ACME webroot (answered on port 80 for every domain) and each extra site's root.
-    payload: [`acme ${hostPaths.acmeWebroot}`, ...site.extraSites.map((s) => `root ${s.root} ${s.domain}`)].join("\n") + "\n",
+    payload: [`acme ${hostPaths.acmeWebroot}`, ...site.extraSites.map((s) => `root ${s.root} ${s.certificateName}`)].join("\n") + "\n",
     secret: false,
     // After the packages: a web root under /var/www must not race the package creating /var/www,
     // or neither would know to remove it on destroy.
@@ -245,7 +253,8 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htp
         // The repository first (EPEL on RHEL 9), in its own transaction: its packages are not
         // visible to the package manager before it is installed.
         ...(site.platform.certbot.repositoryPackages.length ? { repositories: site.platform.certbot.repositoryPackages.join(" ") } : {}),
-        packages: site.platform.certbot.packages.join(" "),
+        // The RFC 2136 plugin only when a certificate uses dns-01.
+        packages: [...site.platform.certbot.packages, ...(site.acme.dns ? site.platform.certbot.dnsRfc2136Packages : [])].join(" "),
         service: site.platform.certbot.renewalTimer,
         leftovers: "",
         conflicts: "",
@@ -254,6 +263,13 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htp
       after: ["preflight"],
     });
     const domains = acmeDomains(site);
+    const needsSecrets = site.acme.dns !== undefined || site.acme.eabKeyId !== undefined;
+    if (needsSecrets) {
+      if (acmeSecretsPayload === undefined) throw new Error("dns-01 or External Account Binding is on but no ACME secrets payload was given");
+      // The TSIG key and the EAB in root 0600 files certbot reads (render/acme.ts); before certbot,
+      // and undone after it (renewals read the credentials file until the lineages are gone).
+      add({ name: "acme-secrets", script: "files", payload: acmeSecretsPayload, secret: true, after: ["preflight"] });
+    }
     if (site.acme.carryOver) {
       // Before certbot: stages the carried-over bundles, which certbot.sh unpacks instead of ordering.
       add({ name: "acme-import", script: "acme-carry-over", payload: acmeImportPayload, secret: true, after: ["preflight"] });
@@ -268,11 +284,17 @@ export function planSteps<P>(site: SiteSpec, certificatePayload: string | P, htp
           webroot: hostPaths.acmeWebroot,
           reload: facts.service,
           revoke: String(site.acme.revokeOnDestroy),
+          ...(site.acme.dns ? { dns_credentials: hostPaths.acmeDnsCredentials, dns_propagation: String(site.acme.dns.propagationSeconds) } : {}),
+          ...(site.acme.eabKeyId !== undefined ? { eab_config: hostPaths.acmeEabConfig } : {}),
         }) +
-        domains.map((d) => `domain ${d}\n`).join("") +
+        // One lineage per site: its name, how it is validated, and every name it covers.
+        allSites(site)
+          .filter((s) => s.certificate === "acme")
+          .map((s) => `lineage ${s.certificateName} ${s.acmeChallenge} ${s.names.join(" ")}\n`)
+          .join("") +
         (site.acme.caBundlePem ? blockLines(site.acme.caBundlePem) : ""),
       secret: false,
-      after: ["certbot-packages", "proxy-http", ...(site.acme.carryOver ? ["acme-import"] : [])],
+      after: ["certbot-packages", "proxy-http", ...(needsSecrets ? ["acme-secrets"] : []), ...(site.acme.carryOver ? ["acme-import"] : [])],
     });
     if (site.acme.carryOver) {
       // Reads the lineages back (secret output) for the acmeCarryOver stack output.
@@ -379,9 +401,14 @@ export function certificatePayload(site: SiteSpec, material: CertificateMaterial
 }
 
 
-/** The domains whose certificates come from ACME. */
+/** The lineage names of the certificates that come from ACME (the domain; `_wildcard.<rest>` for `*.<rest>`). */
 export function acmeDomains(site: SiteSpec): string[] {
-  return allSites(site).filter((s) => s.certificate === "acme").map((s) => s.domain);
+  return allSites(site).filter((s) => s.certificate === "acme").map((s) => s.certificateName);
+}
+
+/** The acme-secrets payload (secret): the TSIG credentials and EAB files certbot reads. */
+export function acmeSecretsPayload(site: SiteSpec, secrets: AcmeSecretValues): string {
+  return "after none\n" + filesPayload(acmeSecretFiles(site, secrets));
 }
 
 /** The acme-import payload: the carried-over bundles of the given domains (secret). */
@@ -392,6 +419,6 @@ export function carryOverImportPayload(bundles: Record<string, string>): string 
 /** The acme-export step's output → {domain: bundle}. */
 export function parseCarryOverExport(stdout: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const m of (stdout ?? "").matchAll(/^bundle ([a-z0-9.-]+) ([A-Za-z0-9+/=]+)$/gm)) out[m[1]] = m[2];
+  for (const m of (stdout ?? "").matchAll(/^bundle ((?:_wildcard\.)?[a-z0-9.-]+) ([A-Za-z0-9+/=]+)$/gm)) out[m[1]] = m[2];
   return out;
 }

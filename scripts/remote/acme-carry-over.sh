@@ -36,7 +36,7 @@ case $action in
     install -d -m 0700 "$stage"
     for entry in "${bundles[@]}"; do
       domain=${entry%% *} data=${entry#* }
-      [[ $domain =~ ^[a-z0-9.-]+$ ]] || die "bad domain"
+      valid_lineage "$domain" || die "bad lineage name"
       [[ $data =~ ^[A-Za-z0-9+/=]+$ ]] || die "bundle for $domain is not base64"
       (umask 077; base64 -d <<<"$data" >"$stage/$domain.tgz") || die "bundle for $domain does not decode"
       say "staged the carried-over certificate of $domain"
@@ -44,7 +44,7 @@ case $action in
     ;;
   export)
     for domain in "${domains[@]}"; do
-      [[ $domain =~ ^[a-z0-9.-]+$ ]] || die "bad domain"
+      valid_lineage "$domain" || die "bad lineage name"
       conf=$le/renewal/$domain.conf
       [[ -f $conf && -d $le/archive/$domain ]] || continue
       account=$(sed -n 's/^account = \([0-9a-f]*\)$/\1/p' "$conf")

@@ -1,10 +1,18 @@
-# certbot: certificates from an ACME CA, certbot in webroot mode (it never edits our vhosts).
+# certbot: certificates from an ACME CA; certbot never edits our vhosts.
 # payload: server URL / email ADDR / webroot DIR / reload UNIT / revoke true|false /
-#   `domain NAME` lines (one lineage per domain, named after it) / optional `|`-prefixed PEM lines:
-#   a CA for a private ACME server's HTTPS endpoint.
-# apply: issues a certificate for each domain that has no lineage yet — never re-requests one that
-#   exists (rate limits). Installs a deploy hook that reloads UNIT after every renewal, and, with a
-#   CA, a drop-in so the distro's certbot.timer renewals trust it too.
+#   optional dns_credentials FILE + dns_propagation SECONDS (dns-01) / optional eab_config FILE /
+#   `lineage NAME CHALLENGE DOMAIN...` lines (one lineage per site: its name, http-01 or dns-01, the
+#   names it covers, wildcards included) / optional `|`-prefixed PEM lines: a CA for a private ACME
+#   server's HTTPS endpoint.
+#   http-01: webroot mode (the file answered on port 80 through our proxy). dns-01: the dns-rfc2136
+#   plugin, its TSIG key read from FILE (root 0600, written by the acme-secrets step); certbot adds
+#   the `_acme-challenge` TXT records and deletes them once validated. EAB: FILE is a certbot
+#   options file (eab-kid, eab-hmac-key) used when the account is registered; never on a command line.
+# apply: issues a certificate for each lineage that has none yet — never re-requests one that
+#   exists (rate limits), unless its names or its challenge changed since it was issued (then one
+#   forced renewal, so the renewal config certbot.timer uses says the same). Installs a deploy hook
+#   that reloads UNIT after every renewal, and, with a CA, a drop-in so the distro's certbot.timer
+#   renewals trust it too.
 #   A lineage carried over from an earlier server (staged by the acme-carry-over step) is unpacked
 #   instead of requested.
 # undo: deletes (optionally revokes) the lineages this step issued or unpacked, the accounts it
@@ -22,7 +30,7 @@ if [[ $JHE_MODE == undo ]]; then
   [[ -f $rec/ca ]] && export REQUESTS_CA_BUNDLE=$bundle
   server=$(cat "$rec/server" 2>/dev/null || true)
   while read -r domain; do
-    valid_domain "$domain" || continue
+    valid_lineage "$domain" || continue
     if [[ $revoke == true && -f /etc/letsencrypt/live/$domain/cert.pem ]]; then
       certbot revoke --non-interactive --cert-name="$domain" --server="$server" --no-delete-after-revoke >/dev/null 2>&1 \
         && say "revoked $domain" || say "warning: could not revoke $domain"
@@ -38,12 +46,18 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-declare -A P=() ; domains=() ; ca=$(mktemp) ; trap 'rm -f "$ca"' EXIT
+declare -A P=() SPEC=() ; lineages=() ; ca=$(mktemp) ; trap 'rm -f "$ca"' EXIT
 while IFS= read -r line || [[ -n $line ]]; do
   case $line in
     "|"*) printf '%s\n' "${line:1}" >>"$ca" ;;
-    "domain "*) domains+=("${line#domain }") ;;
-    server\ *|email\ *|webroot\ *|reload\ *|revoke\ *) P[${line%% *}]=${line#* } ;;
+    "lineage "*)
+      read -r _ name challenge names <<<"$line"
+      valid_lineage "$name" || die "bad lineage name"
+      [[ $challenge == http-01 || $challenge == dns-01 ]] || die "bad challenge for $name"
+      [[ -n $names ]] || die "lineage $name names no domain"
+      for d in $names; do valid_cert_domain "$d" || die "bad domain in lineage $name"; done
+      lineages+=("$name"); SPEC[$name]="$challenge $names" ;;
+    server\ *|email\ *|webroot\ *|reload\ *|revoke\ *|dns_credentials\ *|dns_propagation\ *|eab_config\ *) P[${line%% *}]=${line#* } ;;
     '') ;;
     *) die "malformed payload line" ;;
   esac
@@ -52,10 +66,18 @@ done
 [[ ${P[email]:-} =~ ^[^-[:space:]@][^[:space:]@]*@[^[:space:]@]+$ ]] || die "bad email"
 safe_path "${P[webroot]:-}" || die "bad webroot"
 valid_unit "${P[reload]:-}" || die "bad unit"
-for d in "${domains[@]}"; do valid_domain "$d" || die "bad domain"; done
+if [[ -n ${P[dns_credentials]:-} ]]; then
+  safe_path "${P[dns_credentials]}" || die "bad dns credentials path"
+  [[ ${P[dns_propagation]:-} =~ ^[0-9]{1,4}$ ]] || die "bad dns propagation"
+  [[ -f ${P[dns_credentials]} ]] || die "the DNS credentials file ${P[dns_credentials]} is missing (the acme-secrets step writes it)"
+fi
+if [[ -n ${P[eab_config]:-} ]]; then
+  safe_path "${P[eab_config]}" || die "bad EAB options path"
+  [[ -f ${P[eab_config]} ]] || die "the EAB options file ${P[eab_config]} is missing (the acme-secrets step writes it)"
+fi
 command -v certbot >/dev/null || die "certbot is not installed"
 
-install -d -m 0700 "$rec"
+install -d -m 0700 "$rec" "$rec/issued"
 touch "$rec/domains" "$rec/created-dirs"
 for dir in "${certbot_dirs[@]}"; do
   [[ -e $dir ]] || grep -qxF -- "$dir" "$rec/created-dirs" || echo "$dir" >>"$rec/created-dirs"
@@ -101,23 +123,57 @@ unpack_carried() {
   chmod -R go-rwx /etc/letsencrypt/accounts /etc/letsencrypt/archive/"$domain"/privkey*.pem
 }
 
-for domain in "${domains[@]}"; do
-  carried=$JHE_STATE/acme-import/$domain.tgz
-  if [[ ! -f /etc/letsencrypt/renewal/$domain.conf && -f $carried ]]; then
-    unpack_carried "$domain" "$carried"
+# certbot's options for how one lineage proves its names.
+challenge_options() {
+  case $1 in
+    http-01) printf '%s\n' --webroot --webroot-path="${P[webroot]}" ;;
+    dns-01)
+      [[ -n ${P[dns_credentials]:-} ]] || die "lineage $2 uses dns-01, but the payload names no DNS credentials"
+      printf '%s\n' --dns-rfc2136 --dns-rfc2136-credentials="${P[dns_credentials]}" --dns-rfc2136-propagation-seconds="${P[dns_propagation]}" ;;
+  esac
+}
+
+for name in "${lineages[@]}"; do
+  read -r challenge names <<<"${SPEC[$name]}"
+  carried=$JHE_STATE/acme-import/$name.tgz
+  if [[ ! -f /etc/letsencrypt/renewal/$name.conf && -f $carried ]]; then
+    unpack_carried "$name" "$carried"
     rm -f "$carried"
-    say "certificate for $domain carried over from an earlier server; not requested"
+    # Carried bundles were made by HTTP-01 lineages of the same name, or by this step: what its
+    # renewal config says is what it was issued with.
+    [[ -f $rec/issued/$name ]] || echo "${SPEC[$name]}" >"$rec/issued/$name"
+    say "certificate for $name carried over from an earlier server; not requested"
   fi
-  if [[ -f /etc/letsencrypt/renewal/$domain.conf && -f /etc/letsencrypt/live/$domain/fullchain.pem ]]; then
-    say "certificate for $domain exists; not requested again"
-  else
-    say "requesting a certificate for $domain from ${P[server]}"
-    # --opt=value: a value is never taken for an option, whatever it starts with. Bounded: an ACME
-    # server that accepts connections but never answers must not hang `up`.
-    if ! out=$(timeout 300 certbot certonly --non-interactive --agree-tos --no-eff-email --email="${P[email]}" --server="${P[server]}" \
-        --webroot --webroot-path="${P[webroot]}" --cert-name="$domain" --domains="$domain" 2>&1); then
-      die "certbot could not get a certificate for $domain from the ACME server ${P[server]} (is that server reachable from this host, and port 80 of $domain reaching this host?); the sites already configured keep serving. certbot said:"$'\n'"$(tail -n 15 <<<"$out")"
+  # What the lineage was issued with; a lineage of an earlier version of this step was HTTP-01 for its name alone.
+  issued=$(cat "$rec/issued/$name" 2>/dev/null || echo "http-01 $name")
+  force=()
+  if [[ -f /etc/letsencrypt/renewal/$name.conf && -f /etc/letsencrypt/live/$name/fullchain.pem ]]; then
+    if [[ $issued == "${SPEC[$name]}" ]]; then
+      say "certificate for $name exists; not requested again"
+      grep -qxF -- "$name" "$rec/domains" || echo "$name" >>"$rec/domains"
+      continue
     fi
+    say "certificate for $name was issued as '$issued', the stack now says '${SPEC[$name]}': requesting it again once"
+    force=(--force-renewal)
+  else
+    say "requesting a certificate for $name ($names) by $challenge from ${P[server]}"
   fi
-  grep -qxF -- "$domain" "$rec/domains" || echo "$domain" >>"$rec/domains"
+  domain_args=()
+  for d in $names; do domain_args+=(--domains="$d"); done
+  mapfile -t how < <(challenge_options "$challenge" "$name")
+  eab=()
+  [[ -n ${P[eab_config]:-} ]] && eab=(--config="${P[eab_config]}")
+  # --opt=value: a value is never taken for an option, whatever it starts with. Bounded: an ACME
+  # server that accepts connections but never answers must not hang `up`.
+  if ! out=$(timeout 300 certbot certonly "${eab[@]}" --non-interactive --agree-tos --no-eff-email --email="${P[email]}" --server="${P[server]}" \
+      "${how[@]}" --cert-name="$name" "${domain_args[@]}" "${force[@]}" 2>&1); then
+    if [[ $challenge == dns-01 ]]; then
+      hint="is that server reachable from this host, and does the DNS server take the TSIG-signed updates for _acme-challenge of $names?"
+    else
+      hint="is that server reachable from this host, and port 80 of $names reaching this host?"
+    fi
+    die "certbot could not get a certificate for $name from the ACME server ${P[server]} ($hint); the sites already configured keep serving. certbot said:"$'\n'"$(tail -n 15 <<<"$out" | grep -v -i -e secret -e hmac)"
+  fi
+  echo "${SPEC[$name]}" >"$rec/issued/$name"
+  grep -qxF -- "$name" "$rec/domains" || echo "$name" >>"$rec/domains"
 done

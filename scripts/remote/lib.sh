@@ -61,7 +61,11 @@ safe_path() {
 # Values that become command-line arguments never start with '-' (no tool reads them as options);
 # they are also passed after `--` wherever the tool supports it.
 valid_unit() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9@._:-]*$ ]]; }
-valid_domain() { [[ $1 =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]]; }
+valid_domain() { [[ $1 =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ && $1 != *..* ]]; }
+# A name on a certificate: a domain, or a wildcard `*.<domain>`.
+valid_cert_domain() { valid_domain "${1#\*.}"; }
+# A certificate's lineage (directory) name: a domain, or `_wildcard.<domain>` standing for `*.<domain>`.
+valid_lineage() { valid_domain "${1#_wildcard.}"; }
 
 # Reads `key value` lines from stdin into the associative array PAYLOAD (last one wins) and,
 # for keys listed in $@, requires them. Keys are [a-z_]+; values are taken verbatim.

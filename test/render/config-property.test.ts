@@ -30,7 +30,7 @@ import fc from "fast-check";
 import { ConfigError } from "../../config/schema";
 import { configKeys } from "../../config/keys";
 import { LoadedHost, loadStackFromStrings } from "../../config/fleet";
-import { SiteSpec, allDomains, hubBindUrl, tlsFilesFor } from "../../model/site";
+import { SiteSpec, allDomains, certificateName, hubBindUrl, isWildcard, tlsFilesFor } from "../../model/site";
 import { hostPaths } from "../../model/platforms";
 import { renderNginx } from "../../render/nginx";
 import { renderApache } from "../../render/apache";
@@ -287,13 +287,18 @@ function modelStrings(site: SiteSpec): [string, string, RegExp[]][] {
 function neutral(site: SiteSpec): SiteSpec {
   const s: SiteSpec = { ...site, hub: { ...site.hub }, extraSites: site.extraSites.map((x) => ({ ...x })) };
   // Same length and dots (the length decides nginx's server_names_hash_bucket_size), no other character.
-  const plain = (name: string) => name.replace(/[^.]/g, "n");
+  const plainLabels = (name: string) => name.replace(/[^.]/g, "n");
+  const plain = (name: string) => (isWildcard(name) ? `*.${plainLabels(name.slice(2))}` : plainLabels(name));
   s.hub.domain = plain(site.hub.domain);
+  s.hub.names = site.hub.names.map(plain);
+  s.hub.certificateName = certificateName(s.hub.domain);
   s.hub.tls = tlsFilesFor(s.hub.domain, s.hub.certificate);
   if (s.hub.path !== "/") s.hub.path = "/p/";
   s.hub.upstream = s.hub.upstream.kind === "tcp" ? { kind: "tcp", origin: "http://127.0.0.1:1" } : { kind: "unix", socketPath: "/run/n.sock" };
   if (s.hub.outsidePath.kind === "webRoot") s.hub.outsidePath = { kind: "webRoot", root: "/srv/n" };
-  s.extraSites.forEach((x, i) => Object.assign(x, { domain: plain(x.domain), root: `/srv/e${i}`, tls: tlsFilesFor(plain(x.domain), x.certificate) }));
+  s.extraSites.forEach((x, i) =>
+    Object.assign(x, { domain: plain(x.domain), names: x.names.map(plain), certificateName: certificateName(plain(x.domain)), root: `/srv/e${i}`, tls: tlsFilesFor(plain(x.domain), x.certificate) }),
+  );
   if (s.splitAuth) s.splitAuth = { ...s.splitAuth, realm: "R", allowFrom: s.splitAuth.allowFrom.map(() => "192.0.2.0/24") };
   return s;
 }
@@ -399,7 +404,8 @@ function checkSite(h: LoadedHost, strings: Record<string, string>): CheckItem {
       for (const dname of ["ssl_certificate", "ssl_certificate_key", "ssl_protocols"]) if (!named(s.children!, dname).length) fail(`server ${name} has no ${dname}`);
       const passes = named(walk(s.children!), "proxy_pass");
       for (const p of passes) if (p.args.length !== 1 || p.args[0] !== expected) fail(`server ${name} proxies to ${p.args.join(" ")}, not the hub's ${expected}`);
-      const isHub = name?.length === 1 && name[0] === site.hub.domain;
+      // The hub's server answers its names only: the domain, and *.<domain> with per-user subdomains.
+      const isHub = name?.join(" ") === site.hub.names.join(" ");
       if (isHub && !named(s.children!, "location").some((loc) => loc.args.length === 1 && loc.args[0] === site.hub.path && named(loc.children!, "proxy_pass").length === 1)) fail(`hub server has no location ${site.hub.path} proxying to the hub`);
       if (!isHub && passes.length) fail(`static site ${name} proxies`);
     }

@@ -35,6 +35,30 @@ export const variants: Record<string, Record<string, unknown>> = {
     ocspStapling: true,
   },
   "debian12-limits": { ...baseConfig, platform: "debian-12", maxUploadMb: 2048, websocketIdleTimeout: 86400, hubUpstream: "http://127.0.0.1:8765" },
+  // DNS-01 (issue 20): per-user subdomains with split auth, a wildcard extra site beside an exact
+  // one (Apache must list the exact one first), EAB; and the self-signed form of the same.
+  "debian13-dns01-subdomains": {
+    ...baseConfig,
+    certificateMode: "acme",
+    acmeEmail: "admin@example.org",
+    acmeServer: "https://acme.university.example/directory",
+    acmeChallenge: "dns-01",
+    acmeDns: { server: "192.0.2.53", port: 5300, tsigKeyName: "acme-update", tsigAlgorithm: "hmac-sha512", propagationSeconds: 5 },
+    acmeDnsTsigSecretGiven: true,
+    acmeEabKeyId: "kid-1",
+    acmeEabHmacKeyGiven: true,
+    hubSubdomains: true,
+    extraSites: [{ domain: "*.example.org" }, { domain: "www.example.org", acmeChallenge: "http-01" }],
+    splitAuth: { users: [{ name: "workshop", passwordGiven: true }] },
+  },
+  "debian12-selfsigned-subdomains-subpath": {
+    ...baseConfig,
+    platform: "debian-12",
+    hubSubdomains: true,
+    hubPath: "/jhub/",
+    httpsPort: 8443,
+    extraSites: [{ domain: "*.example.org" }],
+  },
   // Split auth on: each release × at / and under a sub-path (on 8443) × with and without allowFrom.
   ...splitAuthVariants(),
 };

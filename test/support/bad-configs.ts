@@ -20,6 +20,10 @@ export interface BadConfig {
 export const goodStrings: Record<string, string> = { host: "203.0.113.10", sshPrivateKeyFile: "/dev/null", hubDomain: "hub.example.org" };
 
 const s = (strings: Record<string, string>) => () => strings;
+/** A TSIG secret of the right shape (32 bytes, base64) and a DNS server for dns-01 cases. */
+const TSIG = Buffer.alloc(32, 7).toString("base64");
+const DNS = JSON.stringify({ server: "192.0.2.53", tsigKeyName: "acme-update" });
+const DNS01 = { certificateMode: "acme", acmeEmail: "a@example.org", acmeChallenge: "dns-01", acmeDns: DNS, acmeDnsTsigSecret: TSIG };
 const ns = "jupyterhub-edge";
 
 export const badConfigs: BadConfig[] = [
@@ -66,8 +70,11 @@ export const badConfigs: BadConfig[] = [
   { what: "boolean spelled yes", strings: s({ ipv6: "yes" }), expected: /^jupyterhub-edge:ipv6: must be true or false \(got "yes"\)$/ },
   { what: "too-long label", strings: s({ hubDomain: `${"a".repeat(64)}.example.org` }), expected: /^jupyterhub-edge:hubDomain: the label "a{64}" is 64 characters long; a DNS label has at most 63 \(got "a{58}…"\)$/ },
   { what: "too-long domain", strings: s({ hubDomain: `${Array(5).fill("a".repeat(60)).join(".")}.org` }), expected: /^jupyterhub-edge:hubDomain: is 308 characters long; a DNS name has at most 253 \(got "a{58}…"\)$/ },
-  { what: "wildcard domain", strings: s({ hubDomain: "*.example.org" }), expected: /^jupyterhub-edge:hubDomain: must be one DNS name, not a wildcard: list each name users open \(a provided wildcard certificate can cover several\) \(got "\*\.example\.org"\)$/ },
-  { what: "wildcard extra site", strings: s({ extraSites: JSON.stringify([{ domain: "*.example.org" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.domain: must be one DNS name, not a wildcard/ },
+  { what: "wildcard domain", strings: s({ hubDomain: "*.example.org" }), expected: /^jupyterhub-edge:hubDomain: must be one DNS name, not a wildcard: for user servers at <user>\.<hubDomain>, set hubSubdomains true \(got "\*\.example\.org"\)$/ },
+  { what: "wildcard extra site by HTTP-01", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", extraSites: JSON.stringify([{ domain: "*.example.org" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.domain: \*\.example\.org is a wildcard, which ACME validates only through DNS-01: set acmeChallenge dns-01 for it/ },
+  { what: "wildcard without its dot", strings: s({ extraSites: JSON.stringify([{ domain: "*example.org" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.domain: a wildcard is written \*\.<domain>, e\.g\. \*\.example\.org/ },
+  { what: "wildcard over a top-level domain", strings: s({ extraSites: JSON.stringify([{ domain: "*.org" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.domain: after '\*\.': must be a DNS name such as hub\.example\.org \(at least two labels\)/ },
+  { what: "two wildcards", strings: s({ extraSites: JSON.stringify([{ domain: "*.*.example.org" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.domain: a wildcard has one '\*', as its first label only/ },
   { what: "IP address as domain", strings: s({ hubDomain: "203.0.113.10" }), expected: /^jupyterhub-edge:hubDomain: must be a DNS name, not an IP address/ },
   { what: "domain with a trailing dot", strings: s({ hubDomain: "hub.example.org." }), expected: /^jupyterhub-edge:hubDomain: must not end with '\.' \(write hub\.example\.org\)/ },
   { what: "domain with an underscore", strings: s({ hubDomain: "my_hub.example.org" }), expected: /^jupyterhub-edge:hubDomain: must be a DNS name such as hub\.example\.org .*: '_' is not allowed \(got "my_hub\.example\.org"\)$/ },
@@ -112,6 +119,22 @@ export const badConfigs: BadConfig[] = [
   },
   // ---- certificates that are not certificates (PEMs made with openssl at test time)
   ...makeCertCases(),
+  // ---- DNS-01, wildcards, per-user subdomains, External Account Binding (issue 20)
+  { what: "dns-01 without a DNS server", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeChallenge: "dns-01", acmeDnsTsigSecret: TSIG }), expected: /^jupyterhub-edge:acmeDns: is required: hubDomain uses the dns-01 challenge; give \{server, tsigKeyName\}/ },
+  { what: "dns-01 without the TSIG secret", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeChallenge: "dns-01", acmeDns: DNS }), expected: /^jupyterhub-edge:acmeDnsTsigSecret: is required: hubDomain uses the dns-01 challenge; set the TSIG key's secret with `pulumi config set --secret`$/ },
+  { what: "challenge misspelt", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeChallenge: "dns01" }), expected: /^jupyterhub-edge:acmeChallenge: must be http-01 or dns-01 \(got "dns01"\)$/ },
+  { what: "DNS server given by name", strings: s({ ...DNS01, acmeDns: JSON.stringify({ server: "ns1.example.org", tsigKeyName: "acme" }) }), expected: /^jupyterhub-edge:acmeDns\.server: must be the primary DNS server's IP address: certbot's dns-rfc2136 plugin does not resolve names \(got "ns1\.example\.org"\)$/ },
+  { what: "TSIG with HMAC-MD5", strings: s({ ...DNS01, acmeDns: JSON.stringify({ server: "192.0.2.53", tsigKeyName: "acme", tsigAlgorithm: "hmac-md5" }) }), expected: /^jupyterhub-edge:acmeDns\.tsigAlgorithm: hmac-md5 is too weak for signing DNS updates; use hmac-sha256/ },
+  { what: "acmeDns field misspelt", strings: s({ ...DNS01, acmeDns: JSON.stringify({ server: "192.0.2.53", keyName: "acme" }) }), expected: /^jupyterhub-edge:acmeDns: unknown field\(s\) keyName; known fields: server, port, tsigKeyName, tsigAlgorithm, propagationSeconds$/ },
+  { what: "acmeDns port out of range", strings: s({ ...DNS01, acmeDns: JSON.stringify({ server: "192.0.2.53", tsigKeyName: "acme", port: 0 }) }), expected: /^jupyterhub-edge:acmeDns\.port: must be 1–65535 \(got 0\)$/ },
+  { what: "TSIG secret not base64 (not echoed)", strings: s({ ...DNS01, acmeDnsTsigSecret: "secret value with spaces!" }), expected: /^jupyterhub-edge:acmeDnsTsigSecret: must be the key's secret in base64, as tsig-keygen or keymgr print it .*; the value is not shown$/ },
+  { what: "TSIG secret too short", strings: s({ ...DNS01, acmeDnsTsigSecret: "c2hvcnQ=" }), expected: /^jupyterhub-edge:acmeDnsTsigSecret: is a 5-byte key; a TSIG key has at least 16 bytes/ },
+  { what: "per-user subdomains by HTTP-01", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", hubSubdomains: "true" }), expected: /^jupyterhub-edge:hubSubdomains: needs a certificate for \*\.hub\.example\.org, and ACME gives wildcards only through DNS-01: set acmeChallenge dns-01/ },
+  { what: "extra site under the users' subdomains", strings: s({ hubSubdomains: "true", extraSites: JSON.stringify([{ domain: "www.hub.example.org" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.domain: www\.hub\.example\.org is under hubDomain, whose subdomains are the users' servers with hubSubdomains on/ },
+  { what: "challenge on a self-signed extra site", strings: s({ extraSites: JSON.stringify([{ domain: "www.example.org", acmeChallenge: "dns-01" }]) }), expected: /^jupyterhub-edge:extraSites\[0\]\.acmeChallenge: only applies to certificateMode acme; this site's certificate is selfSigned/ },
+  { what: "EAB key id without its HMAC key", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeEabKeyId: "kid-1" }), expected: /^jupyterhub-edge:acmeEabHmacKey: is required with acmeEabKeyId/ },
+  { what: "EAB HMAC key without its key id", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeEabHmacKey: "c2VjcmV0LWhtYWMta2V5" }), expected: /^jupyterhub-edge:acmeEabKeyId: is required with acmeEabHmacKey/ },
+  { what: "EAB HMAC key in plain base64 (not echoed)", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeEabKeyId: "kid-1", acmeEabHmacKey: "ab+cd/ef" }), expected: /^jupyterhub-edge:acmeEabHmacKey: is base64 with '\+' or '\/'; an EAB HMAC key is base64url \(RFC 8555\)/ },
 ];
 
 function provided(domain: string, certificate: string, privateKey: string, extra: Record<string, string> = {}): Record<string, string> {

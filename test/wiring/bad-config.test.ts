@@ -10,7 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { badConfigs, goodStrings } from "../support/bad-configs";
-import { CONFIG_NAMESPACE } from "../../config/keys";
+import { CONFIG_NAMESPACE, secretKeys } from "../../config/keys";
 
 const registered: string[] = [];
 pulumi.runtime.setMocks(
@@ -50,7 +50,8 @@ for (const c of badConfigs) {
   test(`bad config reaches no host: ${c.what}`, async () => {
     registered.length = 0;
     const strings = { ...goodStrings, ...c.strings() };
-    const err = await runMain(strings, strings.providedCertificates ? ["providedCertificates"] : []).then(
+    // Secret keys are set as secrets, as `pulumi config set --secret` does (a plaintext one is refused first).
+    const err = await runMain(strings, secretKeys.filter((k) => (strings[k] ?? "") !== "")).then(
       (out) => assert.fail(`main() returned ${JSON.stringify(out)}: a refused config must make the run fail, or the engine deletes the stack's resources`),
       (e: unknown) => e as Error,
     );
