@@ -33,6 +33,15 @@
 # Ports can be moved with JHE_ACME_PORT, JHE_ACME_MGMT_PORT, JHE_ACME_DNS_PORT, JHE_ACME_CTS_PORT;
 # with those and JHE_ACME_DIR, a second instance runs beside the shared one (its pebble.log counts
 # only its own orders: "Added order").
+# Opt-in, for DNS-01 and institutional CAs (both are fixed for the life of a running pebble: `start`
+# with other values than the running instance's fails; stop it first):
+#   JHE_ACME_DNS_UPSTREAM=HOST:PORT   no challtestsrv; pebble resolves through this DNS server instead
+#     (`-dnsserver HOST:PORT`, e.g. dns-server.sh's BIND at 127.0.0.1:5300), so it validates DNS-01
+#     (and HTTP-01 names) against the records there. add-name/remove-name refuse: names live in that
+#     server (dns-server.sh add-name).
+#   JHE_ACME_EAB_KEYS="KID=HMAC ..."   pebble requires External Account Binding on newAccount;
+#     HMAC is the key as certbot's --eab-hmac-key takes it (base64url, padding optional). The keys go
+#     into pebble-config.json (0600) only; acme.env and the logs name the key ids, never a key.
 # Needs root only to install pebble when it is missing.
 set -euo pipefail
 
@@ -50,6 +59,8 @@ STOP_TIMEOUT="${JHE_ACME_STOP_TIMEOUT:-10}"
 CERT_VALIDITY="${JHE_ACME_CERT_VALIDITY:-7776000}"   # 90 days like Let's Encrypt (pebble's default: 5 years)
 PEBBLE=/usr/bin/pebble
 CTS=/usr/bin/pebble-challtestsrv
+DNS_UPSTREAM="${JHE_ACME_DNS_UPSTREAM:-}"
+EAB_SPEC="${JHE_ACME_EAB_KEYS:-}"
 
 START_US=${EPOCHREALTIME//[!0-9]/}
 log() {
@@ -167,8 +178,68 @@ EXT
   rm -f "$DIR/listener.csr"
 }
 
+# --- opt-in settings: DNS upstream, External Account Binding -----------------------------------
+
+# Checked by start only, so that stop works whatever the environment holds.
+check_upstream() {
+  if [[ -n $DNS_UPSTREAM && ! $DNS_UPSTREAM =~ ^[A-Za-z0-9.-]+:[0-9]{1,5}$ ]]; then
+    die "bad JHE_ACME_DNS_UPSTREAM '$DNS_UPSTREAM' (HOST:PORT expected)"
+  fi
+}
+
+# JHE_ACME_EAB_KEYS parsed into EAB_KIDS / EAB_HMACS (by start). pebble 2.x decodes each key with
+# Go's base64.RawURLEncoding (url alphabet, no padding), so padding is stripped here. A key is never
+# echoed: pebble's own error for a key it cannot decode would print it into pebble.log.
+EAB_KIDS=()
+EAB_HMACS=()
+parse_eab() {
+  local item kid hmac k
+  for item in $EAB_SPEC; do
+    [[ $item == *=* ]] || die "bad JHE_ACME_EAB_KEYS entry (KID=HMAC expected)"
+    kid=${item%%=*}
+    hmac=${item#*=}
+    [[ $kid =~ ^[A-Za-z0-9._~-]+$ ]] || die "bad EAB key id in JHE_ACME_EAB_KEYS (letters, digits, . _ ~ - only)"
+    while [[ $hmac == *= ]]; do hmac=${hmac%=}; done
+    if ! [[ $hmac =~ ^[A-Za-z0-9_-]+$ ]] || ((${#hmac} % 4 == 1)); then
+      die "bad EAB key for key id '$kid' (base64url expected)"
+    fi
+    for k in "${EAB_KIDS[@]}"; do [[ $k != "$kid" ]] || die "EAB key id '$kid' given twice"; done
+    EAB_KIDS+=("$kid")
+    EAB_HMACS+=("$hmac")
+  done
+}
+
+# The DNS server pebble is started with.
+pebble_dns() { if [[ -n $DNS_UPSTREAM ]]; then printf '%s' "$DNS_UPSTREAM"; else printf '127.0.0.1:%s' "$DNS_PORT"; fi; }
+
+# What a running pebble cannot change: its DNS server and its EAB keys (ids, and a digest of the keys).
+wanted_mode() {
+  local kids="none" sum="" i
+  if ((${#EAB_KIDS[@]})); then
+    kids=$(IFS=,; printf '%s' "${EAB_KIDS[*]}")
+    sum=$(for i in "${!EAB_KIDS[@]}"; do printf '%s=%s\n' "${EAB_KIDS[i]}" "${EAB_HMACS[i]}"; done | sha256sum)
+    sum=" eab-digest=${sum:0:16}"
+  fi
+  printf 'dns=%s:%s eab=%s%s\n' "$([[ -n $DNS_UPSTREAM ]] && echo upstream || echo challtestsrv)" "$(pebble_dns)" "$kids" "$sum"
+}
+mode_file() { printf '%s/pebble.mode' "$DIR"; }
+# A pebble started before pebble.mode existed ran with challtestsrv and without EAB.
+running_mode() {
+  if [[ -s $(mode_file) ]]; then cat "$(mode_file)"; else printf 'dns=challtestsrv:127.0.0.1:%s eab=none\n' "$DNS_PORT"; fi
+}
+upstream_mode() { [[ -n $DNS_UPSTREAM || "$(running_mode)" == dns=upstream:* ]]; }
+
 write_config() {
-  cat >"$DIR/pebble-config.json" <<JSON
+  local eab_required=false eab_keys="" i sep=""
+  if ((${#EAB_KIDS[@]})); then
+    eab_required=true
+    for i in "${!EAB_KIDS[@]}"; do
+      eab_keys+=$(printf '%s\n      "%s": "%s"' "$sep" "${EAB_KIDS[i]}" "${EAB_HMACS[i]}")
+      sep=,
+    done
+    eab_keys=$(printf ',\n    "externalAccountMACKeys": {%s\n    }' "$eab_keys")
+  fi
+  (umask 077 && cat >"$DIR/pebble-config.json.tmp") <<JSON
 {
   "pebble": {
     "listenAddress": "0.0.0.0:$ACME_PORT",
@@ -179,10 +250,12 @@ write_config() {
     "tlsPort": 443,
     "ocspResponderURL": "",
     "certificateValidityPeriod": $CERT_VALIDITY,
-    "externalAccountBindingRequired": false
+    "externalAccountBindingRequired": $eab_required$eab_keys
   }
 }
 JSON
+  chmod 0600 "$DIR/pebble-config.json.tmp"
+  mv "$DIR/pebble-config.json.tmp" "$DIR/pebble-config.json"
 }
 
 write_env() {
@@ -195,8 +268,21 @@ write_env() {
     echo "ACME_LISTENER_CA='$DIR/listener-ca.pem'"
     echo "ACME_MANAGEMENT='https://127.0.0.1:$MGMT_PORT'"
     echo "ACME_ROOT_URL='https://127.0.0.1:$MGMT_PORT/roots/0'"
-    echo "ACME_CHALLTESTSRV='http://127.0.0.1:$CTS_PORT'"
-    echo "ACME_DNS='127.0.0.1:$DNS_PORT'"
+    if [[ -n $DNS_UPSTREAM ]]; then
+      echo "ACME_CHALLTESTSRV=''"
+      echo "ACME_DNS_MODE='upstream'"
+    else
+      echo "ACME_CHALLTESTSRV='http://127.0.0.1:$CTS_PORT'"
+      echo "ACME_DNS_MODE='challtestsrv'"
+    fi
+    echo "ACME_DNS='$(pebble_dns)'"
+    if ((${#EAB_KIDS[@]})); then
+      echo "ACME_EAB_REQUIRED='true'"
+      echo "ACME_EAB_KIDS='${EAB_KIDS[*]}'"
+    else
+      echo "ACME_EAB_REQUIRED='false'"
+      echo "ACME_EAB_KIDS=''"
+    fi
     echo "ACME_STATE_DIR='$DIR'"
   } >"$DIR/acme.env.tmp"
   mv "$DIR/acme.env.tmp" "$DIR/acme.env"
@@ -227,8 +313,15 @@ apply_name() { # NAME ADDR
 
 names_file() { printf '%s/names' "$DIR"; }
 
+refuse_upstream() {
+  if upstream_mode; then
+    die "pebble resolves through $(pebble_dns) (JHE_ACME_DNS_UPSTREAM): names live in that DNS server (dns-server.sh add-name)"
+  fi
+}
+
 add_name_locked() {
   local name=$1 addr=$2 f
+  refuse_upstream
   f=$(names_file)
   daemon_pid challtestsrv "$CTS" >/dev/null || die "not running (acme-server.sh start first)"
   apply_name "$name" "$addr"
@@ -240,6 +333,7 @@ add_name_locked() {
 
 remove_name_locked() {
   local name=$1 f
+  refuse_upstream
   f=$(names_file)
   if daemon_pid challtestsrv "$CTS" >/dev/null; then cts_post /clear-a "{\"host\":\"$name\"}"; fi
   if [[ -f $f ]]; then
@@ -265,13 +359,26 @@ cts_up() { (exec 3<>"/dev/tcp/127.0.0.1/$CTS_PORT") 2>/dev/null; }
 dir_up() { lcurl --cacert "$DIR/listener-ca.pem" -f -o /dev/null "https://127.0.0.1:$ACME_PORT/dir"; }
 
 start_locked() {
-  local t0=$SECONDS pid restarted_cts=0
+  local t0=$SECONDS pid restarted_cts=0 mode
+  check_upstream
+  parse_eab
   ensure_packages
   mkdir -p "$DIR"
   ensure_listener_cert
+  mode=$(wanted_mode)
+  if pid=$(daemon_pid pebble "$PEBBLE") && [[ "$(running_mode)" != "$mode" ]]; then
+    die "pebble (pid $pid) runs with other settings ($(running_mode)) than asked for ($mode); stop it first"
+  fi
   write_config
 
-  if ! daemon_pid challtestsrv "$CTS" >/dev/null; then
+  if [[ -n $DNS_UPSTREAM ]]; then
+    # pebble is down here or runs in this mode already; a challtestsrv left from a run without the
+    # upstream would answer nobody: it goes, with its names.
+    if daemon_pid challtestsrv "$CTS" >/dev/null; then
+      stop_daemon challtestsrv "$CTS"
+      rm -f "$(names_file)"
+    fi
+  elif ! daemon_pid challtestsrv "$CTS" >/dev/null; then
     for p in "$DNS_PORT" "$CTS_PORT"; do
       port_free "$p" || die "port $p is taken by another process (JHE_ACME_DNS_PORT / JHE_ACME_CTS_PORT)"
     done
@@ -297,14 +404,17 @@ start_locked() {
       port_free "$p" || die "port $p is taken by another process (JHE_ACME_PORT / JHE_ACME_MGMT_PORT)"
     done
     (cd "$DIR" && exec_clean env PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 setsid "$PEBBLE" \
-      -config "$DIR/pebble-config.json" -dnsserver "127.0.0.1:$DNS_PORT" \
+      -config "$DIR/pebble-config.json" -dnsserver "$(pebble_dns)" \
       </dev/null >>"$DIR/pebble.log" 2>&1) &
     printf '%s\n' "$!" >"$DIR/pebble.pid"
+    printf '%s\n' "$mode" >"$(mode_file)"
     wait_until "$START_TIMEOUT" pebble dir_up || {
       tail -n 20 "$DIR/pebble.log" >&2
       die "pebble's directory did not answer within ${START_TIMEOUT}s (log: $DIR/pebble.log)"
     }
-    log "pebble up (pid $(cat "$DIR/pebble.pid")) in $((SECONDS - t0)) s"
+    local eab_note=""
+    if ((${#EAB_KIDS[@]})); then eab_note="; EAB required (key ids: ${EAB_KIDS[*]})"; fi
+    log "pebble up (pid $(cat "$DIR/pebble.pid")) in $((SECONDS - t0)) s; DNS $(pebble_dns)${DNS_UPSTREAM:+ (upstream)}$eab_note"
   else
     dir_up || die "pebble (pid $pid) runs but its directory does not answer (log: $DIR/pebble.log)"
     log "pebble already running (pid $pid)"
@@ -317,15 +427,16 @@ start_locked() {
 stop_locked() {
   stop_daemon pebble "$PEBBLE"
   stop_daemon challtestsrv "$CTS"
-  rm -f "$DIR/acme.env" "$(names_file)"
+  rm -f "$DIR/acme.env" "$(names_file)" "$(mode_file)"
 }
 
 cmd_status() {
   local p c
   p=$(daemon_pid pebble "$PEBBLE") || p=""
   c=$(daemon_pid challtestsrv "$CTS") || c=""
-  if [[ -n $p && -n $c && -f $DIR/acme.env ]] && dir_up; then
-    log "running: pebble pid $p, challtestsrv pid $c"
+  # With a DNS upstream (as the running pebble was started) there is no challtestsrv.
+  if [[ -n $p && -f $DIR/acme.env ]] && [[ -n $c || "$(running_mode)" == dns=upstream:* ]] && dir_up; then
+    log "running: pebble pid $p, ${c:+challtestsrv pid }${c:-DNS $(running_mode)}"
     if [[ -s $(names_file) ]]; then log "names: $(tr '\n' ';' <"$(names_file)")"; fi
     cat "$DIR/acme.env"
     return 0

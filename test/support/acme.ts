@@ -55,12 +55,26 @@ export interface AcmeInstance {
   stateDir: string;
   /** ACME, management, DNS and challtestsrv management ports. */
   ports: [number, number, number, number];
+  /**
+   * HOST:PORT of a DNS server pebble resolves through instead of challtestsrv (JHE_ACME_DNS_UPSTREAM),
+   * e.g. `127.0.0.1:${dns.port}` of test/support/dns-server.ts: DNS-01 then validates against it,
+   * and addName/removeName refuse (names live in that server).
+   */
+  dnsUpstream?: string;
+  /** kid -> HMAC key (base64url, as certbot's --eab-hmac-key): pebble requires EAB (JHE_ACME_EAB_KEYS). */
+  eabKeys?: Record<string, string>;
 }
 
 function instanceEnv(instance?: AcmeInstance): NodeJS.ProcessEnv {
   if (!instance) return process.env;
   const [acme, mgmt, dns, cts] = instance.ports.map(String);
-  return { ...process.env, JHE_SANDBOX_DIR: instance.stateDir, JHE_ACME_PORT: acme, JHE_ACME_MGMT_PORT: mgmt, JHE_ACME_DNS_PORT: dns, JHE_ACME_CTS_PORT: cts };
+  const env: NodeJS.ProcessEnv = { ...process.env, JHE_SANDBOX_DIR: instance.stateDir, JHE_ACME_PORT: acme, JHE_ACME_MGMT_PORT: mgmt, JHE_ACME_DNS_PORT: dns, JHE_ACME_CTS_PORT: cts };
+  delete env.JHE_ACME_DNS_UPSTREAM;
+  delete env.JHE_ACME_EAB_KEYS;
+  if (instance.dnsUpstream) env.JHE_ACME_DNS_UPSTREAM = instance.dnsUpstream;
+  const eab = Object.entries(instance.eabKeys ?? {});
+  if (eab.length) env.JHE_ACME_EAB_KEYS = eab.map(([kid, hmac]) => `${kid}=${hmac}`).join(" ");
+  return env;
 }
 
 function run(args: string[], timeoutMs = 90_000, instance?: AcmeInstance): Promise<RunResult> {
