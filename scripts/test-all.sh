@@ -80,8 +80,8 @@ if want selinux; then
   files+=(test/selinux/*.test.ts)
 fi
 stamp "running ${#files[@]} test files (${tiers[*]})"
-# The local ACME server the certificate tests start is stopped when the run ends.
-trap 'bash scripts/sandbox/acme-server.sh stop >/dev/null 2>&1 || true' EXIT
+# The local ACME and DNS servers the certificate tests start are stopped when the run ends.
+trap 'bash scripts/sandbox/acme-server.sh stop >/dev/null 2>&1 || true; bash scripts/sandbox/dns-server.sh stop >/dev/null 2>&1 || true' EXIT
 # One runner invocation, so one closing summary; files run one at a time (hosts are heavy).
 set +e
 node --import tsx --test --test-concurrency=1 --test-timeout=1800000 "${files[@]}"

@@ -181,7 +181,7 @@ export function planSteps<P>(
     name: "web-roots",
     script: "web-roots",
     // The ACME webroot (answered on port 80 for every domain) and each extra site's root.
-    payload: [`acme ${hostPaths.acmeWebroot}`, ...site.extraSites.map((s) => `root ${s.root} ${s.certificateName}`)].join("\n") + "\n",
+    payload: [`acme ${hostPaths.acmeWebroot}`, ...site.extraSites.map((s) => `root ${s.root} ${s.domain}`)].join("\n") + "\n",
     secret: false,
     // After the packages: a web root under /var/www must not race the package creating /var/www,
     // or neither would know to remove it on destroy.

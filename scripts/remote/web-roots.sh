@@ -28,7 +28,7 @@ while read -r kind root domain extra || [[ -n ${kind:-} ]]; do
   [[ -z ${extra:-} ]] && safe_path "$root" || die "malformed payload line"
   case $kind in
     acme) [[ -z ${domain:-} ]] || die "malformed acme line"; domain=- ;;
-    root) valid_lineage "${domain:-}" || die "malformed root line" ;;
+    root) valid_cert_domain "${domain:-}" || die "malformed root line" ;;
     *) die "unknown payload kind '$kind'" ;;
   esac
   if [[ ! -e $root ]]; then

@@ -25,6 +25,17 @@ export interface ConnectTo {
   host: string;
   /** Port to dial for requests to the original URL's port. Other ports on the same host name are dialled as they are. */
   port?: number | undefined;
+  /**
+   * Also dial this address for this domain and every name under it (per-user subdomains:
+   * `<user>.hub.example.test`), and let redirects move between them (same scheme and port).
+   */
+  subdomainsOf?: string | undefined;
+}
+
+/** Whether `host` is `domain` or a name under it. */
+function inDomain(host: string, domain: string): boolean {
+  const h = host.toLowerCase(), d = domain.toLowerCase();
+  return h === d || h.endsWith(`.${d}`);
 }
 
 export interface HubProbeOptions {
@@ -42,6 +53,11 @@ export interface HubProbeOptions {
    * without them, so a passing probe proves those need the hub's cookie alone. Default: none.
    */
   basicAuth?: { username: string; password: string } | undefined;
+  /**
+   * The hub runs with per-user subdomains (c.JupyterHub.subdomain_host): the user's server is at
+   * https://<user>.<baseUrl's host>/<path>user/<user>/, reached through connectTo too. Default false.
+   */
+  userSubdomains?: boolean | undefined;
   /** Code to run in the kernel. Default "print(6*7)". */
   code?: string | undefined;
   /** Text the kernel's output must contain. Default "42". */
@@ -235,7 +251,7 @@ function dialTarget(url: URL, conn: ConnCtx): DialTarget {
   const port = urlPort(url);
   const servername = net.isIP(host) ? undefined : host;
   const ct = conn.connectTo;
-  if (ct && host.toLowerCase() === conn.anchorHost.toLowerCase()) {
+  if (ct && (host.toLowerCase() === conn.anchorHost.toLowerCase() || (ct.subdomainsOf !== undefined && inDomain(host, ct.subdomainsOf)))) {
     const dialPort = ct.port !== undefined && port === conn.anchorPort ? ct.port : port;
     return { host: bareHost(ct.host), port: dialPort, servername };
   }
@@ -545,7 +561,9 @@ export async function httpRequest(url: string | URL, opts: HttpRequestOptions = 
     }
     const next = new URL(location as string, reqUrl);
     redirects.push({ url: reqUrl.href, status: r.status, location: location as string });
-    if (opts.sameOriginRedirectsOnly && next.origin !== first.origin) {
+    const withinSubdomains = (a: URL, b: URL) =>
+      opts.connectTo?.subdomainsOf !== undefined && a.protocol === b.protocol && a.port === b.port && inDomain(a.hostname, opts.connectTo.subdomainsOf) && inDomain(b.hostname, opts.connectTo.subdomainsOf);
+    if (opts.sameOriginRedirectsOnly && next.origin !== first.origin && !withinSubdomains(first, next)) {
       throw new Error(
         `redirect left the public origin ${first.origin}: ${r.status} ${reqUrl.href} -> ${location}` +
           ` (a proxy that drops the port or scheme from Host / X-Forwarded-* causes this)`,
@@ -606,7 +624,7 @@ export async function probeHubKernel(opts: HubProbeOptions): Promise<HubProbeRes
   const started = Date.now();
   const base = normaliseBaseUrl(opts.baseUrl);
   const origin = base.origin; // scheme://host[:port], default port omitted like a browser
-  const conn = connFor(base, opts.connectTo, opts.ca);
+  const conn = connFor(base, opts.userSubdomains ? { host: base.hostname, ...opts.connectTo, subdomainsOf: bareHost(base.hostname) } : opts.connectTo, opts.ca);
   const deadline = new Deadline(opts.timeoutMs ?? 120_000);
   const reqCap = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT;
   const log = opts.log ?? (() => undefined);
@@ -619,7 +637,11 @@ export async function probeHubKernel(opts: HubProbeOptions): Promise<HubProbeRes
   const userEnc = encodeURIComponent(user);
   const u = (rel: string) => new URL(rel, base);
   const hubUrl = (rel: string) => u(`hub/${rel}`);
-  const userUrl = (rel: string) => u(`user/${userEnc}/${rel}`);
+  // With per-user subdomains the user's server has an origin of its own: <user>.<host>.
+  const userBase = new URL(base.href);
+  if (opts.userSubdomains) userBase.hostname = `${user.toLowerCase()}.${base.hostname}`;
+  const userUrl = (rel: string) => new URL(`user/${userEnc}/${rel}`, userBase);
+  const userOrigin = userBase.origin;
 
   let hubXsrf: string | undefined;
   let userXsrf: string | undefined;
@@ -692,7 +714,8 @@ export async function probeHubKernel(opts: HubProbeOptions): Promise<HubProbeRes
       "Sec-Fetch-Mode": "cors",
       "Sec-Fetch-Site": "same-origin",
       "Sec-Fetch-Dest": "empty",
-      Origin: origin,
+      // A script's fetch carries its page's origin: the hub's, or the user's server's (subdomains).
+      Origin: referer.origin,
       Referer: referer.href,
     };
     if (xsrf) h["X-XSRFToken"] = xsrf;
@@ -1105,7 +1128,7 @@ export async function probeHubKernel(opts: HubProbeOptions): Promise<HubProbeRes
       try {
         ws = new WebSocket(wsUrl.href, {
           headers,
-          origin,
+          origin: userOrigin,
           handshakeTimeout: Math.min(budget, 30_000),
           followRedirects: false,
           maxPayload: 16 * 1024 * 1024,
