@@ -97,50 +97,8 @@ ensure_packages() {
 
 # --- processes ---------------------------------------------------------------------------------
 
-pid_alive() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat%% *} != Z ]]
-}
-
-# The pid in $DIR/named.pid if that process is alive and still runs named.
-named_pid() {
-  local pid
-  pid=$(cat "$DIR/named.pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$pid" || return 1
-  [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$NAMED" ]] || return 1
-  printf '%s' "$pid"
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-stop_named() {
-  local pid i
-  if pid=$(named_pid); then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-      pid_alive "$pid" || break
-      sleep 0.1
-    done
-    if pid_alive "$pid"; then
-      log "named did not stop in ${STOP_TIMEOUT}s: killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    log "named stopped (pid $pid)"
-  fi
-  rm -f "$DIR/named.pid"
-}
-
-wait_until() { # TIMEOUT WHAT CMD...
-  local timeout=$1 deadline
-  shift 2  # $2 names what is awaited, for the reader
-  deadline=$((SECONDS + timeout))
-  until "$@" 2>/dev/null; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
+named_pid() { daemon_pid named "$NAMED"; }
+stop_named() { stop_daemon named "$NAMED"; }
 
 # The zone answers authoritatively with its SOA.
 zone_up() { [[ -n $(ldig +norec +short SOA "$ZONE.") ]]; }

@@ -13,7 +13,7 @@ import { ProxyKind, SiteSpec } from "../../model/site";
 import { Step, certificatePayload, planSteps } from "../../steps/plan";
 import { makeTestCa } from "../support/test-ca";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, runStep, ssh } from "../support/sandbox";
-import { AcmeServer, startAcme } from "../support/acme";
+import { AcmeServer, renewAsTheTimerWould, startAcme } from "../support/acme";
 import { formatGrade, gradeTls } from "../support/tls-grade";
 import { probeHubKernel } from "../support/hub-probe";
 
@@ -92,14 +92,7 @@ export function acmeScenario(proxy: ProxyKind): void {
     const before = await servedSerial(host.addr, HUB);
     const timer = ssh(host, "systemctl is-enabled certbot.timer").stdout.trim();
     assert.equal(timer, "enabled", "the distro's certbot.timer renews unattended");
-    // The distro's own certbot.service (what certbot.timer starts), with its environment and our
-    // drop-in; pebble's fresh certificates are not due yet, so certbot's cli.ini forces this one run.
-    const r = ssh(host, [
-      "cp -a /etc/letsencrypt/cli.ini /root/cli.ini.saved 2>/dev/null; echo 'force-renewal = true' >>/etc/letsencrypt/cli.ini",
-      "systemctl start certbot.service; echo exit=$?",
-      "if [ -e /root/cli.ini.saved ]; then mv /root/cli.ini.saved /etc/letsencrypt/cli.ini; else rm -f /etc/letsencrypt/cli.ini; fi",
-      "journalctl -u certbot.service -n 5 --no-pager",
-    ].join("; "));
+    const r = renewAsTheTimerWould(host);
     assert.match(r.stdout, /exit=0/, r.stdout);
     const afterRenewal = await servedSerial(host.addr, HUB);
     console.log(`# ${HUB}: serial before renewal ${before}, after ${afterRenewal}`);

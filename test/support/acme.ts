@@ -14,12 +14,9 @@
  * pebble's issuing root changes on every pebble start: fetch it after startAcme(), not once per
  * suite run. The listener CA (for certbot's REQUESTS_CA_BUNDLE) is kept across restarts.
  */
-import { execFile } from "child_process";
 import * as fs from "fs";
-import * as path from "path";
-
-const repo = path.join(__dirname, "..", "..");
-const script = path.join(repo, "scripts", "sandbox", "acme-server.sh");
+import { ScriptResult, parseEnvFile, runSandboxScript } from "./sandbox-daemon";
+import { SandboxHost, SshResult, ssh } from "./sandbox";
 
 export interface AcmeServer {
   /** The ACME directory as a sandbox host reaches it: https://<its MACHINE_ADDR>:14000/dir. */
@@ -40,11 +37,6 @@ export interface AcmeServer {
 }
 
 export class AcmeError extends Error {}
-
-interface RunResult {
-  stdout: string;
-  stderr: string;
-}
 
 /**
  * A second, private pebble pair beside the shared one: its own state directory and ports, so a
@@ -77,27 +69,8 @@ function instanceEnv(instance?: AcmeInstance): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(args: string[], timeoutMs = 90_000, instance?: AcmeInstance): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile("bash", [script, ...args], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024, env: instanceEnv(instance) },
-      (err, stdout, stderr) => {
-        if (err) {
-          const code = (err as NodeJS.ErrnoException & { code?: unknown }).code;
-          reject(new AcmeError(`acme-server.sh ${args.join(" ")} failed (${code ?? err.message}):\n${String(stderr).slice(-3000)}`));
-        } else {
-          resolve({ stdout: String(stdout), stderr: String(stderr) });
-        }
-      });
-  });
-}
-
-function parseEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const m = /^([A-Z_]+)='(.*)'$/.exec(line);
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
+function run(args: string[], timeoutMs = 90_000, instance?: AcmeInstance): Promise<ScriptResult> {
+  return runSandboxScript("acme-server.sh", args, timeoutMs, instanceEnv(instance), (m) => new AcmeError(m));
 }
 
 const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
@@ -105,7 +78,7 @@ const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 /** Starts pebble and challtestsrv (idempotent: a running pair is reused as it is); `instance`: a private pair. */
 export async function startAcme(instance?: AcmeInstance): Promise<AcmeServer> {
   const { stdout } = await run(["start"], 90_000, instance);
-  const env = parseEnv(stdout);
+  const env = parseEnvFile(stdout);
   const template = env.ACME_DIRECTORY_FOR_HOST;
   const caFile = env.ACME_LISTENER_CA;
   if (!template || !caFile || !env.ACME_DIRECTORY) {
@@ -148,4 +121,17 @@ export async function acmeRunning(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * One renewal run of the distro's own certbot.service (what certbot.timer starts, with its
+ * environment and our drop-in). A fresh certificate is not due yet, so certbot's cli.ini forces
+ * this one run, and is put back as it was. Returns the SSH result (stdout ends `exit=<status>`).
+ */
+export function renewAsTheTimerWould(host: SandboxHost): SshResult {
+  return ssh(host, [
+    "cp -a /etc/letsencrypt/cli.ini /root/cli.ini.saved 2>/dev/null; echo 'force-renewal = true' >>/etc/letsencrypt/cli.ini",
+    "systemctl start certbot.service; echo exit=$?",
+    "if [ -e /root/cli.ini.saved ]; then mv /root/cli.ini.saved /etc/letsencrypt/cli.ini; else rm -f /etc/letsencrypt/cli.ini; fi",
+  ].join("; "));
 }

@@ -15,12 +15,8 @@
  * The TSIG keys are made once and kept across stop, start and reset; the zone is kept across
  * stop/start and made fresh by resetDns().
  */
-import { execFile } from "child_process";
 import * as fs from "fs";
-import * as path from "path";
-
-const repo = path.join(__dirname, "..", "..");
-const script = path.join(repo, "scripts", "sandbox", "dns-server.sh");
+import { ScriptResult, parseEnvFile, runSandboxScript } from "./sandbox-daemon";
 
 export interface DnsServer {
   /** UDP and TCP port on every IPv4 address of the machine (a host uses its MACHINE_ADDR). */
@@ -64,11 +60,6 @@ export interface DnsInstance {
   zone?: string;
 }
 
-interface RunResult {
-  stdout: string;
-  stderr: string;
-}
-
 function instanceEnv(instance?: DnsInstance): NodeJS.ProcessEnv {
   if (!instance) return process.env;
   const env: NodeJS.ProcessEnv = { ...process.env, JHE_SANDBOX_DIR: instance.stateDir, JHE_DNS_PORT: String(instance.port) };
@@ -77,27 +68,8 @@ function instanceEnv(instance?: DnsInstance): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(args: string[], timeoutMs = 90_000, instance?: DnsInstance): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile("bash", [script, ...args], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024, env: instanceEnv(instance) },
-      (err, stdout, stderr) => {
-        if (err) {
-          const code = (err as NodeJS.ErrnoException & { code?: unknown }).code;
-          reject(new DnsError(`dns-server.sh ${args.join(" ")} failed (${code ?? err.message}):\n${String(stderr).slice(-3000)}`));
-        } else {
-          resolve({ stdout: String(stdout), stderr: String(stderr) });
-        }
-      });
-  });
-}
-
-function parseEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const m = /^([A-Z_]+)='(.*)'$/.exec(line);
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
+function run(args: string[], timeoutMs = 90_000, instance?: DnsInstance): Promise<ScriptResult> {
+  return runSandboxScript("dns-server.sh", args, timeoutMs, instanceEnv(instance), (m) => new DnsError(m));
 }
 
 function lines(text: string): string[] {
@@ -109,7 +81,7 @@ const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 /** Starts named (idempotent: a running one with the same port and zone is reused as it is). */
 export async function startDns(instance?: DnsInstance): Promise<DnsServer> {
   const { stdout } = await run(["start"], 120_000, instance);
-  const env = parseEnv(stdout);
+  const env = parseEnvFile(stdout);
   const port = Number(env.DNS_PORT);
   if (!env.DNS_ZONE || !env.DNS_TSIG_NAME || !env.DNS_TSIG_SECRET_FILE || !Number.isInteger(port)) {
     throw new DnsError(`dns-server.sh start printed no usable dns.env:\n${stdout}`);
