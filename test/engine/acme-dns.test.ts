@@ -21,7 +21,6 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as tls from "tls";
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { edgeStack } from "../../scripts/automation";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, ssh } from "../support/sandbox";
@@ -29,6 +28,7 @@ import { AcmeInstance, AcmeServer, startAcme, stopAcme } from "../support/acme";
 import { DnsServer, startDns } from "../support/dns-server";
 import { Secret, findLeaks, formatLeaks, leakForms } from "../support/secret-audit";
 import { missingToolchain } from "./scenario";
+import { servedCertificate } from "../support/served-certificate";
 
 const ZONE = "dns01.test";
 const HUB = `hub.engine.${ZONE}`;
@@ -38,26 +38,6 @@ const EAB_HMAC = crypto.randomBytes(32).toString("base64url");
 const CREDENTIALS = "/etc/jupyterhub-edge/acme-dns-rfc2136.ini";
 const CHANGING_OPS = new Set(["create", "update", "delete", "replace", "create-replacement", "delete-replaced", "discard", "discard-replaced", "import", "import-replacement"]);
 
-interface Served {
-  serial: string;
-  names: string;
-  authorized: boolean;
-  error?: string;
-}
-
-/** The certificate the host presents for `servername`, checked against `ca`. */
-function served(addr: string, servername: string, ca: string): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: addr, port: 443, servername, ca, rejectUnauthorized: false });
-    s.once("secureConnect", () => {
-      const cert = s.getPeerCertificate();
-      resolve({ serial: cert.serialNumber, names: cert.subjectaltname ?? "", authorized: s.authorized, error: s.authorizationError?.toString() });
-      s.destroy();
-    });
-    s.once("error", reject);
-    s.setTimeout(10_000, () => { s.destroy(); reject(new Error("TLS timeout")); });
-  });
-}
 
 const sortedNames = (names: string) => names.split(", ").sort().join(", ");
 const secs = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
@@ -168,7 +148,7 @@ if (missing) {
     addPlace("up events", rec.events());
     issuingRoot = await acme.issuingRootPem();
     for (const name of [HUB, `${host.hubUser}.${HUB}`]) {
-      const c = await served(host.addr, name, issuingRoot);
+      const c = await servedCertificate(host.addr, name, issuingRoot);
       console.log(`# ${name}: ${c.names}, verified against pebble's root: ${c.authorized}${c.error ? ` (${c.error})` : ""}`);
       assert.equal(c.authorized, true, `${name}: ${c.error}`);
       assert.equal(sortedNames(c.names), sortedNames(`DNS:${HUB}, DNS:*.${HUB}`));
@@ -216,7 +196,7 @@ if (missing) {
 
   test("engine dns-01: a refused acmeDns.server on the live stack fails up with the key named and deletes nothing", async () => {
     const urnsBefore = urns();
-    const serialBefore = (await served(host.addr, HUB, issuingRoot)).serial;
+    const serialBefore = (await servedCertificate(host.addr, HUB, issuingRoot)).serial;
     await stack.setConfig("jupyterhub-edge:acmeDns.server", { value: "ns1.example.org" }, true);
     const rec = recorder();
     let err: Error | null;
@@ -237,7 +217,7 @@ if (missing) {
     const urnsAfter = urns();
     console.log(`# resources before ${urnsBefore.length}, after ${urnsAfter.length}`);
     assert.deepEqual(urnsAfter, urnsBefore, "the same resources in state");
-    const c = await served(host.addr, HUB, issuingRoot);
+    const c = await servedCertificate(host.addr, HUB, issuingRoot);
     assert.equal(c.authorized, true, c.error);
     assert.equal(c.serial, serialBefore, "the site still serves its certificate");
   });

@@ -14,7 +14,6 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as crypto from "crypto";
-import * as tls from "tls";
 import { parseConfig } from "../../config/schema";
 import { ProxyKind, SiteSpec } from "../../model/site";
 import { Step, acmeSecretsPayload, certificatePayload, planSteps } from "../../steps/plan";
@@ -24,27 +23,8 @@ import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, runS
 import { AcmeInstance, AcmeServer, renewAsTheTimerWould, startAcme, stopAcme } from "../support/acme";
 import { DnsServer, startDns } from "../support/dns-server";
 import { probeHubKernel, httpRequest } from "../support/hub-probe";
+import { servedCertificate } from "../support/served-certificate";
 
-interface Served {
-  serial: string;
-  names: string;
-  authorized: boolean;
-  error?: string;
-}
-
-/** The certificate a server presents for `servername`, checked against `ca`. */
-function served(addr: string, servername: string, ca: string): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: addr, port: 443, servername, ca, rejectUnauthorized: false });
-    s.once("secureConnect", () => {
-      const cert = s.getPeerCertificate();
-      resolve({ serial: cert.serialNumber, names: cert.subjectaltname ?? "", authorized: s.authorized, error: s.authorizationError?.toString() });
-      s.destroy();
-    });
-    s.once("error", reject);
-    s.setTimeout(10_000, () => { s.destroy(); reject(new Error("TLS timeout")); });
-  });
-}
 
 export function acmeDnsScenario(proxy: ProxyKind, suite: "trixie" | "bookworm", index: number): void {
   const hostName = `dns01-${proxy}`;
@@ -142,7 +122,7 @@ export function acmeDnsScenario(proxy: ProxyKind, suite: "trixie" | "bookworm", 
       [`${host.hubUser}.${HUB}`, `DNS:${HUB}, DNS:*.${HUB}`],
       [`anything.sites.${proxy}.${ZONE}`, `DNS:${WILD}`],
     ]) {
-      const c = await served(host.addr, name, issuingRoot);
+      const c = await servedCertificate(host.addr, name, issuingRoot);
       console.log(`# ${name}: ${c.names}, verified against pebble's root: ${c.authorized}${c.error ? ` (${c.error})` : ""}`);
       assert.equal(c.authorized, true, `${name}: ${c.error}`);
       assert.equal(c.names.split(", ").sort().join(", "), expectNames.split(", ").sort().join(", "));
@@ -179,10 +159,10 @@ export function acmeDnsScenario(proxy: ProxyKind, suite: "trixie" | "bookworm", 
   });
 
   test(`dns-01/${proxy}: a renewal by the distro's certbot.service uses DNS-01 again and is served at once`, async () => {
-    const before = await served(host.addr, HUB, issuingRoot);
+    const before = await servedCertificate(host.addr, HUB, issuingRoot);
     const r = renewAsTheTimerWould(host);
     assert.match(r.stdout, /exit=0/, r.stdout + r.stderr);
-    const afterRenewal = await served(host.addr, HUB, issuingRoot);
+    const afterRenewal = await servedCertificate(host.addr, HUB, issuingRoot);
     console.log(`# ${HUB}: serial before renewal ${before.serial}, after ${afterRenewal.serial}`);
     assert.notEqual(afterRenewal.serial, before.serial, "the proxy serves the renewed certificate");
     assert.equal(afterRenewal.authorized, true);
