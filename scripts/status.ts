@@ -1,0 +1,335 @@
+/**
+ * The workshop-day status board: every server of a stack asked at once, over SSH, for what the
+ * organiser needs to know at 8:45 — proxy up and its config test passing, hub healthy, days left on
+ * each certificate, open websockets, split auth, and whether anything the program manages was
+ * changed by hand (drift). A table in the terminal, `--json` for machines, and a self-contained
+ * HTML page for the browser.
+ *
+ *   npm run status -- --stack workshop [--json] [--html status.html] [--timeout 8]
+ *
+ * Read-only: the facts come from scripts/status/host-status.sh, sent over SSH with the expected
+ * state (hashes of the managed files, computed here from the same model and renderers `pulumi up`
+ * uses) as its payload. It takes no lock on the server and every probe is bounded, so an
+ * unreachable or sick server is reported as such, never waited on.
+ */
+import { execFile, spawn } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { LoadedHost, LoadedStack, loadStackFromStrings } from "../config/fleet";
+import { CONFIG_NAMESPACE } from "../config/keys";
+import { SiteSpec, allSites, hubUrl } from "../model/site";
+import { hubHealthUrl, proxyFiles } from "../steps/plan";
+import { renderCapacity } from "../render/capacity";
+import { renderHubBlock } from "../render/hub-config";
+import { RenderedFile } from "../render/files";
+
+/** Fewer days than this on a certificate is a warning (Let's Encrypt renews at 30 days left). */
+export const CERTIFICATE_WARNING_DAYS = 14;
+
+export interface CertificateStatus {
+  domain: string;
+  /** Whole days until it expires (negative: expired); null when missing or unreadable. */
+  daysLeft: number | null;
+  problem?: string;
+}
+
+export interface ServerStatus {
+  name: string;
+  host: string;
+  url: string;
+  reachable: boolean;
+  /** Why the server could not be asked (unreachable, SSH refused, no answer in time). */
+  error?: string;
+  proxy?: { unit: string; active: string; configTest: string };
+  hub?: { unit: string; active: string; healthy: boolean };
+  certificates: CertificateStatus[];
+  /** Open connections to the hub's port: the users' websockets (and requests in flight). */
+  websockets?: number;
+  splitAuth: "off" | "on" | "missing";
+  /** Managed items that differ from what the program put there. */
+  drift: string[];
+  /** How long the server took to answer, in ms. */
+  ms: number;
+  verdict: "ok" | "warning" | "down";
+}
+
+const sha256 = (text: string) => crypto.createHash("sha256").update(text).digest("hex");
+
+/** The files a site's steps own whose content is known from the model alone (not secret ones). */
+export function managedFiles(site: SiteSpec): RenderedFile[] {
+  const proxy = proxyFiles(site);
+  const capacity = renderCapacity(site);
+  return [proxy.http, proxy.https, capacity.proxy, capacity.dropIn];
+}
+
+/** What host-status.sh reads: the facts to check, and the expected state, from the model. */
+export function statusPayload(site: SiteSpec): string {
+  const facts = site.proxy === "nginx" ? site.platform.nginx : site.platform.apache;
+  const configTest = site.proxy === "nginx" ? "nginx" : site.platform.apache.configTest;
+  const health = hubHealthUrl(site);
+  const lines = [`proxy ${facts.service}`, `config_test ${configTest}`];
+  if (site.hubConfig.manage) lines.push(`hub ${site.hubConfig.service}`);
+  lines.push(`health ${health.url}${health.socket ? ` ${health.socket}` : ""}`);
+  for (const s of allSites(site)) lines.push(`cert ${s.domain} ${s.tls.certificateFile}`);
+  for (const f of managedFiles(site)) lines.push(`file ${sha256(f.content)} ${f.path}`);
+  if (site.hubConfig.manage) lines.push(`block ${sha256(renderHubBlock(site))} ${site.hubConfig.path}`);
+  if (site.hub.upstream.kind === "tcp") {
+    const url = new URL(site.hub.upstream.origin);
+    lines.push(`upstream ${url.port || "80"}`);
+  }
+  if (site.splitAuth) lines.push(`split_auth ${site.splitAuth.userFile}`);
+  return lines.join("\n") + "\n";
+}
+
+/** host-status.sh's `key value…` lines → the status of one server. */
+export function parseStatus(host: LoadedHost, output: string, ms: number): ServerStatus {
+  const site = host.site;
+  const facts = site.proxy === "nginx" ? site.platform.nginx : site.platform.apache;
+  const status: ServerStatus = {
+    name: host.name,
+    host: host.connection.host,
+    url: hubUrl(site),
+    reachable: false,
+    certificates: [],
+    splitAuth: site.splitAuth ? "missing" : "off",
+    drift: [],
+    ms,
+    verdict: "down",
+  };
+  let hubActive = "unknown";
+  let healthy = false;
+  let proxyActive = "unknown";
+  let configTest = "unknown";
+  for (const line of output.split("\n")) {
+    const [key, ...rest] = line.split(" ");
+    const value = rest.join(" ");
+    switch (key) {
+      case "reachable": status.reachable = true; break;
+      case "proxy_active": proxyActive = value || "unknown"; break;
+      case "config_test": configTest = value; break;
+      case "hub_active": hubActive = value || "unknown"; break;
+      case "hub_health": healthy = value === "ok"; break;
+      case "cert": {
+        const [domain, days] = rest;
+        const n = /^-?\d+$/.test(days ?? "") ? Number(days) : null;
+        status.certificates.push({ domain, daysLeft: n, ...(n === null ? { problem: days } : {}) });
+        break;
+      }
+      case "drift": status.drift.push(value); break;
+      case "websockets": status.websockets = Number(value); break;
+      case "split_auth": status.splitAuth = value === "on" ? "on" : "missing"; break;
+    }
+  }
+  if (!status.reachable) {
+    status.error = "no answer";
+    return status;
+  }
+  status.proxy = { unit: facts.service, active: proxyActive, configTest };
+  status.hub = { unit: site.hubConfig.service, active: hubActive, healthy };
+  status.verdict = verdictOf(status);
+  return status;
+}
+
+function verdictOf(s: ServerStatus): ServerStatus["verdict"] {
+  if (!s.reachable || s.proxy?.active !== "active" || !s.hub?.healthy) return "down";
+  const certBad = s.certificates.some((c) => c.daysLeft === null || c.daysLeft < CERTIFICATE_WARNING_DAYS);
+  if (s.proxy.configTest !== "ok" || certBad || s.drift.length > 0 || s.splitAuth === "missing") return "warning";
+  return "ok";
+}
+
+/** An OpenSSH known_hosts line pinning the configured host key (none: the first key is accepted). */
+function knownHostsLine(host: LoadedHost): string | undefined {
+  const key = host.connection.hostKey;
+  if (!key) return undefined;
+  const name = host.connection.port === 22 ? host.connection.host : `[${host.connection.host}]:${host.connection.port}`;
+  return `${name} ${key.split(/\s+/).slice(0, 2).join(" ")}\n`;
+}
+
+/** Asks one server; never takes longer than `timeoutMs`. `keyFile`: its SSH private key. */
+export function probeServer(host: LoadedHost, keyFile: string, timeoutMs: number): Promise<ServerStatus> {
+  const started = Date.now();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-status-"));
+  const knownHosts = path.join(dir, "known_hosts");
+  const pinned = knownHostsLine(host);
+  fs.writeFileSync(knownHosts, pinned ?? "", { mode: 0o600 });
+  const c = host.connection;
+  const args = [
+    "-F", "/dev/null", "-i", keyFile, "-p", String(c.port),
+    "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", `ConnectTimeout=${Math.max(1, Math.floor(timeoutMs / 2000))}`,
+    "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=2", "-o", "LogLevel=ERROR",
+    "-o", `UserKnownHostsFile=${knownHosts}`, "-o", `StrictHostKeyChecking=${pinned ? "yes" : "accept-new"}`,
+    "--", `${c.user}@${c.host}`, c.user === "root" ? "bash -s" : "sudo -n bash -s",
+  ];
+  const script = fs.readFileSync(path.join(__dirname, "status", "host-status.sh"), "utf8");
+  return new Promise((resolve) => {
+    const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.stdin.on("error", () => undefined); // a server that hangs up early
+    child.stdin.end(`${script}\n${statusPayload(host.site)}`);
+    child.on("close", () => {
+      clearTimeout(timer);
+      fs.rmSync(dir, { recursive: true, force: true });
+      const status = parseStatus(host, stdout, Date.now() - started);
+      if (!status.reachable) {
+        const said = stderr.trim().split("\n").filter(Boolean).pop();
+        status.error = timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : `unreachable${said ? `: ${said.slice(0, 200)}` : ""}`;
+      }
+      resolve(status);
+    });
+  });
+}
+
+/** Every server of the stack at once. `keyFor` gives each server's SSH private key (PEM text). */
+export async function collectStatus(stack: LoadedStack, keyFor: (host: LoadedHost) => string, timeoutMs = 8000): Promise<ServerStatus[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-status-keys-"));
+  try {
+    return await Promise.all(
+      stack.hosts.map((h, i) => {
+        const keyFile = path.join(dir, `key-${i}`);
+        fs.writeFileSync(keyFile, keyFor(h).replace(/\n?$/, "\n"), { mode: 0o600 });
+        return probeServer(h, keyFile, timeoutMs);
+      }),
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function certificateSummary(s: ServerStatus): string {
+  if (!s.certificates.length) return "-";
+  const worst = [...s.certificates].sort((a, b) => (a.daysLeft ?? -1e9) - (b.daysLeft ?? -1e9))[0];
+  const shown = worst.daysLeft === null ? `${worst.domain} ${worst.problem ?? "missing"}` : `${worst.daysLeft} d`;
+  return worst.daysLeft !== null && worst.daysLeft < CERTIFICATE_WARNING_DAYS ? `${shown} (!)` : shown;
+}
+
+/** One row per server, for the terminal. */
+export function formatTable(statuses: ServerStatus[]): string {
+  const header = ["SERVER", "STATUS", "PROXY", "CONFIG TEST", "HUB", "CERT (least)", "WEBSOCKETS", "SPLIT AUTH", "DRIFT", "ASKED IN"];
+  const rows = statuses.map((s) =>
+    s.reachable
+      ? [
+          s.name, s.verdict.toUpperCase(), s.proxy!.active, s.proxy!.configTest === "ok" ? "ok" : "FAILED",
+          s.hub!.healthy ? "healthy" : `DOWN (${s.hub!.active})`, certificateSummary(s), String(s.websockets ?? "-"), s.splitAuth,
+          s.drift.length ? `yes (${s.drift.length})` : "no", `${(s.ms / 1000).toFixed(1)} s`,
+        ]
+      : [s.name, "UNREACHABLE", "-", "-", "-", "-", "-", "-", "-", `${(s.ms / 1000).toFixed(1)} s`],
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+  const details = statuses.flatMap((s) => [
+    ...(s.error ? [`${s.name}: ${s.error}`] : []),
+    ...(s.proxy && s.proxy.configTest !== "ok" ? [`${s.name}: config test: ${s.proxy.configTest}`] : []),
+    ...s.drift.map((d) => `${s.name}: drift: ${d}`),
+    ...s.certificates.filter((c) => c.daysLeft === null || c.daysLeft < CERTIFICATE_WARNING_DAYS).map((c) => `${s.name}: certificate ${c.domain}: ${c.daysLeft === null ? c.problem ?? "missing" : `${c.daysLeft} days left`}`),
+  ]);
+  return [line(header), ...rows.map(line), ...(details.length ? ["", ...details] : [])].join("\n") + "\n";
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The same facts as a self-contained page (no scripts, no external resources). */
+export function renderHtml(statuses: ServerStatus[], title: string, at = new Date()): string {
+  const cell = (text: string, cls = "") => `<td${cls ? ` class="${cls}"` : ""}>${escapeHtml(text)}</td>`;
+  const rows = statuses
+    .map((s) => {
+      if (!s.reachable) {
+        return `<tr class="down">${cell(s.name)}${cell("unreachable", "bad")}<td colspan="7">${escapeHtml(s.error ?? "")}</td>${cell(`${(s.ms / 1000).toFixed(1)} s`)}</tr>`;
+      }
+      const certs = s.certificates.map((c) => `${c.domain}: ${c.daysLeft === null ? c.problem ?? "missing" : `${c.daysLeft} d`}`).join("\n");
+      const certBad = s.certificates.some((c) => c.daysLeft === null || c.daysLeft < CERTIFICATE_WARNING_DAYS);
+      return (
+        `<tr class="${s.verdict}">` +
+        cell(s.name) + cell(s.verdict, s.verdict === "ok" ? "good" : s.verdict === "warning" ? "warn" : "bad") +
+        cell(s.proxy!.active, s.proxy!.active === "active" ? "good" : "bad") +
+        cell(s.proxy!.configTest, s.proxy!.configTest === "ok" ? "good" : "bad") +
+        cell(s.hub!.healthy ? "healthy" : `down (${s.hub!.active})`, s.hub!.healthy ? "good" : "bad") +
+        `<td class="${certBad ? "warn" : "good"}"><pre>${escapeHtml(certs || "-")}</pre></td>` +
+        cell(String(s.websockets ?? "-")) +
+        cell(s.splitAuth, s.splitAuth === "missing" ? "bad" : "") +
+        `<td class="${s.drift.length ? "warn" : "good"}">${s.drift.length ? `<pre>${escapeHtml(s.drift.join("\n"))}</pre>` : "no"}</td>` +
+        cell(`${(s.ms / 1000).toFixed(1)} s`) +
+        "</tr>"
+      );
+    })
+    .join("\n");
+  const counts = (["ok", "warning", "down"] as const).map((v) => `${statuses.filter((s) => s.verdict === v).length} ${v}`).join(" · ");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<style>
+body{font:15px system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.4em .7em;text-align:left;vertical-align:top}
+th{background:#eee}pre{margin:0;font:13px ui-monospace,monospace}
+.good{background:#e3f6e3}.warn{background:#fff3cd}.bad{background:#f8d7da;font-weight:bold}
+</style></head><body>
+<h1>${escapeHtml(title)}</h1>
+<p>${escapeHtml(counts)} — asked at ${escapeHtml(at.toISOString().replace("T", " ").slice(0, 19))} UTC</p>
+<table>
+<tr><th>server</th><th>status</th><th>proxy</th><th>config test</th><th>hub</th><th>certificates (days left)</th><th>websockets</th><th>split auth</th><th>drift</th><th>asked in</th></tr>
+${rows}
+</table>
+</body></html>
+`;
+}
+
+/** The stack's config strings (namespace stripped), decrypted, through the Pulumi CLI. */
+function stackConfig(stackName: string, cwd: string): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    execFile("pulumi", ["config", "--stack", stackName, "--json", "--show-secrets", "--cwd", cwd], { maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`pulumi config --stack ${stackName} failed: ${String(stderr).trim() || err.message}`));
+      const doc = JSON.parse(stdout) as Record<string, { value?: unknown }>;
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(doc)) {
+        if (!k.startsWith(`${CONFIG_NAMESPACE}:`) || v.value === undefined) continue;
+        out[k.slice(CONFIG_NAMESPACE.length + 1)] = typeof v.value === "string" ? v.value : JSON.stringify(v.value);
+      }
+      resolve(out);
+    });
+  });
+}
+
+/** Each server's SSH key: its key file, or the stack's secret sshPrivateKey. */
+export function keyReader(strings: Record<string, string>, baseDir: string): (h: LoadedHost) => string {
+  return (h) => (h.connection.privateKeyFile ? fs.readFileSync(path.resolve(baseDir, h.connection.privateKeyFile), "utf8") : strings.sshPrivateKey ?? "");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const arg = (name: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const stackName = arg("--stack");
+  if (!stackName) {
+    process.stderr.write("usage: npm run status -- --stack NAME [--json] [--html FILE] [--timeout SECONDS] [--cwd PROJECT_DIR]\n");
+    return 2;
+  }
+  const cwd = path.resolve(arg("--cwd") ?? process.cwd());
+  const strings = await stackConfig(stackName, cwd);
+  const stack = loadStackFromStrings(strings, undefined, cwd);
+  const statuses = await collectStatus(stack, keyReader(strings, cwd), Number(arg("--timeout") ?? 8) * 1000);
+  if (argv.includes("--json")) process.stdout.write(JSON.stringify(statuses, null, 2) + "\n");
+  else process.stdout.write(formatTable(statuses));
+  const html = arg("--html") ?? path.join(cwd, `status-${stackName}.html`);
+  fs.writeFileSync(html, renderHtml(statuses, `jupyterhub-edge status: ${stackName}`));
+  if (!argv.includes("--json")) process.stdout.write(`\nHTML: ${html}\n`);
+  return statuses.every((s) => s.verdict === "ok") ? 0 : 1;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`status: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,76 @@
+# host-status: the read-only facts the status board (scripts/status.ts) shows for one server.
+# It changes nothing, takes no lock (a long `pulumi up` must not hide the board) and bounds every
+# probe, so a sick server answers within seconds. Run as `bash -s`: this text, then its payload, on
+# stdin (bash reads a script from a pipe no further than the command it runs, so `main` reads the
+# rest). Payload lines (facts from the stack's model, never from this script):
+#   proxy UNIT / config_test nginx|apache2ctl|apachectl / hub UNIT / health URL [SOCKET]
+#   cert DOMAIN FILE          a certificate the proxy serves
+#   file SHA256 PATH          a file the program manages, with the content it wrote
+#   block SHA256 PATH         the hub config's managed block (markers included), with its text's hash
+#   upstream PORT             the hub's port (websockets are long-lived connections to it)
+#   split_auth FILE           the htpasswd file when split auth is on
+# Prints `key value…` lines; values never include file contents.
+set -uo pipefail
+export LC_ALL=C
+
+probe() { timeout 5 "$@"; }
+
+config_test() {
+  local out rc
+  case $1 in
+    nginx) out=$(probe nginx -t -q 2>&1); rc=$? ;;
+    apache2ctl | apachectl) out=$(probe "$1" configtest 2>&1); rc=$? ;;
+    *) echo "config_test unknown"; return ;;
+  esac
+  if ((rc == 0)); then echo "config_test ok"; else echo "config_test failed $(grep -m1 -v '^$' <<<"$out" | tr -s ' ' | cut -c1-200)"; fi
+}
+
+health() {
+  local url=$1 socket=${2:-}
+  if [[ -n $socket ]]; then probe curl -gfsS -o /dev/null --max-time 3 --unix-socket "$socket" -- "$url" 2>/dev/null
+  else probe curl -gfsS -o /dev/null --max-time 3 -- "$url" 2>/dev/null; fi && echo "hub_health ok" || echo "hub_health down"
+}
+
+cert_days() {
+  local domain=$1 file=$2 end
+  if ! end=$(probe openssl x509 -in "$file" -noout -enddate 2>/dev/null); then echo "cert $domain missing"; return; fi
+  end=$(date -d "${end#notAfter=}" +%s 2>/dev/null) || { echo "cert $domain unreadable"; return; }
+  echo "cert $domain $(((end - $(date +%s)) / 86400))"
+}
+
+file_drift() {
+  local want=$1 path=$2 have
+  if [[ ! -f $path ]]; then echo "drift $path missing"; return; fi
+  have=$(sha256sum <"$path") have=${have%% *}
+  [[ $have == "$want" ]] || echo "drift $path changed"
+}
+
+block_drift() {
+  local want=$1 path=$2 have
+  if [[ ! -f $path ]] || ! grep -q '^# BEGIN jupyterhub-edge managed block' "$path"; then echo "drift $path#managed-block missing"; return; fi
+  have=$(awk '/^# BEGIN jupyterhub-edge managed block/ {on = 1} on {print} on && /^# END jupyterhub-edge managed block/ {exit}' "$path" | sha256sum)
+  have=${have%% *}
+  [[ $have == "$want" ]] || echo "drift $path#managed-block changed"
+}
+
+main() {
+  local kind a b
+  echo "reachable yes"
+  while read -r kind a b || [[ -n ${kind:-} ]]; do
+    case $kind in
+      proxy) echo "proxy_active $(systemctl is-active -- "$a" 2>/dev/null || true)" ;;
+      config_test) config_test "$a" ;;
+      hub) echo "hub_active $(systemctl is-active -- "$a" 2>/dev/null || true)" ;;
+      health) health "$a" "${b:-}" ;;
+      cert) cert_days "$a" "$b" ;;
+      file) file_drift "$a" "$b" ;;
+      block) block_drift "$a" "$b" ;;
+      upstream) echo "websockets $(ss -Htn state established "( dport = :$a )" 2>/dev/null | wc -l)" ;;
+      split_auth) if [[ -f $a ]]; then echo "split_auth on"; else echo "split_auth missing"; fi ;;
+      '') ;;
+      *) echo "unknown $kind" ;;
+    esac
+  done
+}
+main
+exit 0
