@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # host-status: the read-only facts the status board (scripts/status.ts) shows for one server.
 # It changes nothing, takes no lock (a long `pulumi up` must not hide the board) and bounds every
 # probe, so a sick server answers within seconds. Run as `bash -s`: this text, then its payload, on
