@@ -51,12 +51,14 @@ while IFS= read -r line || [[ -n $line ]]; do
   case $line in
     "|"*) printf '%s\n' "${line:1}" >>"$ca" ;;
     "lineage "*)
+      # read -a splits without globbing: `*.example.org` stays a name, never a file list.
       read -r _ name challenge names <<<"$line"
+      read -ra names_list <<<"$names"
       valid_lineage "$name" || die "bad lineage name"
       [[ $challenge == http-01 || $challenge == dns-01 ]] || die "bad challenge for $name"
-      [[ -n $names ]] || die "lineage $name names no domain"
-      for d in $names; do valid_cert_domain "$d" || die "bad domain in lineage $name"; done
-      lineages+=("$name"); SPEC[$name]="$challenge $names" ;;
+      ((${#names_list[@]})) || die "lineage $name names no domain"
+      for d in "${names_list[@]}"; do valid_cert_domain "$d" || die "bad domain in lineage $name"; done
+      lineages+=("$name"); SPEC[$name]="$challenge ${names_list[*]}" ;;
     server\ *|email\ *|webroot\ *|reload\ *|revoke\ *|dns_credentials\ *|dns_propagation\ *|eab_config\ *) P[${line%% *}]=${line#* } ;;
     '') ;;
     *) die "malformed payload line" ;;
@@ -135,6 +137,7 @@ challenge_options() {
 
 for name in "${lineages[@]}"; do
   read -r challenge names <<<"${SPEC[$name]}"
+  read -ra names_list <<<"$names"
   carried=$JHE_STATE/acme-import/$name.tgz
   if [[ ! -f /etc/letsencrypt/renewal/$name.conf && -f $carried ]]; then
     unpack_carried "$name" "$carried"
@@ -159,7 +162,7 @@ for name in "${lineages[@]}"; do
     say "requesting a certificate for $name ($names) by $challenge from ${P[server]}"
   fi
   domain_args=()
-  for d in $names; do domain_args+=(--domains="$d"); done
+  for d in "${names_list[@]}"; do domain_args+=(--domains="$d"); done
   mapfile -t how < <(challenge_options "$challenge" "$name")
   eab=()
   [[ -n ${P[eab_config]:-} ]] && eab=(--config="${P[eab_config]}")
