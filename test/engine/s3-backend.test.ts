@@ -252,7 +252,7 @@ if (why) {
     assert.equal(fingerprintDiff(before, fingerprint(host)), "", "a preview changes nothing on the host");
   });
 
-  test("S3 backend: two `pulumi up` at once: one runs, the other is refused by the lock; the state is intact", async () => {
+  test("S3 backend: a second `pulumi up` while one runs is refused by the lock; the state is intact", async () => {
     const count = resources().length;
     const set = pulumi(["config", "set", `${PROJECT}:maxUploadMb`, "1024", "--stack", STACK]);
     assert.equal(set.status, 0, set.out);
@@ -267,7 +267,12 @@ if (why) {
       }
     })();
     const t0 = Date.now();
-    const [a, b] = await Promise.all([pulumiAsync(up), pulumiAsync(up)]);
+    // The second starts once the first holds its lock: two started in the same instant may both
+    // see the other's lock and both back off (Pulumi writes its lock, then looks for others), which
+    // is safe but proves nothing about the refusal a second operator meets.
+    const first = pulumiAsync(up);
+    while (seen.size === 0 && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 100));
+    const [a, b] = await Promise.all([first, pulumiAsync(up)]);
     running = false;
     await watch;
     const results = [a, b];
