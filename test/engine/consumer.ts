@@ -67,6 +67,7 @@ export function consumerScenario(c: ConsumerProgram): void {
   const hub = `hub.${c.language}.${HUB_SUFFIX}`;
   const www = `www.${c.language}.${HUB_SUFFIX}`;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `jhe-${c.language}-consumer-`));
+  fs.mkdirSync(path.join(work, "backend"));
   const dir = path.join(work, "project");
   const passphrase = randomBytes(16).toString("hex");
   const env: NodeJS.ProcessEnv = {
