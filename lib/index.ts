@@ -285,6 +285,42 @@ function passwordsOf(o: EdgeOutputs): pulumi.Output<{ [user: string]: string }> 
   return pulumi.secret(pulumi.all(Object.fromEntries(entries)) as pulumi.Output<{ [user: string]: string }>);
 }
 
+/** Stand-ins for secrets given as Outputs (typically `pulumi.secret(…)`), valid for their key's rules. */
+const secretStandIns: Record<string, unknown> = {
+  sshPrivateKey: "stand-in",
+  acmeDnsTsigSecret: Buffer.alloc(32).toString("base64"),
+  acmeEabHmacKey: "stand-in",
+  acmeCarryOver: {},
+  providedCertificates: undefined,
+  splitAuth: undefined, // its passwords are replaced one by one below
+};
+
+/**
+ * When only secrets are Outputs (the usual case: a key passed as `pulumi.secret(…)`), everything
+ * else is checked at once, with stand-ins for the secrets and their own problems left for later:
+ * a refused value then throws in the constructor, before anything is declared, as with plain values.
+ */
+function precheck(args: Record<string, unknown>, fleet: boolean): void {
+  const outputKeys = Object.keys(args).filter((k) => containsOutputs(args[k]));
+  if (!outputKeys.every((k) => k in secretStandIns)) return; // an address or host key still to come: checked once known
+  const standIn: Record<string, unknown> = { ...args };
+  for (const k of outputKeys) standIn[k] = secretStandIns[k];
+  if (outputKeys.includes("splitAuth")) {
+    const sa = args.splitAuth as SplitAuth;
+    standIn.splitAuth = { ...sa, users: sa.users?.map((u) => (pulumi.Output.isInstance(u.password) ? { ...u, password: "stand-in-password" } : u)) };
+    if (containsOutputs(standIn.splitAuth)) return;
+  }
+  const strings = configStrings(standIn);
+  if (!fleet) delete strings.hosts;
+  try {
+    loadStackFromStrings(strings, undefined, process.cwd());
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const own = e.problems.filter((p) => !outputKeys.some((k) => p.startsWith(`jupyterhub-edge:${k}`) || (k === "providedCertificates" && p.includes("providedCertificates"))));
+    if (own.length) throw new RefusedConfigError(new ConfigError(own).message);
+  }
+}
+
 /**
  * Runs `build` now when every argument is a plain value (a refused value throws here, before anything
  * is declared), or once the Outputs among them are known (a refused value then fails the component's
@@ -292,6 +328,7 @@ function passwordsOf(o: EdgeOutputs): pulumi.Output<{ [user: string]: string }> 
  */
 function buildWhenKnown<T>(parent: pulumi.ComponentResource, name: string, args: object, fleet: boolean, shape: (b: Built) => T): pulumi.Output<T> | T {
   if (!containsOutputs(args)) return shape(build(parent, name, args as Record<string, unknown>, undefined, fleet));
+  precheck(args as Record<string, unknown>, fleet);
   const carrier = pulumi.output(args as Record<string, unknown>);
   // Values to validate are read in the clear; each secret is wrapped as a secret again in build/deploy.
   return pulumi.unsecret(carrier).apply((plain) => shape(build(parent, name, plain as Record<string, unknown>, carrier, fleet))) as unknown as pulumi.Output<T>;
