@@ -18,7 +18,11 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 
-export const scriptsDir = path.join(__dirname, "..", "scripts", "remote");
+/**
+ * The repository's scripts/remote: next to steps/ when run from source, two levels up when run from
+ * the compiled package (dist/steps/, see tsconfig.build.json: the scripts are shipped, not copied).
+ */
+export const scriptsDir = [path.join(__dirname, "..", "scripts", "remote"), path.join(__dirname, "..", "..", "scripts", "remote")].find((d) => fs.existsSync(path.join(d, "lib.sh"))) ?? path.join(__dirname, "..", "scripts", "remote");
 /** Where the scripts live on a host; install.sh must agree. */
 export const installRoot = "/usr/local/lib/jupyterhub-edge";
 /** The prelude every script starts with, and the installer (not itself an installed step script). */

@@ -31,10 +31,20 @@ for name in command tls random; do
 done
 
 # Plain `pulumi up` needs the nodejs language host (normal Pulumi installs ship it next to the CLI);
-# the Automation API path used by scripts/deploy-dev.ts and the tests does not.
-if command -v pulumi-language-nodejs >/dev/null || [[ -x $(dirname "$(command -v pulumi 2>/dev/null || echo /x)")/pulumi-language-nodejs ]]; then
+# the Automation API path used by scripts/deploy-dev.ts and the tests does not. The component
+# package (provider/) runs on it too. A Python program using the package (examples/python) needs the
+# python language host and its pulumi-language-python-exec script beside it, and the `pulumi`
+# package from PyPI (pinned in examples/python/requirements.txt). Neither counts as a missing plugin.
+cli_dir=$(dirname "$(command -v pulumi 2>/dev/null || echo /x)")
+if command -v pulumi-language-nodejs >/dev/null || [[ -x $cli_dir/pulumi-language-nodejs ]]; then
   echo "ok language-host nodejs"
 else
-  echo "missing language-host pulumi-language-nodejs: comes with a normal Pulumi install (https://www.pulumi.com/docs/install/); only plain 'pulumi up' needs it"
+  echo "missing language-host pulumi-language-nodejs: comes with a normal Pulumi install (https://www.pulumi.com/docs/install/); only plain 'pulumi up' and the component package need it"
+fi
+if { command -v pulumi-language-python >/dev/null || [[ -x $cli_dir/pulumi-language-python ]]; } &&
+   { command -v pulumi-language-python-exec >/dev/null || [[ -x $cli_dir/pulumi-language-python-exec ]]; }; then
+  echo "ok language-host python"
+else
+  echo "missing language-host pulumi-language-python: comes with a normal Pulumi install (with pulumi-language-python-exec beside it); only Python programs using the package (examples/python) need it"
 fi
 exit $missing
