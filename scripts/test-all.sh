@@ -3,9 +3,11 @@
 # installs what the tiers need first (npm packages, Debian packages, the Pulumi CLI, checker roots,
 # the sandbox base). Tiers: render (golden files + real nginx -t), wiring (Pulumi mocks), host
 # (sandbox hosts over SSH), engine (Automation API + real plugins; one SKIP line if they are absent),
-# variants (the host and engine scenarios on the two other release/proxy pairs,
-# test/{host,engine}/variants/: fresh nginx on Debian 13, Apache with a site of its own on Debian 12;
-# not in the default run, which then fits in an hour — the fleet scenario covers both cases),
+# variants (scenarios whose twin runs in the default run, test/{host,engine}/variants/: the host and
+# engine scenarios on the two other release/proxy pairs — fresh nginx on Debian 13, Apache with a
+# site of its own on Debian 12, both cases covered by the fleet scenario —, DNS-01 on Apache/Debian 12
+# (its nginx twin and the engine's run by default), the TypeScript consumer (its Python twin runs by
+# default); not in the default run, which then fits in an hour),
 # selinux (the SELinux step on an enforcing Debian guest under QEMU; not in the default run: see
 # test/selinux/selinux-guest.test.ts for its cost).
 #

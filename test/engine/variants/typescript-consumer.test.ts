@@ -6,8 +6,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { repoRoot } from "../../scripts/automation";
-import { consumerScenario, languageHostMissing } from "./consumer";
+import { repoRoot } from "../../../scripts/automation";
+import { consumerScenario, languageHostMissing } from "../consumer";
 
 const example = path.join(repoRoot, "examples", "typescript");
 
