@@ -4,6 +4,7 @@
  */
 import { PlatformFacts, hostPaths } from "./platforms";
 import { CapacityPlan } from "./capacity";
+import { BruteForceSpec } from "./brute-force";
 
 export type ProxyKind = "nginx" | "apache";
 export type TlsProfile = "intermediate" | "modern";
@@ -136,6 +137,8 @@ export interface SiteSpec {
   selinux: "auto" | "on" | "off";
   /** Off (absent) unless the stack has a `splitAuth` block. */
   splitAuth?: SplitAuthSpec;
+  /** Login rate limit and fail2ban (model/brute-force.ts); on unless bruteForceProtection is false. */
+  bruteForce?: BruteForceSpec;
 }
 
 export interface ConnectionSpec {

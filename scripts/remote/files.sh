@@ -4,7 +4,7 @@
 #     file /abs/path MODE [GROUP]      (owner root; group root unless given)
 #     |content line …
 #     end
-# ACTION: none | nginx | apache2 | httpd (Debian's apache2, RHEL's httpd) — after writing, test the proxy's config and reload it gracefully;
+# ACTION: none | nginx | apache2 | httpd (Debian's apache2, RHEL's httpd) | fail2ban — after writing, test the service's config and reload it gracefully;
 #   if the test or the reload fails, every file goes back to what it was and the proxy keeps serving.
 # optional `handshake PORT SERVERNAME`: after the reload, a real TLS handshake on 127.0.0.1:PORT
 #   must succeed too (Apache's configtest does not load certificates), or the files are rolled back.
@@ -73,7 +73,7 @@ if [[ $JHE_MODE == undo ]]; then
   if [[ -d $dir ]]; then
     after=$(cat "$dir/after" 2>/dev/null || echo none)
     undo_set "$dir"
-    case $after in none|nginx|apache2) ;; *) die "unknown after-action '$after' in $dir/after" ;; esac
+    case $after in none|nginx|apache2|httpd|fail2ban) ;; *) die "unknown after-action '$after' in $dir/after" ;; esac
     if [[ $after != none ]] && systemctl is-active --quiet -- "$after"; then
       out=$(proxy_test "$after") || die "after removing our files, $after's config test fails (someone else's config?): $out"
       proxy_reload "$after" >/dev/null || die "$after did not reload"
@@ -112,7 +112,7 @@ while IFS= read -r line || [[ -n $line ]]; do
     *) die "malformed payload line $((count)) records in" ;;
   esac
 done
-case $after in none|nginx|apache2|httpd) ;; *) die "unknown after-action '$after'" ;; esac
+case $after in none|nginx|apache2|httpd|fail2ban) ;; *) die "unknown after-action '$after'" ;; esac
 ((count > 0)) || die "payload holds no files"
 
 dir=$sets_dir/$set_name
