@@ -3,7 +3,7 @@
  * fail2ban jail + filter that read the proxy's own access log. Pure.
  */
 import { SiteSpec } from "../model/site";
-import { BruteForceSpec } from "../model/brute-force";
+import { BruteForceSpec, LOOPBACK } from "../model/brute-force";
 import { Node, blank, block, comment, d, quoted } from "./directives";
 import { RenderedFile, filesPayload } from "./files";
 import { managedBanner } from "./tls-policy";
@@ -15,8 +15,7 @@ const loginZone = "jhe_login";
 const trustedVar = "$jhe_trusted_source";
 const loginKeyVar = "$jhe_login_limit_key";
 
-/** Loopback: the host's own checks (the files step's TLS handshake) are never limited nor banned. */
-const loopback = ["127.0.0.0/8", "::1"];
+const loopback = LOOPBACK;
 
 export function requireBruteForce(site: SiteSpec): BruteForceSpec {
   if (!site.bruteForce) throw new Error("brute-force protection is off for this site");
@@ -56,7 +55,8 @@ export function nginxLoginLimitHttp(site: SiteSpec): Node[] {
 export function nginxLoginLimit(site: SiteSpec): Node[] {
   const bf = site.bruteForce;
   if (!bf) return [];
-  return [d("limit_req", `zone=${loginZone}`, `burst=${bf.loginLimit.burst}`, "nodelay"), d("limit_req_status", 429)];
+  const { burst, immediate } = bf.loginLimit;
+  return [d("limit_req", `zone=${loginZone}`, `burst=${burst}`, immediate >= burst ? "nodelay" : `delay=${immediate}`), d("limit_req_status", 429)];
 }
 
 /** The access log fail2ban reads: the one every server/vhost of ours writes (the distro's). */
