@@ -108,6 +108,10 @@ export function renderFail2banJail(site: SiteSpec): RenderedFile {
     `port = ${[...new Set([80, site.httpsPort])].join(",")}`,
     "protocol = tcp",
     `banaction = ${f.banaction}`,
+    // A TCP reset, not the action's default ICMP port-unreachable: the kernel sends about one ICMP
+    // error a second per source (icmp_ratelimit), so a banned client's other SYNs went unanswered and
+    // it hung for its own timeout; a reset refuses every request at once, an open connection too.
+    'action = %(banaction)s[port="%(port)s", protocol="%(protocol)s", chain="%(chain)s", blocktype="reject with tcp reset"]',
     `maxretry = ${bf.ban.retries}`,
     `findtime = ${bf.ban.findTimeSeconds}`,
     `bantime = ${bf.ban.banTimeSeconds}`,

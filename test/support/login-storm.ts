@@ -162,7 +162,8 @@ async function classroom(o: StormOptions): Promise<ClassroomResult> {
     const f = await loginForm(o);
     if (!("xsrf" in f)) return refuse(`login page ${outcome(f)}`);
     // Spread over the class: every (n / mistypers)-th participant mistypes, every other one twice.
-    const k = mistypers && i % Math.round(n / mistypers) === 0 ? (i % 2 ? 2 : 1) : 0;
+    const every = mistypers ? Math.round(n / mistypers) : 0;
+    const k = every && i % every === 0 ? ((i / every) % 2 ? 2 : 1) : 0;
     for (let m = 0; m < k; m++) {
       mistypes++;
       const w = await postLogin(o, f, `${o.hubPassword}x`);
