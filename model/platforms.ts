@@ -101,6 +101,12 @@ export interface Fail2banFacts {
   filterDir: string;
   /** What the packages' purge leaves behind (deepest first). */
   purgeLeftovers: string[];
+  /**
+   * The stock sshd jail must read sshd's journal for fail2ban to start at all: Debian 12's reads
+   * /var/log/auth.log, which a Debian 12 without rsyslog does not have, and fail2ban refuses to start
+   * (or test) while any enabled jail lacks its log. Debian 13 ships the journal settings itself.
+   */
+  sshdJournalMatch?: string;
 }
 
 export interface CertbotFacts {
@@ -349,6 +355,8 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.22.1", http2Directive: "listen-flag" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.68", websocketMode: "proxypass-upgrade" },
+    // What Debian 13's defaults-debian.conf says for sshd (the unit is ssh.service on Debian).
+    fail2ban: { ...debianBase.fail2ban, sshdJournalMatch: "_SYSTEMD_UNIT=ssh.service + _COMM=sshd" },
     openssl: "3.0",
     capacity: debianCapacity,
   },

@@ -117,6 +117,11 @@ export function renderFail2banJail(site: SiteSpec): RenderedFile {
     `bantime = ${bf.ban.banTimeSeconds}`,
     "ignoreself = true",
     `ignoreip = ${[...loopback, ...bf.neverBanned].join(" ")}`,
+    // The stock sshd jail, made to start (model/platforms.ts sshdJournalMatch): only its log source
+    // changes; a jail.local of the admin's is read after this file and wins.
+    ...(f.sshdJournalMatch
+      ? ["", "# fail2ban starts only if every enabled jail finds its log: sshd's is its journal here.", "[sshd]", "backend = systemd", `journalmatch = ${f.sshdJournalMatch}`]
+      : []),
   ];
   return { path: `${f.jailDir}/${JAIL_NAME}.conf`, mode: "0644", content: lines.join("\n") + "\n" };
 }

@@ -49,6 +49,13 @@ proxy_reload() {
     systemctl start -- "$unit" 2>&1 || return 1
   fi
   sleep 0.5
+  # fail2ban reads its jails after systemd reports it started (a jail that fails stops the server
+  # a moment later): wait until it answers, then check it is still up.
+  if [[ $unit == fail2ban ]]; then
+    local i
+    for ((i = 0; i < 40; i++)); do fail2ban-client ping >/dev/null 2>&1 && break; sleep 0.25; done
+    sleep 0.5
+  fi
   systemctl is-active --quiet -- "$unit"
 }
 
