@@ -114,7 +114,7 @@ export function bruteForceScenario({ suite, platform, proxy }: BruteForceScenari
     const ignore = ssh(host, `fail2ban-client get ${JAIL_NAME} ignoreip`).stdout;
     for (const cidr of [host.machineAddr, "192.0.2.0/24"]) assert.ok(ignore.includes(cidr), `ignoreip lacks ${cidr}: ${ignore}`);
     const bf = site.bruteForce!;
-    console.log(`# login limit ${bf.loginLimit.ratePerSecond} r/s, ${bf.loginLimit.immediate} at once, burst ${bf.loginLimit.burst}; ban after ${bf.ban.retries} failures in ${bf.ban.findTimeSeconds} s for ${bf.ban.banTimeSeconds} s`);
+    console.log(`# ${site.proxy === "nginx" ? `login limit ${bf.loginLimit.ratePerSecond} r/s, ${bf.loginLimit.immediate} at once, burst ${bf.loginLimit.burst}` : "no login limit (Apache: fail2ban only)"}; ban after ${bf.ban.retries} failures in ${bf.ban.findTimeSeconds} s for ${bf.ban.banTimeSeconds} s`);
   });
 
   test(`brute force ${tag}: an attacker is banned and refused until the ban ends; a classroom behind one address is never refused; allowFrom is never banned`, async () => {
