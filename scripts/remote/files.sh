@@ -81,7 +81,13 @@ if [[ $JHE_MODE == undo ]]; then
     after=$(cat "$dir/after" 2>/dev/null || echo none)
     undo_set "$dir"
     case $after in none|nginx|apache2|httpd|fail2ban) ;; *) die "unknown after-action '$after' in $dir/after" ;; esac
-    if [[ $after != none ]] && systemctl is-active --quiet -- "$after"; then
+    if [[ $after == fail2ban ]] && systemctl is-active --quiet -- fail2ban && ! proxy_test fail2ban >/dev/null; then
+      # Without our files fail2ban's own config does not load (Debian 12's stock sshd jail wants a
+      # /var/log/auth.log the host has not got; our jail file made it read the journal): as found,
+      # fail2ban could not run, so it stops, as found.
+      systemctl stop fail2ban
+      say "fail2ban's own config does not load without our jail file (as found): stopped it"
+    elif [[ $after != none ]] && systemctl is-active --quiet -- "$after"; then
       out=$(proxy_test "$after") || die "after removing our files, $after's config test fails (someone else's config?): $out"
       proxy_reload "$after" >/dev/null || die "$after did not reload"
     fi
