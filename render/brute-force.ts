@@ -92,7 +92,7 @@ export function renderFail2banFilter(site: SiteSpec): RenderedFile {
 /**
  * The jail: our filter on the proxy's log, bans on the public ports through fail2ban's own
  * nftables table (both address families), never for loopback, allowFrom or trustedSources.
- * `polling`: the distro's pyinotify is not installed (and deprecated); the log is read every second.
+ * `polling`: the inotify backend needs python3-pyinotify, which is not installed; the log is read every second.
  */
 export function renderFail2banJail(site: SiteSpec): RenderedFile {
   const bf = requireBruteForce(site);
