@@ -70,7 +70,9 @@ export function jailLogPath(site: SiteSpec): string {
  * - a Basic password the proxy refused: 401 with a user name (a browser's first request carries
  *   none and gets a 401 too: a whole class would be banned for opening the page);
  * - a login POST JupyterHub refused (403: wrong password, or a missing _xsrf), or the rate limit
- *   refused (429).
+ *   refused (429): the raw path as logged is `…/hub/login` (with dot segments the hub's own proxy
+ *   resolves); a 403 for any other POST is no failed login (the hub answers 403 to a POST it does
+ *   not route, and the host tier's path sweeps send hundreds).
  * `<ADDR>`: an address, never a DNS lookup. `.*?` after the user: fail2ban cuts the time stamp out
  * of the line before matching, or not, depending on its version.
  */
@@ -81,7 +83,7 @@ export function renderFail2banFilter(site: SiteSpec): RenderedFile {
     "",
     "[Definition]",
     `failregex = ^<ADDR> \\S+ (?!-\\s)\\S+ .*?"[A-Z]+ [^"]*" 401\\s`,
-    `            ^<ADDR> \\S+ \\S+ .*?"POST [^"]*[Ll][Oo][Gg][Ii][Nn][^"]*" (?:403|429)\\s`,
+    `            ^<ADDR> \\S+ \\S+ .*?"POST [^" ?]*/hub/+(?:\\./+)*login(?:[/?][^" ]*)? HTTP/[0-9.]+" (?:403|429)\\s`,
     "ignoreregex =",
     "datepattern = ^[^\\[]*\\[({DATE})",
     "              {^LN-BEG}",

@@ -79,6 +79,9 @@ test("brute force: the filter counts failed logins, refused logins and refused B
   assert.ok(!counts(`10.0.0.9 - - ${t} "GET /hub/login HTTP/1.1" 401 179 "-" "Mozilla"`), "a browser's first request (no credentials) is no failure");
   assert.ok(!counts(`10.0.0.9 - tutor ${t} "POST /hub/login HTTP/1.1" 302 0 "-" "x"`), "a login");
   assert.ok(!counts(`10.0.0.9 - - ${t} "POST /hub/api/users/a/server HTTP/1.1" 429 0 "-" "x"`), "JupyterHub's own spawn limit is no failure");
+  assert.ok(counts(`10.0.0.9 - - ${t} "POST /hub/./login HTTP/1.1" 403 10 "-" "x"`), "a dot segment the hub's proxy resolves");
+  assert.ok(!counts(`10.0.0.9 - - ${t} "POST /user/learner/api/contents/login.ipynb HTTP/1.1" 403 10 "-" "x"`), "a 403 elsewhere is no failed login");
+  assert.ok(!counts(`10.0.0.9 - - ${t} "POST /hub/loginx HTTP/1.1" 403 10 "-" "x"`), "another route");
 });
 
 test("brute force: steps install fail2ban and the jail after the vhosts; off, neither", () => {
