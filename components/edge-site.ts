@@ -8,6 +8,7 @@ import { AcmeCertificates } from "./acme-certificates";
 import { Host } from "./host";
 import { ReverseProxy } from "./reverse-proxy";
 import { HubBindUrl } from "./hub-bind-url";
+import { BruteForceProtection } from "./brute-force";
 import { StepPayload, StepRegistry, remoteStep } from "./remote-step";
 import { SplitAuth } from "./split-auth";
 
@@ -100,6 +101,8 @@ export class EdgeSite extends pulumi.ComponentResource {
     const dhparam = byName("dhparam");
     if (dhparam) remoteStep(`${name}-proxy`, dhparam, stepArgs, { parent: proxy });
     proxy.configure(byName("proxy-config")!, stepArgs);
+    const bruteForceSteps = steps.filter((s) => ["fail2ban-packages", "fail2ban-jail"].includes(s.name));
+    if (bruteForceSteps.length) new BruteForceProtection(`${name}-bruteforce`, { ...stepArgs, steps: bruteForceSteps }, { parent: this });
 
     const hubStep = byName("hub-bind-url");
     if (hubStep) new HubBindUrl(`${name}-hub`, { ...stepArgs, step: hubStep, bindUrl: hubBindUrl(site) }, { parent: this });

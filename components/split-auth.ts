@@ -6,9 +6,20 @@ import { SiteSpec } from "../model/site";
 import { Step } from "../steps/plan";
 import { HtpasswdEntry, htpasswdPayload, requireSplitAuth } from "../render/split-auth";
 import { RemoteStepArgs, StepPayload, remoteStep } from "./remote-step";
+import { sha256Crypt, shaCryptSaltFromHex } from "../render/sha-crypt";
 
-/** bcrypt work factor of hashes made here; RandomPassword's bcryptHash uses the same (Go's default). */
+/** bcrypt work factor of hashes made here (given passwords; Go's and htpasswd's default). */
 export const BCRYPT_COST = 10;
+/**
+ * SHA-256-crypt rounds for generated passwords: crypt(3)'s minimum, ~1 ms in the proxy's worker
+ * instead of bcrypt's ~100 ms; the password's own ~143 bits are what protect it (render/split-auth.ts).
+ */
+export const GENERATED_HASH_ROUNDS = 1000;
+
+/** SHA-256-crypt of a generated password with a salt from 12 random bytes (hex): stable like bcryptWithSalt. */
+export function generatedHashWithSalt(password: string, saltHex: string): string {
+  return sha256Crypt(password, shaCryptSaltFromHex(saltHex), GENERATED_HASH_ROUNDS);
+}
 
 /**
  * bcrypt of a password with a given 16-byte salt (hex): the same inputs give the same hash, so a
@@ -30,8 +41,8 @@ export interface SplitAuthArgs {
 }
 
 /**
- * Split auth's users: a generated password (@pulumi/random, with its bcrypt hash) for each user the
- * stack gives none, a bcrypt hash of each given one (salt from @pulumi/random, kept in state, so the
+ * Split auth's users: a generated password (@pulumi/random) with a SHA-256-crypt hash for each user
+ * the stack gives none, a bcrypt hash of each given one (salt from @pulumi/random, kept in state, so the
  * hash is stable), and the htpasswd file on the host (`install`). Passwords and hashes exist only as
  * secrets: in state, in the step's stdin, and in the stack outputs of the generated passwords.
  */
@@ -63,7 +74,10 @@ export class SplitAuth extends pulumi.ComponentResource {
         { parent: this },
       );
       this.generatedPasswords[user.name] = pulumi.secret(password.result);
-      return password.bcryptHash.apply((hash) => ({ user: user.name, hash }));
+      // Not the provider's bcryptHash: a cheap salted hash is enough for ~143 random bits, and the
+      // proxy checks it on every request (GENERATED_HASH_ROUNDS).
+      const salt = new random.RandomId(`${name}-${user.name}-crypt-salt`, { byteLength: 12 }, { parent: this });
+      return pulumi.all([password.result, salt.hex]).apply(([pw, hex]) => ({ user: user.name, hash: generatedHashWithSalt(pw, hex) }));
     });
     this.htpasswdPayload = pulumi.secret(pulumi.all(entries).apply((list) => htpasswdPayload(args.site, list)));
     this.registerOutputs({ generatedPasswords: this.generatedPasswords });

@@ -235,6 +235,24 @@ export const configKeys = {
     default: {},
     description: "Optional password in front of the hub's own pages only (JupyterLab, kernels and the hub API keep JupyterHub's auth): {users, allowFrom, realm}. users: names, or {name, password} with the password set by `pulumi config set --secret --path`; a user without one (no password field; an empty one is refused) gets a generated password, a secret stack output splitAuthPassword-<name>. allowFrom: CIDRs admitted without a password (together never every address of a family). realm: what the prompt names (default JupyterHub).",
   },
+  bruteForceProtection: {
+    type: "boolean",
+    default: true,
+    description: "Brute-force protection of the hub's login: a per-address rate limit on the login form (nginx limit_req; its burst holds expectedParticipants logging in at once from one address) and fail2ban (the distribution's package) banning, through the host's nftables, a source whose failed logins (403), rate-limited logins (429) and failed split-auth passwords (401) reach banRetries within banFindTime. splitAuth.allowFrom and trustedSources are never limited nor banned. fail2ban is removed again on destroy if the program installed it.",
+  },
+  banRetries: {
+    type: "integer",
+    default: 0,
+    description: "Failed logins from one address within banFindTime that ban it; 0 = derived: a quarter of expectedParticipants, at least 10 (a class behind one address mistypes too).",
+  },
+  banFindTime: { type: "integer", default: 600, description: "Seconds over which failed logins are counted for banRetries (60–86400)." },
+  banTime: { type: "integer", default: 600, description: "Seconds a banned address stays banned (10–2592000)." },
+  trustedSources: {
+    type: "array",
+    items: "string",
+    default: [],
+    description: "Addresses or CIDRs (IPv4/IPv6) never rate-limited nor banned, such as the venue's NAT address or a monitoring host; splitAuth.allowFrom ranges are never banned either. They still need the password where one is asked.",
+  },
 } as const satisfies Record<string, ConfigKeyDoc>;
 
 export type ConfigKey = keyof typeof configKeys;

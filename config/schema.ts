@@ -15,7 +15,8 @@ import { redactSecrets, fileContentProblem } from "./secrets";
 import { hostKeyProblem } from "./host-key";
 import { addressScope, canonicalAddress } from "./addresses";
 import { PlatformId, hostPaths, platformIds, platforms } from "../model/platforms";
-import { splitAuthSchema } from "./split-auth";
+import { MAX_ALLOW_FROM, cidrFamily, cidrOf, coversEverything, splitAuthSchema } from "./split-auth";
+import { bruteForcePlan } from "../model/brute-force";
 import { capacityPlan } from "../model/capacity";
 
 /** Seconds a websocket may outlive the culler's timeout (one culler pass; Jupyter pings every 30 s). */
@@ -184,6 +185,20 @@ export const rawConfigSchema = z
     selinux: withDefault("selinux", z.enum(["auto", "on", "off"], "must be auto, on or off")),
     /** Without its passwords (config/split-auth.ts takes them out); absent = off. */
     splitAuth: splitAuthSchema.optional(),
+    bruteForceProtection: withDefault("bruteForceProtection", boolean),
+    banRetries: withDefault(
+      "banRetries",
+      wholeNumber({ min: 0, max: 100_000, unit: " failures", negative: "must not be negative: 0 derives it from expectedParticipants" }).refine(
+        (v) => v === 0 || v >= 3,
+        "must be at least 3 (one mistyped password must never ban anyone), or 0 to derive it from expectedParticipants",
+      ),
+    ),
+    banFindTime: withDefault("banFindTime", wholeNumber({ min: 60, max: 86400, unit: " seconds", aboveMax: "must be at most 86400 seconds (a day)" })),
+    banTime: withDefault("banTime", wholeNumber({ min: 10, max: 30 * 86400, unit: " seconds", aboveMax: "must be at most 2592000 seconds (30 days)" })),
+    trustedSources: withDefault(
+      "trustedSources",
+      z.array(cidrOf("set bruteForceProtection false instead"), "must be a list of addresses or CIDRs").max(MAX_ALLOW_FROM, tooMany(MAX_ALLOW_FROM, "summarise them in wider CIDRs")),
+    ),
   })
   .superRefine((c, ctx) => {
     if (c.sshPrivateKeyGiven === (c.sshPrivateKeyFile !== undefined)) {
@@ -257,6 +272,22 @@ export const rawConfigSchema = z
     }
     if (c.openFilesLimit < 4 * platforms[c.platform].capacity.reservedFiles) {
       ctx.addIssue({ code: "custom", path: ["openFilesLimit"], message: `must be at least ${4 * platforms[c.platform].capacity.reservedFiles} (each proxy process keeps ${platforms[c.platform].capacity.reservedFiles} for itself)` });
+    }
+    for (const family of [32, 128] as const) {
+      const entries = c.trustedSources.filter((t) => cidrFamily(t) === family);
+      if (entries.length > 1 && coversEverything(entries, family)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["trustedSources"],
+          message: `together ${entries.join(", ")} trust every ${family === 32 ? "IPv4" : "IPv6"} address, so no one would ever be banned; list only the networks to trust, or set bruteForceProtection false`,
+        });
+      }
+    }
+    if (!c.bruteForceProtection) {
+      for (const key of ["banRetries", "banFindTime", "banTime", "trustedSources"] as const) {
+        const set = key === "trustedSources" ? c.trustedSources.length > 0 : c[key] !== (configKeys[key] as { default: number }).default;
+        if (set) ctx.addIssue({ code: "custom", path: [key], message: "has no effect with bruteForceProtection false: remove it, or turn the protection on" });
+      }
     }
     if (c.hstsMaxAge > 0 && c.hstsMaxAge < 86400) {
       ctx.addIssue({ code: "custom", path: ["hstsMaxAge"], message: "must be 0 (off) or at least 86400; 15552000+ for an SSL Labs A+" });
@@ -441,6 +472,9 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
     hubConfig: { manage: c.manageHubConfig, path: c.hubConfigPath, service: c.hubService },
     selinux: c.selinux,
     ...(c.splitAuth ? { splitAuth: { ...c.splitAuth, userFile: hostPaths.htpasswd } } : {}),
+    ...(c.bruteForceProtection
+      ? { bruteForce: bruteForcePlan({ ...c, allowFrom: c.splitAuth?.allowFrom ?? [] }) }
+      : {}),
   };
   const connection: ConnectionSpec = {
     host: c.host,

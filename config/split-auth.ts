@@ -56,8 +56,11 @@ function formatBits(bits: bigint, width: number): string {
   return `${groups.slice(0, best[0]).join(":")}::${groups.slice(best[0] + best[1]).join(":")}`;
 }
 
-/** An address or CIDR the proxies accept as is: plain characters only, no host bits, no /0. */
-const cidr = z.string("must be an address or CIDR").transform((value, ctx) => {
+/**
+ * An address or CIDR the proxies (and fail2ban) accept as is: plain characters only, no host bits,
+ * no /0. `everyone`: what to do instead of admitting every address, for the /0 message.
+ */
+export const cidrOf = (everyone: string) => z.string("must be an address or CIDR").transform((value, ctx) => {
   const text = value.trim().toLowerCase();
   const [address, prefix, extra] = text.split("/");
   const hint = "must be an IPv4 or IPv6 address or CIDR such as 192.0.2.0/24 or 2001:db8::/48";
@@ -73,7 +76,7 @@ const cidr = z.string("must be an address or CIDR").transform((value, ctx) => {
   }
   const length = Number(prefix);
   if (length === 0) {
-    ctx.addIssue({ code: "custom", message: `${text} admits every address: remove splitAuth instead` });
+    ctx.addIssue({ code: "custom", message: `${text} admits every address: ${everyone}` });
     return z.NEVER;
   }
   const hostMask = (1n << BigInt(width - length)) - 1n;
@@ -83,6 +86,10 @@ const cidr = z.string("must be an address or CIDR").transform((value, ctx) => {
   }
   return `${address}/${length}`;
 });
+const cidr = cidrOf("remove splitAuth instead");
+
+/** Which family an address or CIDR (as the schema leaves it) is of: its width in bits. */
+export const cidrFamily = (c: string): 32 | 128 => (addressBits(c.split("/")[0]).width === 32 ? 32 : 128);
 
 /** The block as validated: what readSplitAuth leaves of the config (no passwords). */
 export const splitAuthSchema = z

@@ -78,8 +78,35 @@ export interface ApacheFacts extends PackageFacts {
    * (`ulimit -n 8192` by default, below the service's LimitNOFILE).
    */
   ulimitEnvironment?: string;
-  /** The distro's access log (see NginxFacts.accessLog). */
+  /** The distro's access log (see NginxFacts.accessLog), as Apache's config writes it. */
   accessLog: string;
+  /** The same file as a plain path (no Apache variables): what fail2ban reads. */
+  accessLogPath: string;
+}
+
+/**
+ * fail2ban, the distribution's package: bans sources whose failed logins fill the proxy's access
+ * log, through the host's own firewall (nftables).
+ */
+export interface Fail2banFacts {
+  /** fail2ban itself, the nft tool its nftables action calls, and what its stock jails need to start. */
+  packages: string[];
+  /** Packages that enable the repository fail2ban comes from (EPEL on RHEL 9), installed first. */
+  repositoryPackages: string[];
+  service: string;
+  /** The ban action (action.d/<name>.conf): rules in fail2ban's own nftables table, both families. */
+  banaction: string;
+  /** Where the jail and filter files go (read by the stock jail.conf / fail2ban.conf). */
+  jailDir: string;
+  filterDir: string;
+  /** What the packages' purge leaves behind (deepest first). */
+  purgeLeftovers: string[];
+  /**
+   * The stock sshd jail must read sshd's journal for fail2ban to start at all: Debian 12's reads
+   * /var/log/auth.log, which a Debian 12 without rsyslog does not have, and fail2ban refuses to start
+   * (or test) while any enabled jail lacks its log. Debian 13 ships the journal settings itself.
+   */
+  sshdJournalMatch?: string;
 }
 
 export interface CertbotFacts {
@@ -110,6 +137,7 @@ export interface PlatformFacts {
   nginx: NginxFacts;
   apache: ApacheFacts;
   certbot: CertbotFacts;
+  fail2ban: Fail2banFacts;
   /** The TLS library the proxies link against; both platforms here have OpenSSL ≥ 3.0 (TLS 1.3). */
   openssl: string;
   /** Inputs of the capacity formula (model/capacity.ts) and where its files go. */
@@ -158,10 +186,22 @@ export interface CapacityFacts {
 }
 
 // ---- Debian and Ubuntu -------------------------------------------------------------------------
-const debianBase: Pick<PlatformFacts, "packageManager" | "firewall" | "certbot"> = {
+const debianBase: Pick<PlatformFacts, "packageManager" | "firewall" | "certbot" | "fail2ban"> = {
   packageManager: "apt",
   firewall: "none",
   certbot: { packages: ["certbot"], dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"], repositoryPackages: [], renewalTimer: "certbot.timer" },
+  // Debian's stock sshd jail reads the journal (`backend = systemd`, no auth.log since Debian 12):
+  // without python3-systemd (only Recommended on 12, which --no-install-recommends skips)
+  // fail2ban does not start at all. nftables: the `nft` tool the ban action runs.
+  fail2ban: {
+    packages: ["fail2ban", "python3-systemd", "nftables"],
+    repositoryPackages: [],
+    service: "fail2ban",
+    banaction: "nftables-multiport",
+    jailDir: "/etc/fail2ban/jail.d",
+    filterDir: "/etc/fail2ban/filter.d",
+    purgeLeftovers: [],
+  },
 };
 const debianNginxDirs = {
   confDir: "/etc/nginx/conf.d",
@@ -209,6 +249,7 @@ const debianApacheDirs: Omit<ApacheFacts, "packages" | "version" | "websocketMod
   runDir: "${APACHE_RUN_DIR}",
   ulimitEnvironment: "APACHE_ULIMIT_MAX_FILES",
   accessLog: "${APACHE_LOG_DIR}/access.log",
+  accessLogPath: "/var/log/apache2/access.log",
   purgeLeftovers: ["/var/www/html/index.html", "/var/www/html", "/var/www"],
 };
 
@@ -240,6 +281,18 @@ const rhelApache: Omit<ApacheFacts, "version" | "websocketMode"> = {
   modules: { kind: "conf.modules.d", dir: "/etc/httpd/conf.modules.d" },
   runDir: "/run/httpd",
   accessLog: "logs/access_log",
+  accessLogPath: "/var/log/httpd/access_log",
+  purgeLeftovers: [],
+};
+// fail2ban is in EPEL (RHEL 9) and Fedora: the server without the firewalld action package (the
+// nftables action talks to the kernel directly, beside firewalld's own table), plus nftables' tool.
+const rhelFail2ban: Fail2banFacts = {
+  packages: ["fail2ban-server", "nftables"],
+  repositoryPackages: [],
+  service: "fail2ban",
+  banaction: "nftables-multiport",
+  jailDir: "/etc/fail2ban/jail.d",
+  filterDir: "/etc/fail2ban/filter.d",
   purgeLeftovers: [],
 };
 // RHEL's nginx.conf has the same top-level worker_processes / events{} (1024 connections); httpd's
@@ -259,6 +312,7 @@ const rhel9: Omit<PlatformFacts, "id" | "osRelease"> = {
   // certbot is in EPEL, not in RHEL: epel-release (Rocky's and Alma's extras repositories carry it;
   // on RHEL itself EPEL must be enabled first — the packages step says so if epel-release is missing).
   certbot: { packages: ["certbot", "python3-certbot"], dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"], repositoryPackages: ["epel-release"], renewalTimer: "certbot-renew.timer" },
+  fail2ban: { ...rhelFail2ban, repositoryPackages: ["epel-release"] },
   openssl: "3.0",
   capacity: rhelCapacity,
 };
@@ -269,6 +323,7 @@ const fedora = (version: string, nginx: string, httpd: string, openssl: string):
   nginx: { ...rhelNginx, packages: ["nginx"], version: nginx, http2Directive: "server-directive" },
   apache: { ...rhelApache, version: httpd, websocketMode: "proxypass-upgrade" },
   certbot: { packages: ["certbot", "python3-certbot"], dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"], repositoryPackages: [], renewalTimer: "certbot-renew.timer" },
+  fail2ban: rhelFail2ban,
   openssl,
   capacity: rhelCapacity,
 });
@@ -300,6 +355,8 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.22.1", http2Directive: "listen-flag" },
     apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.68", websocketMode: "proxypass-upgrade" },
+    // What Debian 13's defaults-debian.conf says for sshd (the unit is ssh.service on Debian).
+    fail2ban: { ...debianBase.fail2ban, sshdJournalMatch: "_SYSTEMD_UNIT=ssh.service + _COMM=sshd" },
     openssl: "3.0",
     capacity: debianCapacity,
   },
@@ -337,7 +394,7 @@ export const hostPaths = {
   letsencryptLive: "/etc/letsencrypt/live",
   /** Generated once per host when DHE is offered; never regenerated by a later `up`. */
   dhparam: "/etc/jupyterhub-edge/dhparam.pem",
-  /** Split auth's users (bcrypt); no web root points here. */
+  /** Split auth's users (bcrypt for given passwords, SHA-256-crypt for generated ones); no web root points here. */
   htpasswd: "/etc/jupyterhub-edge/htpasswd",
   /** certbot dns-rfc2136's credentials (TSIG key), root 0600, outside every web root; renewals read it. */
   acmeDnsCredentials: "/etc/jupyterhub-edge/acme-dns-rfc2136.ini",

@@ -4,6 +4,7 @@
  */
 import { PlatformFacts, hostPaths } from "./platforms";
 import { CapacityPlan } from "./capacity";
+import { BruteForceSpec } from "./brute-force";
 
 export type ProxyKind = "nginx" | "apache";
 export type TlsProfile = "intermediate" | "modern";
@@ -101,7 +102,7 @@ export interface SplitAuthSpec {
   allowFrom: string[];
   /** What the browser's password prompt names. */
   realm: string;
-  /** The htpasswd file (bcrypt only), root:<proxy group> 0640, outside every web root. */
+  /** The htpasswd file (bcrypt for given passwords, SHA-256-crypt for generated ones: render/split-auth.ts), root:<proxy group> 0640, outside every web root. */
   userFile: string;
 }
 
@@ -136,6 +137,8 @@ export interface SiteSpec {
   selinux: "auto" | "on" | "off";
   /** Off (absent) unless the stack has a `splitAuth` block. */
   splitAuth?: SplitAuthSpec;
+  /** Login rate limit and fail2ban (model/brute-force.ts); on unless bruteForceProtection is false. */
+  bruteForce?: BruteForceSpec;
 }
 
 export interface ConnectionSpec {

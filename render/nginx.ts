@@ -9,6 +9,7 @@ import { ProxyFiles } from "./files";
 import { credentialParamPattern, logFormatNames, redactedMarker } from "./access-log";
 import { hubDownPage } from "./hub-down";
 import { hubApiPrefix, hubPagesRegex, rawAmbiguousPathRegex, rawHubApiRegex } from "./split-auth";
+import { nginxLoginLimit, nginxLoginLimitHttp } from "./brute-force";
 
 /** Unique name: another site on the host may already define the common `$connection_upgrade`. */
 const upgradeVar = "$jhe_connection_upgrade";
@@ -100,6 +101,8 @@ function hubProxyDirectives(site: SiteSpec): Node[] {
     // nginx's own 502/504 (hub stopped or restarting) become the hub-down page, as a 503 (`=503`:
     // without it the original status stays); the hub's own error responses are not intercepted.
     d("error_page", 502, 503, 504, "=503", "@jhe_hub_down"),
+    // Brute-force protection: counts login POSTs only (render/brute-force.ts).
+    ...nginxLoginLimit(site),
   ];
 }
 
@@ -283,6 +286,7 @@ export function renderNginx(site: SiteSpec): ProxyFiles {
     block("map", ["$http_upgrade", upgradeVar], [d("default", "upgrade"), d("''", "close")]),
     blank,
     ...splitAuthMap(site),
+    ...nginxLoginLimitHttp(site),
     ...comment(`The hub: ${hubUrl(site)}`),
     hubServer(site),
     ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticServer(site, s)]),

@@ -19,6 +19,7 @@
  */
 import { SiteSpec, SplitAuthSpec } from "../model/site";
 import { RenderedFile, filesPayload } from "./files";
+import { SHA_CRYPT_MIN_ROUNDS } from "./sha-crypt";
 
 /** A path as a regex matching itself: validated hub paths hold only [A-Za-z0-9._~-/]. */
 export const literal = (path: string): string => path.replace(/\./g, "[.]");
@@ -67,11 +68,17 @@ export function hubApiPrefix(site: SiteSpec): string {
 
 export interface HtpasswdEntry {
   user: string;
-  /** bcrypt, `$2a$`/`$2b$`/`$2y$`; written as `$2y$` (what `htpasswd -B` writes). */
+  /**
+   * A password the stack was given (chosen by a person): bcrypt, `$2a$`/`$2b$`/`$2y$`, written as
+   * `$2y$` (what `htpasswd -B` writes). A generated one (high entropy, @pulumi/random): SHA-256-crypt
+   * `$5$rounds=N$…` with N ≥ 1000, or bcrypt.
+   */
   hash: string;
 }
 
 const bcryptPattern = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+/** SHA-256-crypt with explicit rounds, a 1–16 character salt and the 43-character digest. */
+const shaCryptPattern = /^\$5\$rounds=([1-9]\d{3,8})\$[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{43}$/;
 
 /**
  * `$2y$` for every bcrypt hash: APR (Apache) verifies `$2y$` and `$2a$` itself and libxcrypt (nginx's
@@ -82,15 +89,36 @@ export function normaliseBcrypt(hash: string): string {
   return `$2y$${hash.slice(4)}`;
 }
 
-/** The htpasswd file: bcrypt hashes only, root:<proxy group> 0640. */
+/**
+ * The hash written for a user. Why two schemes: the proxy checks the hash on every request to the
+ * hub's pages, inside a worker that also carries other users' websockets; bcrypt cost 10 takes
+ * ~70–120 ms of CPU there (a class loading the hub stalled on it). A generated password has ~143
+ * bits of entropy, so a leaked file gives nothing away whatever the hash's cost, and SHA-256-crypt
+ * at crypt(3)'s minimum of 1000 rounds (~1 ms, salted; verified by both proxies through crypt(3))
+ * is enough. A password a person chose may be guessable: it stays bcrypt, never anything weaker.
+ */
+export function htpasswdHash(hash: string, generated: boolean): string {
+  if (bcryptPattern.test(hash)) return normaliseBcrypt(hash);
+  const sha = shaCryptPattern.exec(hash);
+  if (generated && sha && Number(sha[1]) >= SHA_CRYPT_MIN_ROUNDS) return hash;
+  throw new Error(
+    generated
+      ? "split auth: refusing a password hash that is neither bcrypt nor SHA-256-crypt with at least 1000 rounds"
+      : "split auth: refusing a password hash that is not bcrypt (a password given in config is chosen by a person)",
+  );
+}
+
+/**
+ * The htpasswd file, root:<proxy group> 0640: bcrypt for given passwords, SHA-256-crypt (or bcrypt)
+ * for generated ones (htpasswdHash).
+ */
 export function renderHtpasswd(site: SiteSpec, entries: HtpasswdEntry[]): RenderedFile {
   const auth = requireSplitAuth(site);
-  const names = auth.users.map((u) => u.name);
   const byName = new Map(entries.map((e) => [e.user, e]));
-  const lines = names.map((name) => {
+  const lines = auth.users.map(({ name, passwordGiven }) => {
     const e = byName.get(name);
     if (!e) throw new Error(`split auth: no password hash for ${name}`);
-    return `${name}:${normaliseBcrypt(e.hash)}`;
+    return `${name}:${htpasswdHash(e.hash, !passwordGiven)}`;
   });
   const facts = site.proxy === "nginx" ? site.platform.nginx : site.platform.apache;
   return { path: auth.userFile, mode: "0640", group: facts.group, content: lines.join("\n") + "\n" };

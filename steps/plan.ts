@@ -14,6 +14,7 @@ import { installedScript, scriptBundle } from "./remote-scripts";
 import { selinuxPayload } from "./selinux";
 import { renderCapacity, serviceUnit } from "../render/capacity";
 import { acmeSecretFiles, AcmeSecretValues } from "../render/acme";
+import { fail2banJailPayload } from "../render/brute-force";
 
 /**
  * The step scripts, scripts/remote/<name>.sh (a test keeps this list and the directory equal), and
@@ -335,6 +336,29 @@ export function planSteps<P>(
     after: ["proxy-http", ...beforeConfig],
     replaceOn: site.proxy,
   });
+  if (site.bruteForce) {
+    const f2b = site.platform.fail2ban;
+    // fail2ban, the distribution's package: undo purges it only if this step installed it (and
+    // then its stock jails go with it); a fail2ban that was there is left running as found.
+    add({
+      name: "fail2ban-packages",
+      script: "packages",
+      payload: kvPayload({
+        set: "fail2ban",
+        manager: site.platform.packageManager,
+        ...(f2b.repositoryPackages.length ? { repositories: f2b.repositoryPackages.join(" ") } : {}),
+        packages: f2b.packages.join(" "),
+        service: f2b.service,
+        leftovers: f2b.purgeLeftovers.join(" "),
+        conflicts: "",
+      }),
+      secret: false,
+      after: ["preflight"],
+    });
+    // After the vhosts (whose access log the jail reads); undone first: the jail stops, and its
+    // nftables table with it, before fail2ban itself goes.
+    add({ name: "fail2ban-jail", script: "files", payload: fail2banJailPayload(site), secret: false, after: ["fail2ban-packages", "proxy-config"] });
+  }
   if (site.hubConfig.manage) {
     const health = hubHealthUrl(site);
     add({

@@ -4,7 +4,7 @@
 #     file /abs/path MODE [GROUP]      (owner root; group root unless given)
 #     |content line …
 #     end
-# ACTION: none | nginx | apache2 | httpd (Debian's apache2, RHEL's httpd) — after writing, test the proxy's config and reload it gracefully;
+# ACTION: none | nginx | apache2 | httpd (Debian's apache2, RHEL's httpd) | fail2ban — after writing, test the service's config and reload it gracefully;
 #   if the test or the reload fails, every file goes back to what it was and the proxy keeps serving.
 # optional `handshake PORT SERVERNAME`: after the reload, a real TLS handshake on 127.0.0.1:PORT
 #   must succeed too (Apache's configtest does not load certificates), or the files are rolled back.
@@ -49,6 +49,13 @@ proxy_reload() {
     systemctl start -- "$unit" 2>&1 || return 1
   fi
   sleep 0.5
+  # fail2ban reads its jails after systemd reports it started (a jail that fails stops the server
+  # a moment later): wait until it answers, then check it is still up.
+  if [[ $unit == fail2ban ]]; then
+    local i
+    for ((i = 0; i < 40; i++)); do fail2ban-client ping >/dev/null 2>&1 && break; sleep 0.25; done
+    sleep 0.5
+  fi
   systemctl is-active --quiet -- "$unit"
 }
 
@@ -73,8 +80,14 @@ if [[ $JHE_MODE == undo ]]; then
   if [[ -d $dir ]]; then
     after=$(cat "$dir/after" 2>/dev/null || echo none)
     undo_set "$dir"
-    case $after in none|nginx|apache2) ;; *) die "unknown after-action '$after' in $dir/after" ;; esac
-    if [[ $after != none ]] && systemctl is-active --quiet -- "$after"; then
+    case $after in none|nginx|apache2|httpd|fail2ban) ;; *) die "unknown after-action '$after' in $dir/after" ;; esac
+    if [[ $after == fail2ban ]] && systemctl is-active --quiet -- fail2ban && ! proxy_test fail2ban >/dev/null; then
+      # Without our files fail2ban's own config does not load (Debian 12's stock sshd jail wants a
+      # /var/log/auth.log the host has not got; our jail file made it read the journal): as found,
+      # fail2ban could not run, so it stops, as found.
+      systemctl stop fail2ban
+      say "fail2ban's own config does not load without our jail file (as found): stopped it"
+    elif [[ $after != none ]] && systemctl is-active --quiet -- "$after"; then
       out=$(proxy_test "$after") || die "after removing our files, $after's config test fails (someone else's config?): $out"
       proxy_reload "$after" >/dev/null || die "$after did not reload"
     fi
@@ -112,7 +125,7 @@ while IFS= read -r line || [[ -n $line ]]; do
     *) die "malformed payload line $((count)) records in" ;;
   esac
 done
-case $after in none|nginx|apache2|httpd) ;; *) die "unknown after-action '$after'" ;; esac
+case $after in none|nginx|apache2|httpd|fail2ban) ;; *) die "unknown after-action '$after'" ;; esac
 ((count > 0)) || die "payload holds no files"
 
 dir=$sets_dir/$set_name

@@ -108,5 +108,7 @@ proxy_test() {
     nginx) nginx -t -q 2>&1 ;;
     apache2) apache2ctl configtest 2>&1 ;;
     httpd) apachectl configtest 2>&1 ;;
+    # Parses every jail and filter as the server would (a broken regex fails here, not at reload).
+    fail2ban) fail2ban-client --test 2>&1 ;;
   esac
 }

@@ -528,8 +528,10 @@ start_nspawn() {
         log "warning: cannot use cgroup $cg; hosts may share one cgroup tree"
       fi
     done
+    # CAP_NET_ADMIN: fail2ban's bans are nftables rules in the host's own firewall. The host has
+    # a network namespace of its own, so the capability reaches only that namespace's rules.
     exec_clean setsid systemd-nspawn -D "$dir/root" -b --register=no --keep-unit --console=passive \
-      --network-namespace-path="/run/netns/$ns" --machine="$name" \
+      --network-namespace-path="/run/netns/$ns" --machine="$name" --capability=CAP_NET_ADMIN \
       --link-journal=no --resolv-conf=off --timezone=off \
       </dev/null >>"$dir/nspawn.log" 2>&1
   ) &

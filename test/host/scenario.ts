@@ -233,7 +233,8 @@ export function hostScenario({ suite, platform, proxy, preexistingSite }: Scenar
     const moved = planFor(host, ca, movedConfig(suite), platform, proxy).steps;
     // Like `pulumi up` after a config change: only steps whose payload changed run again.
     const changed = moved.filter((s) => steps.find((o) => o.name === s.name)?.payload !== s.payload);
-    assert.deepEqual(changed.map((s) => s.name), ["proxy-http", "proxy-config", "hub-bind-url"]);
+    // fail2ban's jail bans on the public ports: 8443 now.
+    assert.deepEqual(changed.map((s) => s.name), ["proxy-http", "proxy-config", "fail2ban-jail", "hub-bind-url"]);
     applyAll(host, changed);
     const bare = await get(`https://${HUB}:8443/jhub`);
     assert.equal(bare.status, 301);

@@ -59,6 +59,21 @@ export const variants: Record<string, Record<string, unknown>> = {
     httpsPort: 8443,
     extraSites: [{ domain: "*.example.org" }],
   },
+  // Brute-force protection (issue 21, on by default in every variant): off; and tuned, with
+  // trusted sources beside split auth's allowFrom (never limited nor banned), a big class, a sub-path.
+  "debian13-bruteforce-off": { ...baseConfig, bruteForceProtection: false },
+  "debian12-bruteforce-tuned": {
+    ...baseConfig,
+    platform: "debian-12",
+    hubPath: "/jhub/",
+    httpsPort: 8443,
+    expectedParticipants: 600,
+    banRetries: 40,
+    banFindTime: 300,
+    banTime: 3600,
+    trustedSources: ["203.0.113.0/24", "2001:db8:7::/48", "198.51.100.7/32"],
+    splitAuth: { users: [{ name: "workshop", passwordGiven: true }], allowFrom: ["198.51.100.7", "192.0.2.0/24"] },
+  },
   // Split auth on: each release × at / and under a sub-path (on 8443) × with and without allowFrom.
   ...splitAuthVariants(),
 };

@@ -117,6 +117,18 @@ export const badConfigs: BadConfig[] = [
     strings: s({ sshPrivateKeyFile: "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n" }),
     expected: /^jupyterhub-edge:sshPrivateKeyFile: looks like the key's contents, not a path to a file; give a path$/,
   },
+  // ---- brute-force protection (issue 21)
+  { what: "ban retries of 1", strings: s({ banRetries: "1" }), expected: /^jupyterhub-edge:banRetries: must be at least 3 \(one mistyped password must never ban anyone\), or 0 to derive it from expectedParticipants \(got 1\)$/ },
+  { what: "negative ban retries", strings: s({ banRetries: "-5" }), expected: /^jupyterhub-edge:banRetries: must not be negative: 0 derives it from expectedParticipants \(got -5\)$/ },
+  { what: "ban time as words", strings: s({ banTime: "10m" }), expected: /^jupyterhub-edge:banTime: must be a whole number of seconds \(got "10m"\)$/ },
+  { what: "ban time too short", strings: s({ banTime: "5" }), expected: /^jupyterhub-edge:banTime: must be at least 10 seconds \(got 5\)$/ },
+  { what: "find time longer than a day", strings: s({ banFindTime: "100000" }), expected: /^jupyterhub-edge:banFindTime: must be at most 86400 seconds \(a day\) \(got 100000\)$/ },
+  { what: "trusted source that is not an address", strings: s({ trustedSources: JSON.stringify(["venue.example.org"]) }), expected: /^jupyterhub-edge:trustedSources\[0\]: must be an IPv4 or IPv6 address or CIDR/ },
+  { what: "trusted source /0", strings: s({ trustedSources: JSON.stringify(["0.0.0.0/0"]) }), expected: /^jupyterhub-edge:trustedSources\[0\]: 0\.0\.0\.0\/0 admits every address: set bruteForceProtection false instead/ },
+  { what: "trusted sources that together trust everyone", strings: s({ trustedSources: JSON.stringify(["::/1", "8000::/1"]) }), expected: /^jupyterhub-edge:trustedSources: together ::\/1, 8000::\/1 trust every IPv6 address, so no one would ever be banned/ },
+  { what: "trusted source with host bits", strings: s({ trustedSources: JSON.stringify(["192.0.2.7/24"]) }), expected: /^jupyterhub-edge:trustedSources\[0\]: 192\.0\.2\.7\/24 has host bits set \(did you mean 192\.0\.2\.0\/24\?\)/ },
+  { what: "ban settings with the protection off", strings: s({ bruteForceProtection: "false", banTime: "3600" }), expected: /^jupyterhub-edge:banTime: has no effect with bruteForceProtection false: remove it, or turn the protection on/ },
+  { what: "protection as yes", strings: s({ bruteForceProtection: "yes" }), expected: /^jupyterhub-edge:bruteForceProtection: must be true or false \(got "yes"\)$/ },
   // ---- certificates that are not certificates (PEMs made with openssl at test time)
   ...makeCertCases(),
   // ---- DNS-01, wildcards, per-user subdomains, External Account Binding (issue 20)

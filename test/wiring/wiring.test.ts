@@ -93,6 +93,8 @@ test("components use jupyterhub-edge type tokens and parent their children", () 
 test("one remote step per plan step, in dependency order", () => {
   const names = commands().map((c) => c.name).sort();
   assert.deepEqual(names, [
+    "edge-bruteforce-fail2ban-jail",
+    "edge-bruteforce-fail2ban-packages",
     "edge-certs-tls-files",
     "edge-host-preflight",
     "edge-host-scripts",
@@ -115,6 +117,11 @@ test("one remote step per plan step, in dependency order", () => {
   assert.deepEqual(deps("edge-proxy-proxy-http"), ["edge-proxy-proxy-capacity", "edge-proxy-proxy-packages", "edge-proxy-selinux", "edge-proxy-web-roots"]);
   assert.deepEqual(deps("edge-proxy-proxy-config"), ["edge-certs-tls-files", "edge-proxy-proxy-http"]);
   assert.deepEqual(deps("edge-hub-hub-bind-url"), ["edge-proxy-proxy-config"]);
+  // Brute-force protection (on by default): fail2ban beside the proxy's packages, its jail after the
+  // vhosts whose log it reads (and so undone before them, and before fail2ban itself).
+  assert.deepEqual(deps("edge-bruteforce-fail2ban-packages"), ["edge-host-preflight"]);
+  assert.deepEqual(deps("edge-bruteforce-fail2ban-jail"), ["edge-bruteforce-fail2ban-packages", "edge-proxy-proxy-config"]);
+  assert.equal(byName("edge-bruteforce-fail2ban-jail").parent, "edge-bruteforce");
 });
 
 test("every step can be undone, and no stack value is spliced into shell text", () => {

@@ -1,0 +1,223 @@
+/**
+ * `npm run bench:login [-- --proxy nginx|apache] [--seconds N] [--repeats N]` — issue 21's login benchmark on one
+ * sandbox host per proxy: hub-page requests per second with split auth ÷ without, at 10 and 100
+ * concurrent clients, and the websocket echo p99 through the same proxy during that storm ÷ the
+ * same without split auth. Goal: ≥ 0.9× and ≤ 1.2×.
+ *
+ * The hub page is the real hub's `/hub/login` (a rendered template). The websockets go to an echo
+ * backend through the same proxy and the same vhost: a small shim at the hub's upstream address
+ * forwards plain requests to the hub and hands websocket upgrades to test/support/ws-echo-backend.js
+ * (the hub's own websockets need a spawned server and a kernel, whose run time would swamp the
+ * proxy's share). Three rounds: split auth off; on with a generated password (SHA-256-crypt, what
+ * the program writes for generated passwords); on with a given password (bcrypt cost 10, what
+ * the program writes for passwords people choose, and what every user had before issue 21).
+ * Not a test: prints the table and writes bench/RESULTS-login-<proxy>.md.
+ */
+import * as fs from "fs";
+import * as https from "https";
+import * as path from "path";
+import * as crypto from "crypto";
+import WebSocket from "ws";
+import { parseConfig } from "../config/schema";
+import { ProxyKind, SiteSpec } from "../model/site";
+import { Step, certificatePayload, planSteps } from "../steps/plan";
+import { htpasswdPayload } from "../render/split-auth";
+import { bcryptWithSalt, generatedHashWithSalt } from "../components/split-auth";
+import { makeTestCa, TestCa } from "../test/support/test-ca";
+import { SandboxHost, createHost, removeHost, runStep, ssh } from "../test/support/sandbox";
+import { startEchoBackend } from "../test/host/capacity-scenario";
+
+const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const proxies: ProxyKind[] = arg("--proxy") ? [arg("--proxy") as ProxyKind] : ["nginx", "apache"];
+const seconds = Number(arg("--seconds") ?? 10);
+const repeats = Number(arg("--repeats") ?? 2);
+const HUB = "hub.login.test";
+const SHIM_PORT = 8100;
+const ECHO_PORT = 8102;
+const WS_CLIENTS = 20;
+
+/** Plain requests to the hub, upgrades to the echo backend, byte for byte. */
+const shimSource = `"use strict";
+const http = require("node:http"), net = require("node:net");
+const server = http.createServer((req, res) => {
+  const up = http.request({ host: "127.0.0.1", port: 8000, path: req.url, method: req.method, headers: req.headers }, (r) => {
+    res.writeHead(r.statusCode, r.headers);
+    r.pipe(res);
+  });
+  up.on("error", () => { res.writeHead(502); res.end(); });
+  req.pipe(up);
+});
+server.on("upgrade", (req, socket, head) => {
+  const up = net.connect(${ECHO_PORT}, "127.0.0.1", () => {
+    let text = req.method + " " + req.url + " HTTP/1.1\\r\\n";
+    for (let i = 0; i < req.rawHeaders.length; i += 2) text += req.rawHeaders[i] + ": " + req.rawHeaders[i + 1] + "\\r\\n";
+    up.write(text + "\\r\\n");
+    if (head.length) up.write(head);
+    up.pipe(socket);
+    socket.pipe(up);
+  });
+  up.on("error", () => socket.destroy());
+  socket.on("error", () => up.destroy());
+});
+server.keepAliveTimeout = 65000;
+server.listen(${SHIM_PORT}, "127.0.0.1");
+`;
+
+interface Round { label: string; rps10: number; rps100: number; wsP50: number; wsP99: number; wsQuietP99: number }
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+};
+
+/** `concurrency` keep-alive clients fetching the hub page for `seconds`; answers 200 per second. */
+async function storm(host: SandboxHost, ca: TestCa, concurrency: number, auth: string | undefined): Promise<number> {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: ca.caPem, servername: HUB });
+  const end = performance.now() + seconds * 1000;
+  let ok = 0, other = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = https.request({ host: host.addr, port: 443, path: "/hub/login", agent, servername: HUB, headers: { Host: HUB, ...(auth ? { Authorization: auth } : {}) }, timeout: 30_000 }, (res) => {
+        res.resume();
+        res.on("end", () => {
+          if (res.statusCode === 200) ok++;
+          else other++;
+          resolve();
+        });
+      });
+      req.on("error", () => (other++, resolve()));
+      req.on("timeout", () => req.destroy());
+      req.end();
+    });
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) await one();
+  }));
+  agent.destroy();
+  if (other > ok / 100) console.log(`#   (c=${concurrency}: ${other} answers were not 200)`);
+  return ok / seconds;
+}
+
+/** WS_CLIENTS websockets through the proxy, each echoing a message every 20 ms; round trips in ms. */
+async function echoLoop(host: SandboxHost, ca: TestCa, ms: number): Promise<number[]> {
+  const rtts: number[] = [];
+  const end = performance.now() + ms;
+  await Promise.all(Array.from({ length: WS_CLIENTS }, (_, i) => new Promise<void>((resolve, reject) => {
+    const ws = new WebSocket(`wss://${host.addr}/user/bench/echo/${i}`, { headers: { Host: HUB }, ca: ca.caPem, servername: HUB });
+    let sent = 0;
+    const next = () => {
+      if (performance.now() > end) return ws.close();
+      sent = performance.now();
+      ws.send(crypto.randomBytes(32).toString("hex"));
+    };
+    ws.on("open", next);
+    ws.on("message", () => {
+      rtts.push(performance.now() - sent);
+      setTimeout(next, 20);
+    });
+    ws.on("close", () => resolve());
+    ws.on("error", reject);
+  })));
+  return rtts;
+}
+
+async function round(host: SandboxHost, ca: TestCa, label: string, auth: string | undefined): Promise<Round> {
+  const quiet = await echoLoop(host, ca, 3000);
+  const rps10 = await storm(host, ca, 10, auth);
+  const [rps100, during] = await Promise.all([storm(host, ca, 100, auth), echoLoop(host, ca, seconds * 1000 - 500)]);
+  const r = { label, rps10, rps100, wsP50: pct(during, 50), wsP99: pct(during, 99), wsQuietP99: pct(quiet, 99) };
+  console.log(`# ${proxyNow} ${label}: ${rps10.toFixed(1)} req/s at 10, ${rps100.toFixed(1)} at 100; ws echo during the storm p50 ${r.wsP50.toFixed(1)} ms p99 ${r.wsP99.toFixed(1)} ms (quiet p99 ${r.wsQuietP99.toFixed(1)} ms, ${during.length} round trips)`);
+  return r;
+}
+
+let proxyNow = "";
+
+async function benchProxy(proxy: ProxyKind): Promise<string> {
+  proxyNow = proxy;
+  const host = createHost(`bl-${proxy}`, "trixie");
+  try {
+    const ca = makeTestCa([HUB]);
+    const passwords = { workshop: crypto.randomBytes(12).toString("base64url"), tutor: crypto.randomBytes(18).toString("base64url") };
+    const config = (splitAuth: boolean): SiteSpec =>
+      parseConfig({
+        proxy, platform: "debian-13", host: host.addr, sshPrivateKeyFile: host.sshKey, hostKey: host.hostKey, hubDomain: HUB,
+        hubUpstream: `http://127.0.0.1:${SHIM_PORT}`, manageHubConfig: false, expectedParticipants: 100,
+        ...(splitAuth ? { splitAuth: { users: [{ name: "workshop", passwordGiven: true }, { name: "tutor", passwordGiven: false }] } } : {}),
+      }).site;
+    const htpasswd = (site: SiteSpec) =>
+      htpasswdPayload(site, [
+        { user: "workshop", hash: bcryptWithSalt(passwords.workshop, crypto.randomBytes(16).toString("hex")) },
+        { user: "tutor", hash: generatedHashWithSalt(passwords.tutor, crypto.randomBytes(12).toString("hex")) },
+      ]);
+    const apply = (steps: Step[], previous: Step[] = []) => {
+      for (const step of steps) {
+        if (previous.find((p) => p.name === step.name)?.payload === step.payload) continue;
+        const r = runStep(host, step, "apply");
+        if (r.status !== 0) throw new Error(`step ${step.name}: ${r.stdout}${r.stderr}`);
+      }
+    };
+    const shim = ssh(host, `cat >/root/hub-shim.js && systemd-run --unit jhe-hub-shim /usr/bin/node /root/hub-shim.js && for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:${SHIM_PORT}/hub/health && exit 0; sleep 0.2; done; exit 1`, shimSource);
+    if (shim.status !== 0) throw new Error(`shim: ${shim.stderr}`);
+    startEchoBackend(host, ECHO_PORT, 2);
+    const open = config(false);
+    const openSteps = planSteps<string>(open, certificatePayload(open, ca.material));
+    const withAuth = config(true);
+    const authSteps = planSteps<string>(withAuth, certificatePayload(withAuth, ca.material), htpasswd(withAuth));
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+    const OFF = "split auth off", SHA = "split auth, generated password (SHA-256-crypt)", BCRYPT = "split auth, given password (bcrypt cost 10)";
+    // Off and SHA-256-crypt alternate (`repeats` times each): on a machine shared with other work,
+    // load drifts; each figure is the mean of its rounds. bcrypt once, for reference.
+    const rounds: Round[] = [];
+    let current: Step[] = [];
+    for (let i = 0; i < repeats; i++) {
+      apply(openSteps, current);
+      current = openSteps;
+      rounds.push(await round(host, ca, OFF, undefined));
+      apply(authSteps, current);
+      current = authSteps;
+      rounds.push(await round(host, ca, SHA, basic("tutor", passwords.tutor)));
+    }
+    rounds.push(await round(host, ca, BCRYPT, basic("workshop", passwords.workshop)));
+    const mean = (label: string): Round => {
+      const rs = rounds.filter((r) => r.label === label);
+      const avg = (k: keyof Omit<Round, "label">) => rs.reduce((a, r) => a + r[k], 0) / rs.length;
+      return { label: `${label}${rs.length > 1 ? ` (mean of ${rs.length})` : ""}`, rps10: avg("rps10"), rps100: avg("rps100"), wsP50: avg("wsP50"), wsP99: avg("wsP99"), wsQuietP99: avg("wsQuietP99") };
+    };
+    const off = mean(OFF);
+    const ms = (v: number) => (Number.isNaN(v) ? "no echo came back" : `${v.toFixed(1)} ms`);
+    const ratio = (a: number, b: number) => (Number.isNaN(a) ? "∞ (stalled)" : `**${(a / b).toFixed(2)}×**`);
+    const lines = [
+      `| ${proxy} | req/s at 10 | ÷ off | req/s at 100 | ÷ off | ws echo p99 during the 100-client storm | ÷ off | (p50; quiet p99) |`,
+      "|---|---|---|---|---|---|---|---|",
+      ...[off, mean(SHA), mean(BCRYPT)].map((r) =>
+        `| ${r.label} | ${r.rps10.toFixed(1)} | ${r === off ? "–" : ratio(r.rps10, off.rps10)} | ${r.rps100.toFixed(1)} | ${r === off ? "–" : ratio(r.rps100, off.rps100)} | ${ms(r.wsP99)} | ${r === off ? "–" : ratio(r.wsP99, off.wsP99)} | ${ms(r.wsP50)}; ${ms(r.wsQuietP99)} |`),
+      "",
+      "Rounds: " + rounds.map((r) => `${r.label.replace(/ \(.*$/, "").replace("split auth, ", "")}: ${r.rps10.toFixed(0)}/${r.rps100.toFixed(0)} req/s, p99 ${ms(r.wsP99)}`).join("; "),
+    ];
+    return lines.join("\n");
+  } finally {
+    if (process.env.JHE_KEEP_HOSTS !== "1") removeHost(`bl-${proxy}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const tables: string[] = [];
+  for (const proxy of proxies) tables.push(await benchProxy(proxy));
+  const text = [
+    `# Login benchmark (issue 21): hub pages behind split auth`,
+    "",
+    `\`npm run bench:login\` on ${new Date().toISOString().slice(0, 10)}, one Debian 13 sandbox host per proxy on a 2-core machine (shared with other work),`,
+    `${seconds} s per storm, keep-alive clients on the machine, ${WS_CLIENTS} websockets echoing every 20 ms through the same proxy during the 100-client storm.`,
+    "Goal: split auth ÷ off ≥ 0.9× (req/s) and ≤ 1.2× (ws p99).",
+    "",
+    ...tables.flatMap((t) => [t, ""]),
+  ].join("\n");
+  console.log(text);
+  const file = path.join(__dirname, `RESULTS-login${proxies.length === 1 ? `-${proxies[0]}` : ""}.md`);
+  fs.writeFileSync(file, text);
+  console.log(`# wrote ${path.relative(process.cwd(), file)}`);
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  process.exit(1);
+});
