@@ -16,6 +16,7 @@ import { hostKeyProblem } from "./host-key";
 import { addressScope, canonicalAddress } from "./addresses";
 import { PlatformId, hostPaths, platformIds, platforms } from "../model/platforms";
 import { splitAuthSchema } from "./split-auth";
+import { embedAllowFrom, metricsAllowFrom } from "./public-edge";
 import { capacityPlan } from "../model/capacity";
 
 /** Seconds a websocket may outlive the culler's timeout (one culler pass; Jupyter pings every 30 s). */
@@ -184,6 +185,8 @@ export const rawConfigSchema = z
     selinux: withDefault("selinux", z.enum(["auto", "on", "off"], "must be auto, on or off")),
     /** Without its passwords (config/split-auth.ts takes them out); absent = off. */
     splitAuth: splitAuthSchema.optional(),
+    metricsAllowFrom: withDefault("metricsAllowFrom", metricsAllowFrom),
+    embedAllowFrom: withDefault("embedAllowFrom", embedAllowFrom),
   })
   .superRefine((c, ctx) => {
     if (c.sshPrivateKeyGiven === (c.sshPrivateKeyFile !== undefined)) {
@@ -441,6 +444,8 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
     hubConfig: { manage: c.manageHubConfig, path: c.hubConfigPath, service: c.hubService },
     selinux: c.selinux,
     ...(c.splitAuth ? { splitAuth: { ...c.splitAuth, userFile: hostPaths.htpasswd } } : {}),
+    metrics: { allowFrom: c.metricsAllowFrom },
+    ...(c.embedAllowFrom.length ? { embedding: { allowFrom: c.embedAllowFrom } } : {}),
   };
   const connection: ConnectionSpec = {
     host: c.host,

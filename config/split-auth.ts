@@ -56,8 +56,11 @@ function formatBits(bits: bigint, width: number): string {
   return `${groups.slice(0, best[0]).join(":")}::${groups.slice(best[0] + best[1]).join(":")}`;
 }
 
-/** An address or CIDR the proxies accept as is: plain characters only, no host bits, no /0. */
-const cidr = z.string("must be an address or CIDR").transform((value, ctx) => {
+/**
+ * An address or CIDR the proxies accept as is: plain characters only, no host bits, no /0.
+ * `everyone` says what to do instead of a /0 (admitting every address), for the key it is in.
+ */
+export const cidrFor = (everyone: string) => z.string("must be an address or CIDR").transform((value, ctx) => {
   const text = value.trim().toLowerCase();
   const [address, prefix, extra] = text.split("/");
   const hint = "must be an IPv4 or IPv6 address or CIDR such as 192.0.2.0/24 or 2001:db8::/48";
@@ -73,7 +76,7 @@ const cidr = z.string("must be an address or CIDR").transform((value, ctx) => {
   }
   const length = Number(prefix);
   if (length === 0) {
-    ctx.addIssue({ code: "custom", message: `${text} admits every address: remove splitAuth instead` });
+    ctx.addIssue({ code: "custom", message: `${text} admits every address: ${everyone}` });
     return z.NEVER;
   }
   const hostMask = (1n << BigInt(width - length)) - 1n;
@@ -83,6 +86,22 @@ const cidr = z.string("must be an address or CIDR").transform((value, ctx) => {
   }
   return `${address}/${length}`;
 });
+
+const cidr = cidrFor("remove splitAuth instead");
+
+/**
+ * The problem when the CIDRs of a list (as cidrFor leaves them) together admit every address of a
+ * family, or undefined. `consequence` ends the sentence: what would then be open to everyone.
+ */
+export function everyoneProblem(list: readonly string[], consequence: string): string | undefined {
+  for (const family of [32, 128] as const) {
+    const entries = list.filter((c) => addressBits(c.split("/")[0]).width === family);
+    if (entries.length > 1 && coversEverything(entries, family)) {
+      return `together ${entries.join(", ")} admit every ${family === 32 ? "IPv4" : "IPv6"} address, ${consequence}`;
+    }
+  }
+  return undefined;
+}
 
 /** The block as validated: what readSplitAuth leaves of the config (no passwords). */
 export const splitAuthSchema = z
@@ -106,16 +125,8 @@ export const splitAuthSchema = z
       if (seen.has(u.name)) ctx.addIssue({ code: "custom", path: ["users", i, "name"], message: `${u.name} is listed twice` });
       seen.add(u.name);
     });
-    for (const family of [32, 128] as const) {
-      const entries = block.allowFrom.filter((c) => addressBits(c.split("/")[0]).width === family);
-      if (entries.length > 1 && coversEverything(entries, family)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["allowFrom"],
-          message: `together ${entries.join(", ")} admit every ${family === 32 ? "IPv4" : "IPv6"} address, so no one would be asked for a password; list only the networks to admit, or remove splitAuth`,
-        });
-      }
-    }
+    const everyone = everyoneProblem(block.allowFrom, "so no one would be asked for a password; list only the networks to admit, or remove splitAuth");
+    if (everyone) ctx.addIssue({ code: "custom", path: ["allowFrom"], message: everyone });
   });
 
 /** Whether CIDRs of one family (as the schema leaves them: address or address/prefix) cover all of it. */

@@ -65,6 +65,11 @@ test("apache: required behaviours are present in every variant", () => {
       /ProxyPreserveHost on/,
       /RequestHeader set X-Forwarded-Proto https/,
       /RequestHeader set X-Forwarded-Port "\d+"/,
+      /RequestHeader set X-Real-IP "%\{REMOTE_ADDR\}s"/,
+      /RequestHeader unset X-Forwarded-For early/,
+      /RequestHeader unset Forwarded early/,
+      /<LocationMatch "\(\?i\)\^\/(?:[^"]*\/)?hub\/metrics">\n\s+Require (?:all denied|ip \S)/,
+      /RewriteCond %\{THE_REQUEST\} \S+metrics\S+\n\s+RewriteRule \^ - \[F\]/,
       /SSLProtocol -all \+TLSv1\.2 \+TLSv1\.3|SSLProtocol -all \+TLSv1\.3/,
       /Protocols h2 http\/1\.1/,
       /LimitRequestBody \d+/,
@@ -104,13 +109,17 @@ test("required behaviours are present in every variant", () => {
       /proxy_set_header Connection \$jhe_connection_upgrade;/,
       /proxy_set_header X-Forwarded-Proto https;/,
       /proxy_set_header X-Real-IP \$remote_addr;/,
-      /proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/,
+      /proxy_set_header X-Forwarded-For \$remote_addr;/,
+      /proxy_set_header Forwarded "";/,
+      /if \(\$jhe_metrics_ambiguous = 1\) \{\n\s+return 403;/,
+      /location ~\* "\^\/(?:[^"]*\/)?hub\/metrics" \{/,
       /proxy_set_header X-Scheme https;/,
       /proxy_http_version 1\.1;/,
       /proxy_buffering off;/,
       /client_max_body_size \d+m;/,
     ];
     for (const re of must) assert.match(text, re, `${name}: missing ${re}`);
+    assert.doesNotMatch(text, /\$proxy_add_x_forwarded_for/, `${name}: a client's X-Forwarded-For must not reach the hub`);
     assert.doesNotMatch(text, /\bssl on;/, `${name}: 'ssl on' was removed in nginx 1.25.1`);
     assert.doesNotMatch(text, /TLSv1(\.1)?\b(?!\.)/, `${name}: TLS 1.0/1.1 must not be offered`);
     if (site.tls.hstsMaxAge > 0) assert.match(text, /add_header Strict-Transport-Security "max-age=\d+[^"]*" always;/);

@@ -59,6 +59,15 @@ export const variants: Record<string, Record<string, unknown>> = {
     httpsPort: 8443,
     extraSites: [{ domain: "*.example.org" }],
   },
+  // Issue 21: metrics open to scrapers (IPv4 and IPv6), with split auth (whose regex location must
+  // not take the metrics path) under a sub-path; and on Debian 12 at / without split auth.
+  "debian13-metrics-scrapers-splitauth-subpath": {
+    ...baseConfig,
+    hubPath: "/jhub/",
+    metricsAllowFrom: ["192.0.2.10", "2001:db8:9::/64"],
+    splitAuth: { users: [{ name: "workshop", passwordGiven: true }], allowFrom: ["198.51.100.0/24"] },
+  },
+  "debian12-metrics-scrapers": { ...baseConfig, platform: "debian-12", metricsAllowFrom: ["10.20.0.0/16"] },
   // Split auth on: each release × at / and under a sub-path (on 8443) × with and without allowFrom.
   ...splitAuthVariants(),
 };
