@@ -127,6 +127,7 @@ function hubVhost(site: SiteSpec): Node {
     ...proxy,
     ...splitAuthSection(site),
     ...metricsSection(site),
+    ...embeddingHeaders(site),
   ]);
 }
 

@@ -68,6 +68,23 @@ export const variants: Record<string, Record<string, unknown>> = {
     splitAuth: { users: [{ name: "workshop", passwordGiven: true }], allowFrom: ["198.51.100.0/24"] },
   },
   "debian12-metrics-scrapers": { ...baseConfig, platform: "debian-12", metricsAllowFrom: ["10.20.0.0/16"] },
+  // Issue 21, embedding: off in every variant above (their files are byte for byte what they were
+  // before embedding existed); on here, with a wildcard origin and one with a port, beside an extra
+  // site; and on Debian 12 (nginx 1.22) under a sub-path on 8443 with split auth and metrics scrapers.
+  "debian13-embed": {
+    ...baseConfig,
+    embedAllowFrom: ["https://lms.example.edu", "https://*.instructure.com", "https://moodle.example.edu:8443"],
+    extraSites: [{ domain: "www.example.org" }],
+  },
+  "debian12-embed-splitauth-subpath": {
+    ...baseConfig,
+    platform: "debian-12",
+    hubPath: "/jhub/",
+    httpsPort: 8443,
+    embedAllowFrom: ["https://lms.example.edu"],
+    metricsAllowFrom: ["192.0.2.10"],
+    splitAuth: { users: [{ name: "workshop", passwordGiven: true }] },
+  },
   // Split auth on: each release × at / and under a sub-path (on 8443) × with and without allowFrom.
   ...splitAuthVariants(),
 };
