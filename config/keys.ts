@@ -224,7 +224,7 @@ export const configKeys = {
     type: "array",
     items: "string",
     default: [],
-    description: "Embedding in a learning platform (opt-in): origins such as https://lms.example.edu (https, host name or *.wildcard, optional port, no path) that may show the hub and the users' servers in a frame. The proxy then sets Content-Security-Policy frame-ancestors 'self' + these (replacing only that directive of the hub's and servers' own CSP) and marks their cookies SameSite=None; Secure; Partitioned. Empty (default): off, nothing changes.",
+    description: "Embedding in a learning platform (opt-in): origins such as https://lms.example.edu (https, host name or *.wildcard, optional port, no path) that may show the hub and the users' servers in a frame. The proxy then sets Content-Security-Policy frame-ancestors 'self' + these (replacing only that directive of the hub's and servers' own CSP) and marks their cookies SameSite=None; Secure. Empty (default): off, nothing changes.",
   },
   hosts: {
     type: "array",

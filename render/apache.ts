@@ -161,7 +161,7 @@ function metricsRawGuard(): Node[] {
 /**
  * Embedding (embedAllowFrom): the upstream's Content-Security-Policy with only its frame-ancestors
  * replaced (added when it has none; set when there is no CSP), and every cookie of the hub and the
- * users' servers marked SameSite=None; Secure; Partitioned, which a frame on another site needs to get them.
+ * users' servers marked SameSite=None; Secure, which a frame on another site needs to get them.
  * mod_proxy_http puts the upstream's headers in the default ("onsuccess") table, whatever the status.
  * No backslash in these patterns: Apache's tokenizer would keep it doubled.
  */
@@ -174,10 +174,8 @@ function embeddingHeaders(site: SiteSpec): Node[] {
     d("Header", "edit", csp, quoted("(?i)^(?!.*frame-ancestors)(.+)$"), quoted(`$1; ${ancestors}`)),
     d("Header", "edit", csp, quoted("(?i)frame-ancestors[^;]*"), quoted(ancestors)),
     d("Header", "setifempty", csp, quoted(ancestors)),
-    d("Header", "edit*", "Set-Cookie", quoted("(?i); *(?:SameSite=[^;]*|Secure|Partitioned)(?=;|$)"), quoted("")),
-    // Partitioned (CHIPS): kept for the frame on the platform's site only, which browsers that block
-    // third-party cookies (Chromium's own default, Safari, Firefox) still allow.
-    d("Header", "edit", "Set-Cookie", quoted("^(.+)$"), quoted("$1; SameSite=None; Secure; Partitioned")),
+    d("Header", "edit*", "Set-Cookie", quoted("(?i); *(?:SameSite=[^;]*|Secure)(?=;|$)"), quoted("")),
+    d("Header", "edit", "Set-Cookie", quoted("^(.+)$"), quoted("$1; SameSite=None; Secure")),
   ];
 }
 

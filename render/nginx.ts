@@ -167,10 +167,6 @@ function embeddingDirectives(site: SiteSpec): Node[] {
     d("add_header", "Content-Security-Policy", cspVar, "always"),
     // A frame on another site gets no SameSite=Lax (or unmarked) cookie: no session, a login loop.
     d("proxy_cookie_flags", "~", "secure", "samesite=none"),
-    // Partitioned (CHIPS): kept for the frame on the platform's site only, which browsers that block
-    // third-party cookies (Chromium's own default, Safari, Firefox) still allow. proxy_cookie_flags
-    // has no such flag: appended after every cookie's Path (tornado always sets one).
-    d("proxy_cookie_path", "~^(.*)$", quoted("$1; Partitioned")),
   ];
 }
 

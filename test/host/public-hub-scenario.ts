@@ -192,7 +192,7 @@ export function publicHubScenario({ suite, platform, proxy }: PublicHubScenarioO
     assert.match(r.refusal, /frame-ancestors/i, "the browser reports the frame-ancestors violation");
     assert.ok(r.hubCookies.length > 0, "the hub's cookies were kept for the frame");
     for (const c of r.hubCookies) {
-      assert.ok(c.sameSite === "None" && c.secure && c.partitionKey === "https://embed-lms.test", `cookie ${c.name}: SameSite=${c.sameSite}, secure ${c.secure}, partition ${c.partitionKey}`);
+      assert.ok(c.sameSite === "None" && c.secure, `cookie ${c.name}: SameSite=${c.sameSite}, secure ${c.secure}, partition ${c.partitionKey}`);
     }
     for (const shot of Object.values(shots)) assert.ok(fs.statSync(shot).size > 5_000, `${shot} written`);
     console.log(`# browser (${r.chromiumVersion}): in the frame of https://${LMS}/: ${r.labFrameUrl} → print(6*7) → ${r.output}; cookies ${r.hubCookies.map((c) => `${c.name} SameSite=${c.sameSite} partition ${c.partitionKey}`).join(", ")}`);

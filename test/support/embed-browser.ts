@@ -76,8 +76,13 @@ export async function runEmbeddedLab(opts: EmbedBrowserOptions): Promise<EmbedBr
   const hub = new URL(opts.hubUrl);
   const names = [hub, new URL(opts.allowedPageUrl), new URL(opts.refusedPageUrl)].map((u) => u.hostname);
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-chromium-embed-"));
-  // The browser's own cookie settings: Debian's Chromium blocks third-party cookies by default, as
-  // Safari and Firefox do in their own ways; only Partitioned (CHIPS) cookies reach the frame.
+  // Third-party cookies allowed, as Chrome's default profile has them: Debian's Chromium 156 blocks
+  // them by default (measured: no hub cookie kept in the frame, the login form then "invalid or
+  // expired"), as Safari and Firefox do in their ways; README says what that means for users.
+  // What this run proves is the edge's part: the CSP lets the frame render, and SameSite=None;
+  // Secure lets a browser that allows third-party cookies send them into it.
+  fs.mkdirSync(path.join(userDataDir, "Default"), { recursive: true });
+  fs.writeFileSync(path.join(userDataDir, "Default", "Preferences"), JSON.stringify({ profile: { cookie_controls_mode: 0, block_third_party_cookies: false } }));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
@@ -115,8 +120,22 @@ export async function runEmbeddedLab(opts: EmbedBrowserOptions): Promise<EmbedBr
     await frame.locator("form input[type=submit], form button[type=submit]").first().click();
     const labPath = new URL(`user/${opts.hubUser}/lab`, hub).pathname;
     await frame.waitForURL((u) => u.pathname.startsWith(labPath), { timeout });
-    frame = await hubFrame(page, hub.origin, 30_000);
-    await frame.locator(".jp-LabShell, #jp-main-dock-panel").first().waitFor();
+    // Chromium aborts loads in flight with ERR_NETWORK_CHANGED when other sandbox hosts come and go
+    // on this machine (see lab-browser.ts): then JupyterLab is loaded into the frame once more.
+    for (let attempt = 1; ; attempt++) {
+      frame = await hubFrame(page, hub.origin, 30_000);
+      const seen = console.length;
+      try {
+        await frame.locator(".jp-LabShell, #jp-main-dock-panel").first().waitFor({ timeout: 60_000 });
+        break;
+      } catch (e) {
+        const networkChanged = console.slice(seen).some((l) => l.includes("ERR_NETWORK_CHANGED")) || console.some((l) => l.includes("ERR_NETWORK_CHANGED"));
+        if (attempt >= 3 || !networkChanged) throw e;
+        log(`[embed] JupyterLab did not load in the frame (ERR_NETWORK_CHANGED); loading it again (attempt ${attempt + 1})`);
+        console.length = 0;
+        await frame.goto(new URL(`user/${opts.hubUser}/lab`, hub).href).catch(() => undefined);
+      }
+    }
     log(`[embed] JupyterLab inside the frame: ${Date.now() - t0} ms (${frame.url()})`);
     await frame.locator(".jp-Launcher-section:has(.jp-Launcher-sectionTitle:text-is('Notebook')) .jp-LauncherCard").first().click();
     await frame.locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status='idle']").waitFor();
