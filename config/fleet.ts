@@ -15,6 +15,7 @@ import {
 import { allDomains } from "../model/site";
 import { canonicalAddress } from "./addresses";
 import { secretValues, withoutSecretValues } from "./secrets";
+import { sharedDomainProblem } from "./public-edge";
 
 /** Most servers one stack configures (one per room or per few dozen participants). */
 export const MAX_HOSTS = 100;
@@ -109,7 +110,8 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
    * IP address of the same server cannot be told apart without DNS, which validation does not use.
    */
   const addresses = new Map<string, { index: number; host: string }>();
-  const domains = new Map<string, string>();
+  /** Every domain served so far: by which entry, and its hub's base path when it is that entry's hub. */
+  const domains = new Map<string, { where: string; hubPath?: string }>();
   const lineages: string[] = [];
   entries.forEach((entry, i) => {
     const at = `${ns}:hosts[${i}]`;
@@ -162,9 +164,12 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
     problems.push(...providedCoverageProblems(parsed.site, provided));
     lineages.push(...lineageNames(parsed.site));
     for (const d of allDomains(parsed.site)) {
+      const hubPath = d === parsed.site.hub.domain ? parsed.site.hub.path : undefined;
       const first = domains.get(d);
-      if (first) problems.push(`${at}: ${d} is already served by ${first} (each domain belongs to one server)`);
-      else domains.set(d, `hosts[${i}]`);
+      if (first) {
+        const message = sharedDomainProblem(d, first, { hubPath, nameFor: (domain) => ownName(domain, name) });
+        problems.push(`${at}${hubPath !== undefined ? ".hubDomain" : `.extraSites[${parsed.site.extraSites.findIndex((s) => s.domain === d)}].domain`}: ${message}`);
+      } else domains.set(d, { where: `hosts[${i}]`, hubPath });
     }
     try {
       hosts.push({
@@ -192,6 +197,13 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
   // A problem with a shared key shows up once per host: report it once.
   if (problems.length) throw new ConfigError([...new Set(problems)]);
   return { implicit: false, hosts, removeServers, warnings: [...new Set(warnings)] };
+}
+
+/** A name for the entry's own hub beside `domain`: its first label replaced by the entry's name. */
+function ownName(domain: string, entryName: string): string {
+  const rest = domain.split(".").slice(1).join(".");
+  const candidate = `${entryName}.${rest}`;
+  return candidate === domain ? `${entryName}-hub.${rest}` : candidate;
 }
 
 /** `removeServers`: a list of server names (hosts[N].name, or "edge" for a single-host stack's). */

@@ -214,6 +214,18 @@ export const configKeys = {
     default: "jupyterhub",
     description: "systemd service unit that runs the hub (restarted after bind_url changes); not the proxy's unit or a system unit such as sshd.",
   },
+  metricsAllowFrom: {
+    type: "array",
+    items: "string",
+    default: [],
+    description: "Addresses or CIDRs (IPv4/IPv6) of the Prometheus scrapers that may fetch <hubPath>hub/metrics through the proxy; everyone else is refused at the edge, in any spelling of the path. Empty (default): refused for everyone. JupyterHub's own authenticate_prometheus still applies behind it.",
+  },
+  embedAllowFrom: {
+    type: "array",
+    items: "string",
+    default: [],
+    description: "Embedding in a learning platform (opt-in): origins such as https://lms.example.edu (https, host name or *.wildcard, optional port, no path) that may show the hub and the users' servers in a frame. The proxy then sets Content-Security-Policy frame-ancestors 'self' + these (replacing only that directive of the hub's and servers' own CSP) and marks their cookies SameSite=None; Secure. Empty (default): off, nothing changes.",
+  },
   hosts: {
     type: "array",
     default: [],

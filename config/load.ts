@@ -37,7 +37,8 @@ function coerceValue(key: string, value: unknown, label: string, problems: strin
     try {
       return JSON.parse(text);
     } catch {
-      problems.push(`${label}: is not a valid list (set it with \`pulumi config set --path '${key}[0].domain' …\` or as JSON)`);
+      const example = (doc as { items?: string }).items === "string" ? `${key}[0]' VALUE` : `${key}[0].domain' …`;
+      problems.push(`${label}: is not a valid list (set it with \`pulumi config set --path '${example}\` or as JSON)`);
       return undefined;
     }
   }

@@ -17,6 +17,7 @@ import { addressScope, canonicalAddress } from "./addresses";
 import { PlatformId, hostPaths, platformIds, platforms } from "../model/platforms";
 import { MAX_ALLOW_FROM, cidrFamily, cidrOf, coversEverything, splitAuthSchema } from "./split-auth";
 import { bruteForcePlan } from "../model/brute-force";
+import { embedAllowFrom, metricsAllowFrom } from "./public-edge";
 import { capacityPlan } from "../model/capacity";
 
 /** Seconds a websocket may outlive the culler's timeout (one culler pass; Jupyter pings every 30 s). */
@@ -199,6 +200,8 @@ export const rawConfigSchema = z
       "trustedSources",
       z.array(cidrOf("set bruteForceProtection false instead"), "must be a list of addresses or CIDRs").max(MAX_ALLOW_FROM, tooMany(MAX_ALLOW_FROM, "summarise them in wider CIDRs")),
     ),
+    metricsAllowFrom: withDefault("metricsAllowFrom", metricsAllowFrom),
+    embedAllowFrom: withDefault("embedAllowFrom", embedAllowFrom),
   })
   .superRefine((c, ctx) => {
     if (c.sshPrivateKeyGiven === (c.sshPrivateKeyFile !== undefined)) {
@@ -475,6 +478,8 @@ export function parseConfig(raw: Record<string, unknown>): { site: SiteSpec; con
     ...(c.bruteForceProtection
       ? { bruteForce: bruteForcePlan({ ...c, allowFrom: c.splitAuth?.allowFrom ?? [] }) }
       : {}),
+    metrics: { allowFrom: c.metricsAllowFrom },
+    ...(c.embedAllowFrom.length ? { embedding: { allowFrom: c.embedAllowFrom } } : {}),
   };
   const connection: ConnectionSpec = {
     host: c.host,

@@ -91,6 +91,20 @@ const cidr = cidrOf("remove splitAuth instead");
 /** Which family an address or CIDR (as the schema leaves it) is of: its width in bits. */
 export const cidrFamily = (c: string): 32 | 128 => (addressBits(c.split("/")[0]).width === 32 ? 32 : 128);
 
+/**
+ * The problem when the CIDRs of a list (as cidrOf leaves them) together admit every address of a
+ * family, or undefined. `consequence` ends the sentence: what would then be open to everyone.
+ */
+export function everyoneProblem(list: readonly string[], consequence: string): string | undefined {
+  for (const family of [32, 128] as const) {
+    const entries = list.filter((c) => addressBits(c.split("/")[0]).width === family);
+    if (entries.length > 1 && coversEverything(entries, family)) {
+      return `together ${entries.join(", ")} admit every ${family === 32 ? "IPv4" : "IPv6"} address, ${consequence}`;
+    }
+  }
+  return undefined;
+}
+
 /** The block as validated: what readSplitAuth leaves of the config (no passwords). */
 export const splitAuthSchema = z
   .strictObject(
@@ -113,16 +127,8 @@ export const splitAuthSchema = z
       if (seen.has(u.name)) ctx.addIssue({ code: "custom", path: ["users", i, "name"], message: `${u.name} is listed twice` });
       seen.add(u.name);
     });
-    for (const family of [32, 128] as const) {
-      const entries = block.allowFrom.filter((c) => addressBits(c.split("/")[0]).width === family);
-      if (entries.length > 1 && coversEverything(entries, family)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["allowFrom"],
-          message: `together ${entries.join(", ")} admit every ${family === 32 ? "IPv4" : "IPv6"} address, so no one would be asked for a password; list only the networks to admit, or remove splitAuth`,
-        });
-      }
-    }
+    const everyone = everyoneProblem(block.allowFrom, "so no one would be asked for a password; list only the networks to admit, or remove splitAuth");
+    if (everyone) ctx.addIssue({ code: "custom", path: ["allowFrom"], message: everyone });
   });
 
 /** Whether CIDRs of one family (as the schema leaves them: address or address/prefix) cover all of it. */

@@ -139,6 +139,14 @@ export interface SiteSpec {
   splitAuth?: SplitAuthSpec;
   /** Login rate limit and fail2ban (model/brute-force.ts); on unless bruteForceProtection is false. */
   bruteForce?: BruteForceSpec;
+  /** `<base>hub/metrics` at the edge: the sources admitted (CIDRs); none = refused for everyone. */
+  metrics: { allowFrom: string[] };
+  /**
+   * Embedding in other origins' frames (a learning platform): off (absent) unless origins are given.
+   * The hub's and the user servers' responses then allow these as frame-ancestors, and their
+   * cookies become SameSite=None; Secure (a frame on another site gets no Lax cookie).
+   */
+  embedding?: { allowFrom: string[] };
 }
 
 export interface ConnectionSpec {

@@ -11,13 +11,15 @@ import { ProxyFiles } from "./files";
 import { credentialParamPattern, logFormatNames, redactedMarker } from "./access-log";
 import { hubDownPage } from "./hub-down";
 import { hubPagesRegex, literal, rawPathTailInRequestLine } from "./split-auth";
+import { frameAncestors, metricsPathRegex, rawAmbiguousMetricsInRequestLine } from "./public-edge";
 
 /** Modules the rendered file needs, beyond Debian's defaults. */
 export function apacheModules(site: SiteSpec): string[] {
-  // setenvif: the access-log masking (on by default on Debian, but not ours to assume).
-  const mods = ["ssl", "socache_shmcb", "proxy", "proxy_http", "headers", "http2", "rewrite", "setenvif"];
+  // setenvif: the access-log masking; authz_core + authz_host: the metrics path's Require (all
+  // denied, or ip). On by default on Debian, but not ours to assume.
+  const mods = ["ssl", "socache_shmcb", "proxy", "proxy_http", "headers", "http2", "rewrite", "setenvif", "authz_core", "authz_host"];
   if (site.platform.apache.websocketMode === "wstunnel-rewrite") mods.push("proxy_wstunnel");
-  if (site.splitAuth) mods.push("auth_basic", "authn_core", "authn_file", "authz_core", "authz_host", "authz_user");
+  if (site.splitAuth) mods.push("auth_basic", "authn_core", "authn_file", "authz_user");
   return mods;
 }
 
@@ -111,14 +113,70 @@ function hubVhost(site: SiteSpec): Node {
     d("RequestHeader", "set", "X-Forwarded-Port", quoted(String(port))),
     d("RequestHeader", "set", "X-Scheme", "https"),
     d("RequestHeader", "set", "X-Real-IP", quoted("%{REMOTE_ADDR}s")),
+    // The connection's address, never what the client sent: mod_proxy appends the client's address
+    // to any X-Forwarded-For it got, so the client's own goes before anything else reads it (early);
+    // a forged Forwarded header would reach the hub as it is.
+    d("RequestHeader", "unset", "X-Forwarded-For", "early"),
+    d("RequestHeader", "unset", "Forwarded", "early"),
     // mod_proxy's own 502/503 (hub stopped or restarting); the hub's own errors pass through.
     d("ErrorDocument", 502, quoted(hubDownPage(site))),
     d("ErrorDocument", 503, quoted(hubDownPage(site))),
     ...maskedAccessLog(site),
+    ...metricsRawGuard(),
     ...outside,
     ...proxy,
     ...splitAuthSection(site),
+    ...metricsSection(site),
+    ...embeddingHeaders(site),
   ]);
+}
+
+/**
+ * `<base>hub/metrics` in any letter case and any spelling Apache normalises (it refuses `%2F`
+ * outright): only metricsAllowFrom. After the split-auth section, so that its Require replaces
+ * theirs (a scraper has no password). A raw path the hub's proxy may read as the metrics (a
+ * backslash in any spelling, see render/public-edge.ts) is refused by metricsRawGuard.
+ */
+function metricsSection(site: SiteSpec): Node[] {
+  const sources = site.metrics.allowFrom;
+  return [
+    ...comment(sources.length ? "The hub's metrics: only the scrapers (metricsAllowFrom)." : "The hub's metrics: refused for everyone (metricsAllowFrom is empty)."),
+    block("LocationMatch", [quoted(`(?i)${metricsPathRegex(site)}`)], [
+      sources.length ? d("Require", "ip", ...sources) : d("Require", "all", "denied"),
+    ]),
+  ];
+}
+
+/** Before every other rewrite rule of the vhost (the websocket rule on wstunnel platforms proxies at once). */
+function metricsRawGuard(): Node[] {
+  return [
+    ...comment("A raw path the hub's proxy may read as its metrics (a backslash in any spelling): refused."),
+    d("RewriteEngine", "on"),
+    // Not quoted: Apache's tokenizer would keep a doubled backslash (see splitAuthSection).
+    d("RewriteCond", "%{THE_REQUEST}", rawAmbiguousMetricsInRequestLine),
+    d("RewriteRule", "^", "-", "[F]"),
+  ];
+}
+
+/**
+ * Embedding (embedAllowFrom): the upstream's Content-Security-Policy with only its frame-ancestors
+ * replaced (added when it has none; set when there is no CSP), and every cookie of the hub and the
+ * users' servers marked SameSite=None; Secure, which a frame on another site needs to get them.
+ * mod_proxy_http puts the upstream's headers in the default ("onsuccess") table, whatever the status.
+ * No backslash in these patterns: Apache's tokenizer would keep it doubled.
+ */
+function embeddingHeaders(site: SiteSpec): Node[] {
+  const ancestors = frameAncestors(site);
+  if (!ancestors) return [];
+  const csp = "Content-Security-Policy";
+  return [
+    ...comment("Embedding (embedAllowFrom): framed by the learning platform; cookies sent into its frame."),
+    d("Header", "edit", csp, quoted("(?i)^(?!.*frame-ancestors)(.+)$"), quoted(`$1; ${ancestors}`)),
+    d("Header", "edit", csp, quoted("(?i)frame-ancestors[^;]*"), quoted(ancestors)),
+    d("Header", "setifempty", csp, quoted(ancestors)),
+    d("Header", "edit*", "Set-Cookie", quoted("(?i); *(?:SameSite=[^;]*|Secure)(?=;|$)"), quoted("")),
+    d("Header", "edit", "Set-Cookie", quoted("^(.+)$"), quoted("$1; SameSite=None; Secure")),
+  ];
 }
 
 /**

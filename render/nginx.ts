@@ -10,6 +10,7 @@ import { credentialParamPattern, logFormatNames, redactedMarker } from "./access
 import { hubDownPage } from "./hub-down";
 import { hubApiPrefix, hubPagesRegex, rawAmbiguousPathRegex, rawHubApiRegex } from "./split-auth";
 import { nginxLoginLimit, nginxLoginLimitHttp } from "./brute-force";
+import { frameAncestors, metricsPathRegex, rawAmbiguousMetricsRegex } from "./public-edge";
 
 /** Unique name: another site on the host may already define the common `$connection_upgrade`. */
 const upgradeVar = "$jhe_connection_upgrade";
@@ -86,8 +87,11 @@ function hubProxyDirectives(site: SiteSpec): Node[] {
     d("proxy_http_version", "1.1"),
     // Jupyter Server compares Origin with Host on websockets: Host must carry the public port.
     d("proxy_set_header", "Host", publicHostExpr(site)),
+    // The connection's address, never what the client sent: $proxy_add_x_forwarded_for would append
+    // to a forged X-Forwarded-For, and a forged Forwarded header would reach the hub as it is.
     d("proxy_set_header", "X-Real-IP", "$remote_addr"),
-    d("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+    d("proxy_set_header", "X-Forwarded-For", "$remote_addr"),
+    d("proxy_set_header", "Forwarded", quoted("")),
     d("proxy_set_header", "X-Forwarded-Proto", "https"),
     d("proxy_set_header", "X-Forwarded-Port", site.httpsPort),
     d("proxy_set_header", "X-Scheme", "https"),
@@ -111,6 +115,63 @@ const rawApiVar = "$jhe_hub_api_raw";
 /** 1 when the raw request path holds a backslash in any spelling (see render/split-auth.ts). */
 const ambiguousPathVar = "$jhe_path_ambiguous";
 const hubPagesLocation = "@jhe_hub_pages";
+
+/** 1 when the raw request path may mean the metrics to the hub's proxy (see render/public-edge.ts). */
+const metricsRawVar = "$jhe_metrics_ambiguous";
+
+function metricsMap(): Node[] {
+  return [block("map", ["$request_uri", metricsRawVar], [d("default", 0), d(quoted(`~${rawAmbiguousMetricsRegex}`), 1)]), blank];
+}
+
+/**
+ * `<base>hub/metrics` in any letter case and any spelling nginx normalises (`%2F`, `/./`, `//`, `..`):
+ * only metricsAllowFrom. Before the split-auth regex location, which would otherwise take it (nginx
+ * uses the first matching regex location): a scraper has no password, and needs none from its address.
+ */
+function metricsLocation(site: SiteSpec): Node[] {
+  const sources = site.metrics.allowFrom;
+  return [
+    ...comment(sources.length ? "The hub's metrics: only the scrapers (metricsAllowFrom)." : "The hub's metrics: refused for everyone (metricsAllowFrom is empty)."),
+    block("location", ["~*", quoted(metricsPathRegex(site))], sources.length
+      ? [...sources.map((c) => d("allow", c)), d("deny", "all"), ...hubProxyDirectives(site)]
+      : [d("deny", "all")]),
+  ];
+}
+
+/**
+ * Embedding (embedAllowFrom): the hub's and the user servers' CSP with its frame-ancestors replaced
+ * (or added), the rest kept as the upstream sent it; JupyterHub and Jupyter Server each send their own.
+ */
+const cspVar = "$jhe_content_security_policy";
+
+function embeddingMap(site: SiteSpec): Node[] {
+  const ancestors = frameAncestors(site);
+  if (!ancestors) return [];
+  return [
+    ...comment("Embedding: the upstream's Content-Security-Policy with only frame-ancestors replaced (added when it has none)."),
+    block("map", ["$upstream_http_content_security_policy", cspVar], [
+      d("default", quoted(ancestors)),
+      d(quoted("~*^(?<jhe_csp_before>.*?)frame-ancestors[^;]*(?<jhe_csp_after>.*)$"), quoted(`\${jhe_csp_before}${ancestors}\${jhe_csp_after}`)),
+      d(quoted("~."), quoted(`$upstream_http_content_security_policy; ${ancestors}`)),
+    ]),
+    blank,
+  ];
+}
+
+/**
+ * Server level, so that every location of the hub (its pages, the API, the users' servers) gets it
+ * and the HSTS add_header beside it stays inherited: an add_header in a location would drop it.
+ */
+function embeddingDirectives(site: SiteSpec): Node[] {
+  if (!site.embedding) return [];
+  return [
+    ...comment("Embedding (embedAllowFrom): framed by the learning platform; cookies sent into its frame."),
+    d("proxy_hide_header", "Content-Security-Policy"),
+    d("add_header", "Content-Security-Policy", cspVar, "always"),
+    // A frame on another site gets no SameSite=Lax (or unmarked) cookie: no session, a login loop.
+    d("proxy_cookie_flags", "~", "secure", "samesite=none"),
+  ];
+}
 
 function splitAuthMap(site: SiteSpec): Node[] {
   if (!site.splitAuth) return [];
@@ -195,7 +256,7 @@ function maskedLogFormat(): Node[] {
 function hubServer(site: SiteSpec): Node {
   const hub = site.hub;
   const base = `https://${publicHostExpr(site)}`;
-  const locations: Node[] = [hubProxyLocation(site), ...splitAuthLocations(site)];
+  const locations: Node[] = [hubProxyLocation(site), ...metricsLocation(site), ...splitAuthLocations(site)];
   if (hub.path !== "/") {
     const bare = hub.path.replace(/\/$/, "");
     locations.unshift(block("location", ["=", bare], [d("return", 301, `${base}${hub.path}$is_args$args`)]));
@@ -218,10 +279,13 @@ function hubServer(site: SiteSpec): Node {
     d("server_name", ...hub.names),
     blank,
     ...tlsServerDirectives(site, hub.tls),
+    ...embeddingDirectives(site),
     blank,
     d("client_max_body_size", `${site.limits.maxUploadMb}m`),
     ...serverLogs(site),
     blank,
+    ...comment("A raw path the hub's proxy may read as its metrics (a backslash in any spelling): refused."),
+    block("if", [`(${metricsRawVar}`, "=", "1)"], [d("return", 403)]),
     ...locations,
     hubDownLocation(site),
   ]);
@@ -285,8 +349,10 @@ export function renderNginx(site: SiteSpec): ProxyFiles {
     blank,
     block("map", ["$http_upgrade", upgradeVar], [d("default", "upgrade"), d("''", "close")]),
     blank,
+    ...metricsMap(),
     ...splitAuthMap(site),
     ...nginxLoginLimitHttp(site),
+    ...embeddingMap(site),
     ...comment(`The hub: ${hubUrl(site)}`),
     hubServer(site),
     ...site.extraSites.flatMap((s) => [blank, ...comment(`Static site ${s.domain}, from ${s.root}`), staticServer(site, s)]),

@@ -33,7 +33,32 @@ const cases: [string, Record<string, string>, RegExp][] = [
   ["an entry without a name", fleet([{ host: "203.0.113.1", hubDomain: "hub.example.org" }]), /^jupyterhub-edge:hosts\[0\]\.name: is required/],
   ["a bad name", fleet([entry("Room 1", 1)]), /^jupyterhub-edge:hosts\[0\]\.name: must be lowercase letters/],
   ["a duplicate name", fleet([entry("a", 1), { ...entry("a", 2), hubDomain: "other.example.org" }]), /^jupyterhub-edge:hosts\[1\]\.name: a is already the name of hosts\[0\]/],
-  ["a domain on two servers", fleet([entry("a", 1), entry("b", 2, { hubDomain: "hub-a.example.org" })]), /^jupyterhub-edge:hosts\[1\]: hub-a\.example\.org is already served by hosts\[0\]/],
+  // Issue 21: two hubs under one name share cookies whatever their ports (JupyterHub #4512).
+  [
+    "a hub domain on two servers (same base URL)",
+    fleet([entry("a", 1), entry("b", 2, { hubDomain: "hub-a.example.org", httpsPort: "8443" })]),
+    /^jupyterhub-edge:hosts\[1\]\.hubDomain: hub-a\.example\.org is already the hubDomain of hosts\[0\]: two hubs under one host name with the same base URL \(\/\) share their cookies whatever their ports, so signing in to one signs users out of the other \(JupyterHub #4512\); give this hub a hubDomain of its own, such as b\.example\.org$/,
+  ],
+  [
+    "a hub domain on two servers (one base URL inside the other)",
+    fleet([entry("a", 1, { hubDomain: "hub.example.org" }), entry("hub", 2, { hubDomain: "hub.example.org", hubPath: "/jhub/" })]),
+    /^jupyterhub-edge:hosts\[1\]\.hubDomain: hub\.example\.org is already the hubDomain of hosts\[0\]: two hubs under one host name with base URLs one inside the other \(\/ and \/jhub\/\) share their cookies whatever their ports, .* such as hub-hub\.example\.org$/,
+  ],
+  [
+    "a hub domain that is another server's extra site",
+    fleet([entry("a", 1, { extraSites: [{ domain: "www.example.org" }] }), entry("b", 2, { hubDomain: "www.example.org" })]),
+    /^jupyterhub-edge:hosts\[1\]\.hubDomain: www\.example\.org is already an extra site of hosts\[0\] \(each domain belongs to one server\), and a hub there would share its cookies with whatever else answers under that name, whatever the port \(JupyterHub #4512\); give this hub a hubDomain of its own, such as b\.example\.org, or remove the extra site from hosts\[0\]$/,
+  ],
+  [
+    "an extra site that is another server's hub domain",
+    fleet([entry("a", 1), entry("b", 2, { extraSites: [{ domain: "docs.example.org" }, { domain: "hub-a.example.org" }] })]),
+    /^jupyterhub-edge:hosts\[1\]\.extraSites\[1\]\.domain: hub-a\.example\.org is already the hubDomain of hosts\[0\] \(each domain belongs to one server\); serve this site under another name$/,
+  ],
+  [
+    "an extra site on two servers",
+    fleet([entry("a", 1, { extraSites: [{ domain: "www.example.org" }] }), entry("b", 2, { extraSites: [{ domain: "www.example.org" }] })]),
+    /^jupyterhub-edge:hosts\[1\]\.extraSites\[0\]\.domain: www\.example\.org is already served by hosts\[0\] \(each domain belongs to one server\)$/,
+  ],
   ["one server twice", fleet([entry("a", 1), entry("b", 1)]), /^jupyterhub-edge:hosts\[1\]\.host: 203\.0\.113\.1:22 is already hosts\[0\]/],
   ["a per-host key at the top", fleet([entry("a", 1)], { hubDomain: "hub.example.org" }), /^jupyterhub-edge:hubDomain: belongs to one server: with hosts, set it in each entry/],
   ["a shared bad key", fleet([entry("a", 1)], { tlsProfile: "old" }), /^jupyterhub-edge:tlsProfile: must be intermediate or modern/],

@@ -74,6 +74,32 @@ export const variants: Record<string, Record<string, unknown>> = {
     trustedSources: ["203.0.113.0/24", "2001:db8:7::/48", "198.51.100.7/32"],
     splitAuth: { users: [{ name: "workshop", passwordGiven: true }], allowFrom: ["198.51.100.7", "192.0.2.0/24"] },
   },
+  // Issue 21: metrics open to scrapers (IPv4 and IPv6), with split auth (whose regex location must
+  // not take the metrics path) under a sub-path; and on Debian 12 at / without split auth.
+  "debian13-metrics-scrapers-splitauth-subpath": {
+    ...baseConfig,
+    hubPath: "/jhub/",
+    metricsAllowFrom: ["192.0.2.10", "2001:db8:9::/64"],
+    splitAuth: { users: [{ name: "workshop", passwordGiven: true }], allowFrom: ["198.51.100.0/24"] },
+  },
+  "debian12-metrics-scrapers": { ...baseConfig, platform: "debian-12", metricsAllowFrom: ["10.20.0.0/16"] },
+  // Issue 21, embedding: off in every variant above (their files are byte for byte what they were
+  // before embedding existed); on here, with a wildcard origin and one with a port, beside an extra
+  // site; and on Debian 12 (nginx 1.22) under a sub-path on 8443 with split auth and metrics scrapers.
+  "debian13-embed": {
+    ...baseConfig,
+    embedAllowFrom: ["https://lms.example.edu", "https://*.instructure.com", "https://moodle.example.edu:8443"],
+    extraSites: [{ domain: "www.example.org" }],
+  },
+  "debian12-embed-splitauth-subpath": {
+    ...baseConfig,
+    platform: "debian-12",
+    hubPath: "/jhub/",
+    httpsPort: 8443,
+    embedAllowFrom: ["https://lms.example.edu"],
+    metricsAllowFrom: ["192.0.2.10"],
+    splitAuth: { users: [{ name: "workshop", passwordGiven: true }] },
+  },
   // Split auth on: each release × at / and under a sub-path (on 8443) × with and without allowFrom.
   ...splitAuthVariants(),
 };

@@ -147,6 +147,30 @@ export const badConfigs: BadConfig[] = [
   { what: "EAB key id without its HMAC key", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeEabKeyId: "kid-1" }), expected: /^jupyterhub-edge:acmeEabHmacKey: is required with acmeEabKeyId/ },
   { what: "EAB HMAC key without its key id", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeEabHmacKey: "c2VjcmV0LWhtYWMta2V5" }), expected: /^jupyterhub-edge:acmeEabKeyId: is required with acmeEabHmacKey/ },
   { what: "EAB HMAC key in plain base64 (not echoed)", strings: s({ certificateMode: "acme", acmeEmail: "a@example.org", acmeEabKeyId: "kid-1", acmeEabHmacKey: "ab+cd/ef" }), expected: /^jupyterhub-edge:acmeEabHmacKey: is base64 with '\+' or '\/'; an EAB HMAC key is base64url \(RFC 8555\)/ },
+  // ---- a hub on the public internet (issue 21): metrics scrapers, embedding origins, cookie isolation
+  { what: "metrics scraper given by name", strings: s({ metricsAllowFrom: JSON.stringify(["prometheus.example.org"]) }), expected: /^jupyterhub-edge:metricsAllowFrom\[0\]: must be an IPv4 or IPv6 address or CIDR such as 192\.0\.2\.0\/24 or 2001:db8::\/48 \(got "prometheus\.example\.org"\)$/ },
+  { what: "metrics open to every address (/0)", strings: s({ metricsAllowFrom: JSON.stringify(["0.0.0.0/0"]) }), expected: /^jupyterhub-edge:metricsAllowFrom\[0\]: 0\.0\.0\.0\/0 admits every address: the metrics would be public; list the scrapers' addresses/ },
+  { what: "metrics scrapers that together are everyone", strings: s({ metricsAllowFrom: JSON.stringify(["::/1", "8000::/1"]) }), expected: /^jupyterhub-edge:metricsAllowFrom: together ::\/1, 8000::\/1 admit every IPv6 address, so the metrics would be public; list only the scrapers' networks/ },
+  { what: "metrics scraper CIDR with host bits", strings: s({ metricsAllowFrom: JSON.stringify(["192.0.2.10/24"]) }), expected: /^jupyterhub-edge:metricsAllowFrom\[0\]: 192\.0\.2\.10\/24 has host bits set \(did you mean 192\.0\.2\.0\/24\?\)$/ },
+  { what: "metrics scrapers as plain text, not a list", strings: s({ metricsAllowFrom: "192.0.2.10" }), expected: /^jupyterhub-edge:metricsAllowFrom: is not a valid list \(set it with `pulumi config set --path 'metricsAllowFrom\[0\]' VALUE` or as JSON\)$/ },
+  { what: "metrics key misspelt", strings: s({ metricsAllowfrom: JSON.stringify(["192.0.2.10"]) }), expected: /^jupyterhub-edge:metricsAllowfrom: unknown config key; did you mean `metricsAllowFrom`\?$/ },
+  { what: "embedding origin over http", strings: s({ embedAllowFrom: JSON.stringify(["http://lms.example.edu"]) }), expected: /^jupyterhub-edge:embedAllowFrom\[0\]: must be an https origin: .*\(got "http:\/\/lms\.example\.edu"\)$/ },
+  { what: "embedding origin with a path", strings: s({ embedAllowFrom: JSON.stringify(["https://lms.example.edu/course/42"]) }), expected: /^jupyterhub-edge:embedAllowFrom\[0\]: must be an origin, without a path, query or fragment: frame-ancestors matches whole origins \(write https:\/\/lms\.example\.edu\)/ },
+  { what: "embedding origin with a trailing slash", strings: s({ embedAllowFrom: JSON.stringify(["https://lms.example.edu/"]) }), expected: /^jupyterhub-edge:embedAllowFrom\[0\]: must be an origin without a trailing '\/' \(write https:\/\/lms\.example\.edu\)/ },
+  { what: "embedding by everyone (*)", strings: s({ embedAllowFrom: JSON.stringify(["*"]) }), expected: /^jupyterhub-edge:embedAllowFrom\[0\]: must be an origin such as https:\/\/lms\.example\.edu \(https:\/\/, the host name, an optional :port; no path\) \(got "\*"\)$/ },
+  { what: "embedding origin with a bad port", strings: s({ embedAllowFrom: JSON.stringify(["https://lms.example.edu:70000"]) }), expected: /^jupyterhub-edge:embedAllowFrom\[0\]: port "70000" is not a TCP port/ },
+  { what: "embedding origin by IP address", strings: s({ embedAllowFrom: JSON.stringify(["https://192.0.2.4"]) }), expected: /^jupyterhub-edge:embedAllowFrom\[0\]: must name the platform by its host name, not an IP address/ },
+  { what: "embedding origin listed twice", strings: s({ embedAllowFrom: JSON.stringify(["https://lms.example.edu", "https://lms.example.edu"]) }), expected: /^jupyterhub-edge:embedAllowFrom\[1\]: https:\/\/lms\.example\.edu is listed twice$/ },
+  {
+    what: "two fleet hubs under one name (cookies shared whatever the port)",
+    strings: s({
+      host: "", hubDomain: "",
+      hosts: JSON.stringify([{ name: "room1", host: "203.0.113.10", hubDomain: "hub.example.org" }, { name: "room2", host: "203.0.113.11", hubDomain: "hub.example.org", httpsPort: 8443 }]),
+    }),
+    expected: /^jupyterhub-edge:hosts\[1\]\.hubDomain: hub\.example\.org is already the hubDomain of hosts\[0\]: two hubs under one host name with the same base URL \(\/\) share their cookies whatever their ports, so signing in to one signs users out of the other \(JupyterHub #4512\); give this hub a hubDomain of its own, such as room2\.example\.org$/,
+    // A fleet: the render tier checks it in fleet-config.test.ts (loadFromStrings reads one server).
+    programOnly: true,
+  },
 ];
 
 function provided(domain: string, certificate: string, privateKey: string, extra: Record<string, string> = {}): Record<string, string> {

@@ -45,13 +45,15 @@ export interface SpellingOptions {
   base: string;
   /** A hub user name, for the `<base>user/<name>/` starting points. */
   user: string;
+  /** The hub page every spelling means: `login` (split auth) unless given, e.g. `metrics`. */
+  page?: string;
 }
 
 /**
  * Several hundred distinct paths, each meant to read as `<base>hub/login` (or a hub page beside it)
  * to some URL normaliser, none of them plainly that to a byte-exact reader.
  */
-export function pathSpellings({ base, user }: SpellingOptions): Spelling[] {
+export function pathSpellings({ base, user, page = "login" }: SpellingOptions): Spelling[] {
   const baseSegs = base.split("/").filter(Boolean);
   const out = new Map<string, Spelling>();
   const add = (family: string, path: string) => {
@@ -64,26 +66,26 @@ export function pathSpellings({ base, user }: SpellingOptions): Spelling[] {
   //    between `hub` and `login`, in every letter case.
   for (const hub of hubCases) {
     for (const sep of separators) {
-      add("direct", join([...baseSegs, hub, "login"], sep));
-      add("direct", `${base}${hub}${sep}login`);
+      add("direct", join([...baseSegs, hub, page], sep));
+      add("direct", `${base}${hub}${sep}${page}`);
       add("direct", `${base}${hub}${sep}`);
     }
   }
   // 2. A `.` segment on the way: before `hub`, and between `hub` and `login`.
   for (const cur of currents) {
     for (const sep of separators) {
-      add("dot", `${base}${cur}${sep}hub/login`);
-      add("dot", `${base}hub${sep}${cur}${sep}login`);
+      add("dot", `${base}${cur}${sep}hub/${page}`);
+      add("dot", `${base}hub${sep}${cur}${sep}${page}`);
     }
   }
   // 3. Climbing back from the paths that stay open, with `..` in every spelling: the whole path in
   //    one separator, and a plain prefix followed by a climb in another (what a browser-made link
   //    plus a typed suffix looks like).
   const starts: { from: string[]; up: number; to: string[] }[] = [
-    { from: ["user", user], up: 2, to: ["hub", "login"] },
-    { from: ["user", user, "api", "contents"], up: 4, to: ["hub", "login"] },
-    { from: ["hub", "api"], up: 2, to: ["hub", "login"] },
-    { from: ["hub", "api", "users"], up: 2, to: ["login"] },
+    { from: ["user", user], up: 2, to: ["hub", page] },
+    { from: ["user", user, "api", "contents"], up: 4, to: ["hub", page] },
+    { from: ["hub", "api"], up: 2, to: ["hub", page] },
+    { from: ["hub", "api", "users"], up: 2, to: [page] },
   ];
   for (const { from, up, to } of starts) {
     const where = `climb from ${from.join("/").replace(user, "<name>")}`;
@@ -99,8 +101,8 @@ export function pathSpellings({ base, user }: SpellingOptions): Spelling[] {
   }
   // 4. Characters a WHATWG parser drops (an HTTP parser must refuse them, or pass them as bytes).
   for (const c of dropped) {
-    add("dropped char", `${base}hu${c}b/login`);
-    add("dropped char", `${base}user/${user}/..${c}/../hub/login`);
+    add("dropped char", `${base}hu${c}b/${page}`);
+    add("dropped char", `${base}user/${user}/..${c}/../hub/${page}`);
   }
   return [...out.values()];
 }
