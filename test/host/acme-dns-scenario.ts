@@ -23,7 +23,7 @@ import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, runS
 import { AcmeInstance, AcmeServer, renewAsTheTimerWould, startAcme, stopAcme } from "../support/acme";
 import { DnsServer, startDns } from "../support/dns-server";
 import { probeHubKernel, httpRequest } from "../support/hub-probe";
-import { servedCertificate } from "../support/served-certificate";
+import { servedAfterChange, servedCertificate } from "../support/served-certificate";
 
 
 export function acmeDnsScenario(proxy: ProxyKind, suite: "trixie" | "bookworm", index: number): void {
@@ -162,7 +162,9 @@ export function acmeDnsScenario(proxy: ProxyKind, suite: "trixie" | "bookworm", 
     const before = await servedCertificate(host.addr, HUB, issuingRoot);
     const r = renewAsTheTimerWould(host);
     assert.match(r.stdout, /exit=0/, r.stdout + r.stderr);
-    const afterRenewal = await servedCertificate(host.addr, HUB, issuingRoot);
+    const afterRenewal = await servedAfterChange(host.addr, HUB, issuingRoot, before.serial);
+    const onDisk = ssh(host, `openssl x509 -noout -serial -in /etc/letsencrypt/live/${HUB}/cert.pem`).stdout.trim();
+    console.log(`# ${HUB}: serial of the lineage's certificate on disk after the renewal: ${onDisk}`);
     console.log(`# ${HUB}: serial before renewal ${before.serial}, after ${afterRenewal.serial}`);
     assert.notEqual(afterRenewal.serial, before.serial, "the proxy serves the renewed certificate");
     assert.equal(afterRenewal.authorized, true);

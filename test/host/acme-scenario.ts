@@ -94,7 +94,12 @@ export function acmeScenario(proxy: ProxyKind): void {
     assert.equal(timer, "enabled", "the distro's certbot.timer renews unattended");
     const r = renewAsTheTimerWould(host);
     assert.match(r.stdout, /exit=0/, r.stdout);
-    const afterRenewal = await servedSerial(host.addr, HUB);
+    // A graceful reload returns before the new workers take connections: poll for a while.
+    let afterRenewal = await servedSerial(host.addr, HUB);
+    for (let i = 0; afterRenewal === before && i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      afterRenewal = await servedSerial(host.addr, HUB);
+    }
     console.log(`# ${HUB}: serial before renewal ${before}, after ${afterRenewal}`);
     assert.notEqual(afterRenewal, before, "the proxy serves the renewed certificate");
     const dropin = ssh(host, "systemctl show -p Environment certbot.service").stdout;

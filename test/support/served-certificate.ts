@@ -26,3 +26,17 @@ export function servedCertificate(addr: string, servername: string, ca: string, 
     });
   });
 }
+
+/**
+ * The certificate served once it is no longer the one with serial `before`, polled for up to
+ * `withinMs`: a graceful reload returns before the proxy's new workers take connections, and under
+ * load the first handshakes after it still reach an old worker. The last one seen if none changed.
+ */
+export async function servedAfterChange(addr: string, servername: string, ca: string, before: string, withinMs = 20_000): Promise<ServedCertificate> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const now = await servedCertificate(addr, servername, ca);
+    if (now.serial !== before || Date.now() > deadline) return now;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
