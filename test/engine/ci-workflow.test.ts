@@ -260,6 +260,7 @@ if (why) {
       keep("preview-apache", r.out);
       assert.equal(r.status, 0, r.out);
       assert.deepEqual(changes(r.out), [
+        "edge-bruteforce-fail2ban-jail update", // the jail reads the other proxy's access log
         "edge-hub-hub-bind-url update", // its comment names the proxy
         "edge-proxy-apache-modules create",
         "edge-proxy-proxy-capacity replace", // the sizing is per proxy (nginx.conf vs the MPM file)
