@@ -11,6 +11,7 @@ import { HubBindUrl } from "./hub-bind-url";
 import { BruteForceProtection } from "./brute-force";
 import { StepPayload, StepRegistry, remoteStep } from "./remote-step";
 import { SplitAuth } from "./split-auth";
+import { EdgeProvider, ServerState } from "./server-state";
 
 export interface EdgeSiteArgs {
   /** The validated site model (config/schema.ts). */
@@ -106,6 +107,13 @@ export class EdgeSite extends pulumi.ComponentResource {
 
     const hubStep = byName("hub-bind-url");
     if (hubStep) new HubBindUrl(`${name}-hub`, { ...stepArgs, step: hubStep, bindUrl: hubBindUrl(site) }, { parent: this });
+
+    // Last: it records what every step put there, and a repair re-runs steps that exist by then.
+    // Its provider is this package's own plugin, declared explicitly: a default provider would take
+    // the whole `jupyterhub-edge:*` stack config as its own (the project and the package share the
+    // name) and show an update of itself in every preview of a config change.
+    const watchProvider = new EdgeProvider(`${name}-drift-provider`, { parent: this });
+    new ServerState(`${name}-drift`, { connection: host.connection, user: args.connection.user, server: name, steps }, { parent: this, provider: watchProvider, dependsOn: [...registry.values()] });
 
     this.url = pulumi.output(hubUrl(site));
     this.caPem = selfSigned?.caPem ?? pulumi.output("");

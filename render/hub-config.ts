@@ -9,7 +9,7 @@ import { SiteSpec, hubBindUrl, subdomainHost } from "../model/site";
 // What is true of the block (issue 19): `pulumi up` rewrites it only when the stack's settings for
 // it change; a hand edit is neither detected nor undone before that. The remote script finds the
 // block by the marker's first words, so this wording can change without losing a deployed block.
-export const HUB_BLOCK_BEGIN = "# BEGIN jupyterhub-edge managed block: rewritten by `pulumi up` when the stack's bind_url changes; hand edits are not detected";
+export const HUB_BLOCK_BEGIN = "# BEGIN jupyterhub-edge managed block: rewritten by `pulumi up` when the stack's bind_url changes; `pulumi preview --refresh` shows hand edits";
 export const HUB_BLOCK_END = "# END jupyterhub-edge managed block";
 
 /** A Python single-quoted literal. Validated inputs carry no quotes, but escape anyway. */

@@ -53,9 +53,10 @@ export function hstsValue(site: SiteSpec): string | null {
 }
 
 /** The managed-file banner both proxies' files start with. */
-// Says what is true (issue 19): a step rewrites its files when what they render changes, not when
-// the server's copy was edited by hand (nothing reads it back yet).
+// Says what is true (issues 19, 22): a plain `up` rewrites a file when what it renders changes;
+// hand edits are read back only with --refresh (the drift watch, components/server-state.ts).
 export const managedBanner = [
   "Managed by jupyterhub-edge (Pulumi); removed by `pulumi destroy`. `pulumi up` rewrites this file",
-  "when the stack config changes what it renders: hand edits are not detected, and are lost then.",
+  "when the stack config changes what it renders; `pulumi preview --refresh` shows hand edits and",
+  "`pulumi up --refresh` puts the file back as the program wrote it.",
 ];

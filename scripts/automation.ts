@@ -3,6 +3,7 @@
  * tier drive the real Pulumi engine without the nodejs language host. The CLI comes from PATH
  * (scripts/toolchain/env.sh puts it there), plugins from $PULUMI_HOME.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
@@ -62,12 +63,31 @@ export function tolerateFailedRunRejections(expected?: RegExp): void {
   });
 }
 
+/**
+ * The package's provider plugin runs the compiled package (dist/, `npm run build:lib`, which `npm ci`
+ * runs as its prepare script). Rebuilt here when a source it is compiled from is newer, so that an
+ * edited checkout never runs a stale provider.
+ */
+export function ensureProviderBuilt(): void {
+  const built = path.join(repoRoot, "dist", "provider", "index.js");
+  const builtAt = fs.existsSync(built) ? fs.statSync(built).mtimeMs : 0;
+  const sources = ["provider", "lib", "components", "steps", "model", "render", "config"].flatMap((d) =>
+    fs.readdirSync(path.join(repoRoot, d), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts")).map((f) => path.join(repoRoot, d, f)),
+  );
+  if (builtAt > 0 && sources.every((f) => fs.statSync(f).mtimeMs <= builtAt)) return;
+  const r = spawnSync("npm", ["run", "--silent", "build:lib"], { cwd: repoRoot, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`npm run build:lib failed:\n${r.stdout}${r.stderr}`);
+}
+
 export async function edgeStack(opts: EdgeStackOptions): Promise<Stack> {
   tolerateFailedRunRejections();
+  ensureProviderBuilt();
   fs.mkdirSync(opts.workDir, { recursive: true });
   fs.mkdirSync(opts.backendDir, { recursive: true });
   // The project file (config declarations and defaults) is the repository's own.
-  fs.copyFileSync(path.join(repoRoot, "Pulumi.yaml"), path.join(opts.workDir, "Pulumi.yaml"));
+  // The package's own provider plugin is named by a path relative to the project: absolute in the copy.
+  const project = fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8").replace(/^(\s+path: )\.\/provider$/m, `$1${path.join(repoRoot, "provider")}`);
+  fs.writeFileSync(path.join(opts.workDir, "Pulumi.yaml"), project);
   const pulumiCommand = await PulumiCommand.get({ skipVersionCheck: true });
   const stack = await LocalWorkspace.createOrSelectStack(
     { stackName: opts.stackName, projectName: "jupyterhub-edge", program: main },

@@ -9,6 +9,13 @@ const lines = [
   "  options:",
   "    typescript: true",
   "    packagemanager: npm",
+  // The package's own provider (provider/): serves the ServerState resource, whose read lets
+  // `pulumi preview --refresh` see hand edits. It runs the compiled package (`npm run build:lib`,
+  // which `npm ci` runs as its prepare script).
+  "plugins:",
+  "  providers:",
+  "    - name: jupyterhub-edge",
+  "      path: ./provider",
   "config:",
 ];
 for (const [k, v] of Object.entries(configKeys) as [string, any][]) {

@@ -73,5 +73,5 @@ main() {
     esac
   done
 }
-main
-exit 0
+# One line: bash has read it whole before main reads the rest of stdin.
+main; exit 0

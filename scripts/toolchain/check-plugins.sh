@@ -30,16 +30,19 @@ for name in command tls random; do
   fi
 done
 
-# Plain `pulumi up` needs the nodejs language host (normal Pulumi installs ship it next to the CLI);
-# the Automation API path used by scripts/deploy-dev.ts and the tests does not. The component
-# package (provider/) runs on it too. A Python program using the package (examples/python) needs the
-# python language host and its pulumi-language-python-exec script beside it, and the `pulumi`
-# package from PyPI (pinned in examples/python/requirements.txt). Neither counts as a missing plugin.
+# Every run of the program needs the nodejs language host (normal Pulumi installs ship it next to
+# the CLI): it runs this package's own provider plugin (provider/, the drift watch's), for plain
+# `pulumi up` and the Automation API path (scripts/deploy-dev.ts, the tests) alike, and the
+# component package for other languages. Missing, it counts as a missing plugin. A Python program
+# using the package (examples/python) needs the python language host and its
+# pulumi-language-python-exec script beside it, and the `pulumi` package from PyPI (pinned in
+# examples/python/requirements.txt); that one does not count.
 cli_dir=$(dirname "$(command -v pulumi 2>/dev/null || echo /x)")
 if command -v pulumi-language-nodejs >/dev/null || [[ -x $cli_dir/pulumi-language-nodejs ]]; then
   echo "ok language-host nodejs"
 else
-  echo "missing language-host pulumi-language-nodejs: comes with a normal Pulumi install (https://www.pulumi.com/docs/install/); only plain 'pulumi up' and the component package need it"
+  echo "missing language-host pulumi-language-nodejs: comes with a normal Pulumi install (https://www.pulumi.com/docs/install/); every run of the program needs it (it starts this package's own provider plugin, the drift watch), as do plain 'pulumi up' and the component package"
+  missing=1
 fi
 if { command -v pulumi-language-python >/dev/null || [[ -x $cli_dir/pulumi-language-python ]]; } &&
    { command -v pulumi-language-python-exec >/dev/null || [[ -x $cli_dir/pulumi-language-python-exec ]]; }; then

@@ -21,7 +21,7 @@ import * as path from "path";
 import { randomBytes } from "crypto";
 import * as yaml from "js-yaml";
 import { repoRoot } from "../../scripts/automation";
-import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost } from "../support/sandbox";
+import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, ssh } from "../support/sandbox";
 import { httpsGet } from "../support/hub-probe";
 import { missingToolchain } from "./scenario";
 
@@ -96,13 +96,28 @@ if (why) {
     ];
   }
 
-  /** One job of the workflow, step by step, as the runner would; returns the pulumi command's output. */
-  function runJob(job: "preview" | "up", extraArgs: string[] = []): { status: number; out: string; seconds: number; command: string } {
-    let result: { status: number; out: string; seconds: number; command: string } | undefined;
+  /**
+   * One job of the workflow, step by step, as the runner would; returns the pulumi command's output
+   * (the drift job: its check step's, which may fail, and the job summary it wrote).
+   */
+  function runJob(job: "preview" | "up" | "drift", extraArgs: string[] = []): { status: number; out: string; seconds: number; command: string; summary: string } {
+    let result: { status: number; out: string; seconds: number; command: string; summary: string } | undefined;
+    const summaryFile = path.join(work, `summary-${job}.md`);
+    fs.writeFileSync(summaryFile, "");
     for (const step of workflow.jobs[job].steps) {
-      const env = { ...baseEnv(), ...Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, expand(v)])) };
+      const env = { ...baseEnv(), GITHUB_STEP_SUMMARY: summaryFile, ...Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, expand(v)])) };
       if (step.uses?.startsWith("actions/checkout@") || step.uses?.startsWith("actions/setup-node@")) continue; // the copy; this Node
-      if (step.run?.startsWith("npm ci")) continue; // node_modules is the checkout's own (linked)
+      // node_modules is the checkout's own (linked); npm ci's prepare script (build:lib) ran in before().
+      if (step.run?.startsWith("npm ci")) continue;
+      // Without a command the action only installs the CLI: here it is on the PATH already.
+      if (step.uses?.startsWith("pulumi/actions@") && step.with?.command === undefined) continue;
+      if (step.run?.includes("scripts/ci/drift-check.sh")) {
+        const t0 = Date.now();
+        const r = spawnSync("bash", ["-e", "-c", step.run], { cwd: project, env, encoding: "utf8", timeout: 20 * 60_000 });
+        result = { status: r.status ?? -1, out: `${r.stdout}${r.stderr}`, seconds: (Date.now() - t0) / 1000, command: expand(step.run), summary: fs.readFileSync(summaryFile, "utf8") };
+        console.log(`# ${job}: ${step.run} → exit ${result.status} in ${result.seconds.toFixed(1)} s`);
+        continue;
+      }
       if (step.run) {
         const r = spawnSync("bash", ["-e", "-c", step.run], { cwd: project, env, encoding: "utf8" });
         assert.equal(r.status, 0, `${job}: '${step.run}' failed:\n${r.stdout}${r.stderr}`);
@@ -116,7 +131,7 @@ if (why) {
         assert.equal(r.status, 0, `pulumi ${c.join(" ")}:\n${r.out}`);
       }
       const r = pulumi([...command, ...extraArgs], env);
-      result = { ...r, command: `pulumi ${[...command, ...extraArgs].join(" ")}` };
+      result = { ...r, command: `pulumi ${[...command, ...extraArgs].join(" ")}`, summary: "" };
       console.log(`# ${job}: ${result.command} → exit ${r.status} in ${r.seconds.toFixed(1)} s`);
     }
     return result!;
@@ -169,6 +184,9 @@ if (why) {
       fs.copyFileSync(path.join(repoRoot, f), path.join(project, f));
     }
     fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(project, "node_modules"));
+    // What `npm ci` runs as the prepare script: the package's own provider plugin (dist/).
+    const build = spawnSync("npm", ["run", "--silent", "build:lib"], { cwd: project, encoding: "utf8" });
+    assert.equal(build.status, 0, `build:lib in the checkout:\n${build.stdout}${build.stderr}`);
     fs.mkdirSync(backend, { recursive: true });
     // What the team commits once (docs/ci.md §2): the stack file with its encryption salt.
     fs.writeFileSync(stackFile, yaml.dump({ config: {
@@ -214,6 +232,30 @@ if (why) {
     const created = changes(fs.readFileSync(path.join(work, "up.txt"), "utf8"));
     assert.ok(created.includes("edge-host-scripts create") && created.length > 15, `the change parser reads the up's creates: ${created.join(", ")}`);
     assert.match(r.out, /Resources:\s*\n\s*\d+ unchanged\s*$/m);
+  });
+
+  test("CI: the scheduled drift job: clean passes; a hand edit fails it with the server, the item and the diff in the job summary; up --refresh repairs", () => {
+    const clean = runJob("drift");
+    assert.equal(clean.status, 0, clean.out.slice(-3000));
+    assert.match(clean.summary, /^### Stack `ci`: no drift$/m);
+    const vhost = "/etc/nginx/conf.d/jupyterhub-edge.conf";
+    const wrote = ssh(host, `sha256sum ${vhost}`).stdout;
+    const edit = ssh(host, "bash -s", `set -e; sed -i '0,/proxy_read_timeout/s//proxy_read_timeout 7200s; # by hand, room 2/' ${vhost}; nginx -t -q; systemctl reload nginx`);
+    assert.equal(edit.status, 0, edit.stderr);
+    const dirty = runJob("drift");
+    keep("drift-job", dirty.out);
+    console.log(dirty.summary.split("\n").map((l) => `#   ${l}`).join("\n"));
+    assert.notEqual(dirty.status, 0, "the job fails on drift");
+    assert.match(dirty.summary, /^### Stack `ci`: hand edits on the servers$/m);
+    assert.match(dirty.summary, /^server \(this stack's server\):$/m);
+    assert.match(dirty.summary, new RegExp(`proxy-config: ${vhost}`));
+    assert.match(dirty.summary, /"\+\s*proxy_read_timeout 7200s; # by hand, room 2"/);
+    const env = { ...baseEnv(), PULUMI_BACKEND_URL: secrets.PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE: secrets.PULUMI_CONFIG_PASSPHRASE };
+    const repair = pulumi(["up", "--refresh", "--yes", "--skip-preview", "--suppress-progress", "--stack", STACK, "--non-interactive"], env);
+    assert.equal(repair.status, 0, repair.out.slice(-3000));
+    assert.equal(ssh(host, `sha256sum ${vhost}`).stdout, wrote, "the vhost is back as the program wrote it");
+    const again = runJob("drift");
+    assert.equal(again.status, 0, again.out.slice(-3000));
   });
 
   test("CI: preview of a hubPath change shows the rendered vhost lines and the hub block, no script", () => {

@@ -23,7 +23,8 @@ export function missingToolchain(): string {
   if (process.env.JHE_ENGINE_MISSING !== undefined) return process.env.JHE_ENGINE_MISSING;
   if (spawnSync("pulumi", ["version"]).status !== 0) return "pulumi CLI not on PATH (source scripts/toolchain/env.sh)";
   const r = spawnSync("bash", [path.join(repoRoot, "scripts/toolchain/check-plugins.sh"), "--check"], { encoding: "utf8" });
-  return r.stdout.split("\n").filter((l) => l.startsWith("missing plugin")).join("; ");
+  // The nodejs language host too: it runs this package's own provider plugin (the drift watch).
+  return r.stdout.split("\n").filter((l) => l.startsWith("missing plugin") || l.startsWith("missing language-host pulumi-language-nodejs")).join("; ");
 }
 
 const HUB = "hub.engine.test";

@@ -191,7 +191,7 @@ export function hostScenario({ suite, platform, proxy, preexistingSite }: Scenar
       assert.match(r.stderr + r.stdout, /only its comments changed; rewritten without restarting jupyterhub/);
     }
     assert.equal(pid(), before, "the hub was restarted for a comment");
-    assert.match(ssh(host, "grep '^# BEGIN jupyterhub-edge' /etc/jupyterhub/jupyterhub_config.py").stdout, /hand edits are not detected/);
+    assert.match(ssh(host, "grep '^# BEGIN jupyterhub-edge' /etc/jupyterhub/jupyterhub_config.py").stdout, /`pulumi preview --refresh` shows hand edits/);
   });
 
   test(`${proxy}/${suite}: a broken config is refused by the config test and the live site keeps its old files`, async () => {

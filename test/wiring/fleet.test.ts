@@ -86,10 +86,11 @@ before(async () => {
 
 test("a single-host stack keeps every resource URN it had before fleets (no renames on upgrade)", () => {
   const expected = fs.readFileSync(path.join(__dirname, "../fixtures/urns/single-host.txt"), "utf8").trim().split("\n");
-  // Resources added since are new URNs, not renames: brute-force protection (issue 21, on by default).
-  const added = /jupyterhub-edge:security:BruteForceProtection/;
+  // Resources added since are new URNs, not renames: brute-force protection (issue 21, on by
+  // default) and the drift watch (issue 22).
+  const added = /jupyterhub-edge:security:BruteForceProtection|jupyterhub-edge:index:ServerState::edge-drift$|pulumi:providers:jupyterhub-edge::edge-drift-provider$/;
   assert.deepEqual(singleUrns.filter((u) => !added.test(u)), expected);
-  assert.equal(singleUrns.filter((u) => added.test(u)).length, 3, "the BruteForceProtection component and its two steps");
+  assert.equal(singleUrns.filter((u) => added.test(u)).length, 5, "the BruteForceProtection component and its two steps, the ServerState and its provider");
 });
 
 test("each server of a fleet is its own EdgeSite subgraph, named after the entry", () => {
