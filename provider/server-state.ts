@@ -84,6 +84,9 @@ function ssh(conn: Connection, commandLine: string, stdin: string, timeoutMs: nu
   });
 }
 
+/** The drift entry of a server the probe could not reach (no step owns it: nothing to re-apply). */
+const UNREACHABLE_KEY = "server: unreachable";
+
 /** What differs on the server now, `{ "<step>: <item>": what }`. */
 async function probe(inp: Inputs): Promise<Record<string, string | string[]>> {
   const sudo = inp.user === "root" ? "" : "sudo -n ";
@@ -126,7 +129,15 @@ export const serverStateProvider = {
     const inputs = readInputs.get(urn);
     readInputs.delete(urn);
     const inp = inputsOf(inputs ?? props);
-    const drift = await probe(inp);
+    let drift: Record<string, string | string[]>;
+    try {
+      drift = await probe(inp);
+    } catch (e) {
+      // A server that does not answer is shown as such, in its own entry, and the other servers'
+      // drift is still read (a failed read would stop the whole refresh). `up --refresh` then
+      // fails for this server alone, naming it.
+      drift = { [UNREACHABLE_KEY]: (e as Error).message.split("\n")[0] };
+    }
     return { id, props: { ...props, drift } };
   },
 

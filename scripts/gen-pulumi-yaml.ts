@@ -4,6 +4,9 @@ import { configKeys } from "../config/keys";
 const lines = [
   "name: jupyterhub-edge",
   "description: JupyterHub behind nginx or Apache on a real server — HTTPS, websockets, managed bind_url.",
+  // The program's entry, named: without it the nodejs host takes package.json's `exports` — the
+  // library (dist/lib), which declares no resource — and `up` would delete the whole stack.
+  "main: index.ts",
   "runtime:",
   "  name: nodejs",
   "  options:",

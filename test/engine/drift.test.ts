@@ -19,9 +19,12 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
-import { edgeStack } from "../../scripts/automation";
+import { edgeStack, repoRoot } from "../../scripts/automation";
+import { runLabInBrowser } from "../support/lab-browser";
+import * as tls from "tls";
 import { SandboxHost, createHost, removeHost, ssh } from "../support/sandbox";
 import { probeHubKernel } from "../support/hub-probe";
 import { missingToolchain } from "./scenario";
@@ -72,6 +75,16 @@ if (missing) {
     assert.match(res.output, /42/);
     return res.totalMs;
   }
+
+  /** The leaf certificate a server presents for a name, as PEM (the browser pins exactly it). */
+  const leafPem = (addr: string, name: string) => new Promise<string>((resolve, reject) => {
+    const sock = tls.connect({ host: addr, port: 443, servername: name, rejectUnauthorized: false }, () => {
+      const raw = sock.getPeerCertificate().raw.toString("base64");
+      sock.destroy();
+      resolve(`-----BEGIN CERTIFICATE-----\n${raw.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`);
+    });
+    sock.once("error", reject);
+  });
 
   /** Which resources an operation would change (or changed), as "op name". */
   const recorder = () => {
@@ -147,6 +160,7 @@ if (missing) {
     sh(room1, [
       `sed -i '0,/proxy_read_timeout/s//proxy_read_timeout 7200s; # was: proxy_read_timeout/' ${NGINX_VHOST}`,
       `chmod 0600 ${NGINX_HTTP}`,
+      `chown www-data ${NGINX_HTTP}`,
       `rm /etc/jupyterhub-edge/htpasswd`,
       `echo '# the tutors own this file' >${TUTORS_OWN}`,
       "nginx -t -q && systemctl reload nginx",
@@ -158,6 +172,8 @@ if (missing) {
       "sed -i '/^# BEGIN jupyterhub-edge managed block/,/^# END jupyterhub-edge managed block/s/^c.JupyterHub.bind_url = .*$/c.JupyterHub.bind_url = \"http:\\/\\/0.0.0.0:8000\"  # opened by hand/' /etc/jupyterhub/jupyterhub_config.py",
       "grep -q 'opened by hand' /etc/jupyterhub/jupyterhub_config.py",
       "systemctl disable --now fail2ban",
+      // A package the program installed, removed (fail2ban itself stays: it only recommends it).
+      "apt-get remove -y -q nftables >/dev/null",
     ].join("\n"));
 
     const rec = recorder();
@@ -171,13 +187,14 @@ if (missing) {
     // room1: the vhost's diff, the mode, the secret file only as missing.
     assert.match(text, new RegExp(`proxy-config: ${NGINX_VHOST}`));
     assert.match(text, /\+\s*proxy_read_timeout 7200s; # was: proxy_read_timeout/);
-    assert.match(text, new RegExp(`proxy-http: ${NGINX_HTTP}.*mode 0600, the program set 0644`));
+    assert.match(text, new RegExp(`proxy-http: ${NGINX_HTTP}.*mode 0600, the program set 0644; owner www-data:root, the program set root:root`));
     assert.match(text, /split-auth-users: \/etc\/jupyterhub-edge\/htpasswd.*missing/);
     // room2: Apache stopped, the block's diff, fail2ban disabled.
     assert.match(text, /proxy-packages: unit apache2.*inactive, the program keeps it running/);
     assert.match(text, /hub-bind-url: \/etc\/jupyterhub\/jupyterhub_config.py \(managed block\)/);
     assert.match(text, /\+c\.JupyterHub\.bind_url = \\?"http:\/\/0\.0\.0\.0:8000\\?"  # opened by hand/);
     assert.match(text, /fail2ban-packages: unit fail2ban.*(inactive|disabled)/);
+    assert.match(text, /fail2ban-packages: package nftables.*not installed \(the program installed it\)/);
     // Nothing of the tutors' own file, nothing of room3.
     assert.doesNotMatch(text, /tutors-notes/);
     assert.doesNotMatch(text, /room3-drift.*update/);
@@ -201,12 +218,50 @@ if (missing) {
     assert.equal(ssh(H(room1), `cat ${TUTORS_OWN}`).stdout, "# the tutors own this file\n", "a file outside the program's is left alone");
     assert.equal(ssh(H(room2), "systemctl is-active apache2; systemctl is-enabled apache2").stdout.trim(), "active\nenabled");
     assert.equal(ssh(H(room2), "systemctl is-active fail2ban; systemctl is-enabled fail2ban").stdout.trim(), "active\nenabled");
+    assert.match(ssh(H(room2), "dpkg-query -W -f='${db:Status-Status}' nftables").stdout, /^installed$/);
     for (const r of [room1, room2]) console.log(`# ${r.name} (${r.proxy}): a kernel through split auth in ${await kernel(r)} ms`);
+    // And as a participant sees it: a real browser through the repaired password prompt and vhost.
+    const shot = path.join(repoRoot, "test-artifacts", "drift", "room1-after-repair.png");
+    fs.mkdirSync(path.dirname(shot), { recursive: true });
+    const b = await runLabInBrowser({
+      baseUrl: outputs.room1.url, hostAddr: H(room1).addr, leafCertPem: await leafPem(H(room1).addr, hub(room1)),
+      basicAuth: { username: TUTOR, password: outputs.room1[`splitAuthPassword-${TUTOR}`] }, hubUser: H(room1).hubUser, hubPassword: H(room1).hubPassword,
+      screenshotPath: shot,
+    });
+    assert.equal(b.output, "42");
+    assert.equal(b.outputAfterReload, "42");
+    console.log(`# room1: chromium ${b.chromiumVersion}: password prompt (${b.challenges[0]?.realm}) → JupyterLab → print(6*7) → ${b.output}, after reload ${b.outputAfterReload}; ${path.relative(repoRoot, shot)}`);
   });
 
   test("engine drift: a second preview --refresh is clean (--expect-no-changes)", async () => {
     const t0 = Date.now();
     const preview = await stack.preview({ refresh: true, expectNoChanges: true });
     console.log(`# preview --refresh --expect-no-changes: ${JSON.stringify(preview.changeSummary)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+
+  test("engine drift: a server that does not answer is shown as such; the others are still read", async () => {
+    const down = ROOMS[2];
+    const sshd = (action: "stop" | "start") => {
+      // Stopped over SSH; started again from this machine inside the host's namespaces (no SSH then).
+      if (action === "stop") return assert.equal(ssh(H(down), "systemctl stop ssh.socket ssh.service; echo stopped").stdout.trim(), "stopped");
+      const dir = path.join(process.env.JHE_SANDBOX_DIR ?? "/var/lib/jupyterhub-edge-sandbox", "hosts", H(down).name);
+      const init = spawnSync("pgrep", ["-P", fs.readFileSync(path.join(dir, "nspawn.pid"), "utf8").trim()], { encoding: "utf8" }).stdout.trim().split("\n")[0];
+      const r = spawnSync("nsenter", ["-t", init, "-m", "-u", "-i", "-n", "-p", "systemctl", "start", "ssh.service"], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+    };
+    sshd("stop");
+    try {
+      const rec = recorder();
+      const t0 = Date.now();
+      const preview = await stack.preview({ refresh: true, onEvent: rec.onEvent });
+      console.log(`# preview --refresh with ${down.name}'s SSH down: ${JSON.stringify(preview.changeSummary)} in ${((Date.now() - t0) / 1000).toFixed(1)} s; changes: ${rec.changed.join(", ")}`);
+      assert.deepEqual(rec.changed, [`update edge-${down.name}-drift`]);
+      const line = preview.stdout.split("\n").find((l) => l.includes("server: unreachable"));
+      console.log(`#   ${line?.trim()}`);
+      assert.match(line ?? "", new RegExp(`server edge-${down.name} \\(${H(down).addr.replace(/\./g, "\\.")}\\): the drift probe failed`));
+    } finally {
+      sshd("start");
+    }
+    await stack.preview({ refresh: true, expectNoChanges: true });
   });
 }

@@ -23,7 +23,7 @@ import * as os from "os";
 import * as path from "path";
 import { randomBytes } from "crypto";
 import * as yaml from "js-yaml";
-import { repoRoot } from "../../scripts/automation";
+import { ensureProviderBuilt, repoRoot } from "../../scripts/automation";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, ssh } from "../support/sandbox";
 import { S3Server, startS3Server, versitygwBinDir } from "../support/s3-server";
 import { Secret, findLeaks, formatLeaks, leakForms } from "../support/secret-audit";
@@ -143,6 +143,9 @@ if (why) {
       fs.copyFileSync(path.join(repoRoot, f), path.join(project, f));
     }
     fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(project, "node_modules"));
+    // The package's provider plugin (what `npm ci`'s prepare script builds), the checkout's own.
+    ensureProviderBuilt();
+    fs.symlinkSync(path.join(repoRoot, "dist"), path.join(project, "dist"));
     fs.mkdirSync(path.join(work, "pulumi-home"));
     fs.symlinkSync(path.join(process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi"), "plugins"), path.join(work, "pulumi-home", "plugins"));
     // The workflow's own step writes the key files (scripts/ci/stack-secrets.sh, from the secrets).
