@@ -86,7 +86,11 @@ export async function edgeStack(opts: EdgeStackOptions): Promise<Stack> {
   fs.mkdirSync(opts.backendDir, { recursive: true });
   // The project file (config declarations and defaults) is the repository's own.
   // The package's own provider plugin is named by a path relative to the project: absolute in the copy.
-  const project = fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8").replace(/^(\s+path: )\.\/provider$/m, `$1${path.join(repoRoot, "provider")}`);
+  // An inline program has no entry file: the project's `main:` goes too.
+  const project = fs
+    .readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8")
+    .replace(/^(\s+path: )\.\/provider$/m, `$1${path.join(repoRoot, "provider")}`)
+    .replace(/^main: .*\n/m, "");
   fs.writeFileSync(path.join(opts.workDir, "Pulumi.yaml"), project);
   const pulumiCommand = await PulumiCommand.get({ skipVersionCheck: true });
   const stack = await LocalWorkspace.createOrSelectStack(

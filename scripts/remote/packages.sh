@@ -6,7 +6,8 @@
 #   leftovers (space-separated paths the packages create that their purge leaves behind),
 #   conflicts (units that must not hold the ports while ours runs — the other proxy)
 # apply: apt-get / dnf install; start + enable the unit. Records added packages, the unit's prior state,
-#   and which leftover paths did not exist before.
+#   and which leftover paths did not exist before. A later apply installs again any package of the
+#   set removed since, and starts and enables the unit again.
 # undo: purges the packages this step added, then removes the leftovers that were not there before;
 #   restores the unit state. Our own config files for the unit (file sets whose after-action is
 #   this unit, and the capacity step's files) go first, so that the purge leaves nothing of theirs
@@ -163,6 +164,17 @@ if [[ ! -e $record_dir/$name.added ]]; then
   echo "$manager" | write_atomic "$record_dir/$name.manager" 0600
   mv "$record_dir/$name.added.tmp" "$record_dir/$name.added"
   rm -f "$record_dir/$name.before"
+fi
+
+# A package of the set removed since (by hand; `pulumi up --refresh` re-runs this step to repair
+# it): installed again. Not recorded as added if it was there before the first apply, so undo
+# leaves it, as found.
+now=$(pm_installed)
+gone=()
+for p in "${wanted[@]}"; do grep -qxF -- "$p" <<<"$now" || gone+=("$p"); done
+if ((${#gone[@]})); then
+  say "installing ${gone[*]} again (removed since the first apply)"
+  pm_install "${gone[@]}" || die "$manager install ${gone[*]} failed"
 fi
 
 systemctl enable --quiet -- "$service" 2>/dev/null || true
