@@ -13,6 +13,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { LoadedStack, loadStackFromStrings } from "../config/fleet";
 import { ConfigError } from "../config/schema";
+import { removalProblems } from "../config/removals";
 import { EdgeOutputs, RefusedConfigError, deploy } from "../program";
 
 /** Another domain served from its own web root on the hub's HTTPS port. */
@@ -209,8 +210,14 @@ export interface EdgeFleetHost {
 
 /** Several servers, each configured like an EdgeSite, in parallel. */
 export interface EdgeFleetArgs extends EdgeSharedArgs {
-  /** The servers. Removing one from the list removes its site (and its CA and passwords) on the next up. */
+  /** The servers. A server this fleet deployed that is no longer listed is refused unless named in removeServers. */
   hosts: EdgeFleetHost[];
+  /**
+   * Names of servers this fleet deployed that you mean to remove. Removing a server deletes its site,
+   * CA and split-auth passwords for good, so a server missing from hosts is otherwise refused before
+   * anything changes (a renamed entry reads the same). Take a name out again before adding it back.
+   */
+  removeServers?: string[];
 }
 
 /** Whether a value holds an Output anywhere (plain values are validated at once, in the constructor). */
@@ -260,17 +267,67 @@ interface Built {
   servers: { name: string; outputs: EdgeOutputs }[];
 }
 
+/** The type token of the site each fleet server gets (components/edge-site.ts), as in the children's URNs. */
+const SITE_TYPE = "jupyterhub-edge:site:EdgeSite";
+
 /**
- * Validates the plain arguments and declares every server's resources under `parent`. `carrier`
- * (the arguments as given, when they held Outputs) makes every remote step depend on the resources
- * those Outputs came from: a VM of the caller's program is created before, and deleted after, them.
+ * The servers a fleet's last deployment has: the names of its `<fleet>-<server>` sites in the stack's
+ * state, read through the engine's own `pulumi:pulumi:readStackResourceOutputs` (the stack's last
+ * checkpoint, which still holds a dropped server's resources until they are deleted). It is an invoke,
+ * not a resource: it adds nothing to the stack, and it works the same in the TypeScript library and in
+ * the component provider host a Python program's EdgeFleet runs in — it reads the state of the
+ * consumer's stack, not its outputs, which the component does not control.
  */
-function build(parent: pulumi.ComponentResource, name: string, plain: Record<string, unknown>, carrier: pulumi.Output<unknown> | undefined, fleet: boolean): Built {
+export async function deployedFleetServers(fleetUrn: string): Promise<string[]> {
+  const [head, , qualifiedType, ...rest] = fleetUrn.split("::");
+  const fleetName = rest.join("::");
+  if (!head?.startsWith("urn:pulumi:") || !qualifiedType) return [];
+  const stackName = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+  const state = (await pulumi.runtime.invoke("pulumi:pulumi:readStackResourceOutputs", { stackName })) as { outputs?: Record<string, unknown> };
+  return deployedFromUrns(Object.keys(state.outputs ?? {}), fleetUrn, qualifiedType, fleetName);
+}
+
+/** The server names of `fleetUrn`'s direct EdgeSite children among `urns` (pure; the wiring tests use it). */
+export function deployedFromUrns(urns: string[], fleetUrn: string, qualifiedType: string, fleetName: string): string[] {
+  const stackAndProject = fleetUrn.split("::").slice(0, 2).join("::");
+  const prefix = `${stackAndProject}::${qualifiedType}$${SITE_TYPE}::${fleetName}-`;
+  return [...new Set(urns.filter((u) => u.startsWith(prefix)).map((u) => u.slice(prefix.length)))].sort();
+}
+
+/**
+ * Refuses, before any of the fleet's servers is declared, to drop a server its last deployment had
+ * unless `removeServers` names it (config/removals.ts says why; the same check and message as the
+ * stack config's `removeServers`). Thrown, the refusal fails the run: the engine deletes nothing.
+ */
+async function refuseUnconfirmedRemovals(fleetUrn: string, stack: LoadedStack): Promise<void> {
+  const problems = removalProblems(await deployedFleetServers(fleetUrn), stack.hosts.map((h) => h.name), stack.removeServers, "component");
+  if (problems.length) throw new RefusedConfigError(new ConfigError(problems).message);
+}
+
+/**
+ * The removal check of an EdgeFleet about to be constructed at `fleetUrn`, from its plain arguments
+ * (the component provider's resolved inputs): the provider refuses at once, before the component
+ * registers, as it does a bad value (checkArgs). The component checks again itself (TypeScript
+ * programs construct it directly).
+ */
+export async function checkFleetRemovals(fleetUrn: string, plain: Record<string, unknown>): Promise<void> {
+  await refuseUnconfirmedRemovals(fleetUrn, validated(plain, true));
+}
+
+/** Validates plain arguments (a fleet's entries and a single host are the config's `hosts` list and top-level keys). */
+function validated(plain: Record<string, unknown>, fleet: boolean): LoadedStack {
   const strings = configStrings(plain);
   const secretKey = typeof plain.sshPrivateKey === "string" && plain.sshPrivateKey !== "" ? pulumi.secret(plain.sshPrivateKey) : undefined;
-  // A fleet's entries and a single host are exactly the config's `hosts` list and top-level keys.
   if (!fleet) delete strings.hosts;
-  const stack = validate(strings, secretKey);
+  return validate(strings, secretKey);
+}
+
+/**
+ * Declares every server's resources of a validated stack under `parent`. `carrier` (the arguments as
+ * given, when they held Outputs) makes every remote step depend on the resources those Outputs came
+ * from: a VM of the caller's program is created before, and deleted after, them.
+ */
+function build(parent: pulumi.ComponentResource, name: string, stack: LoadedStack, carrier: pulumi.Output<unknown> | undefined, fleet: boolean): Built {
   const servers = stack.hosts.map((h) => {
     const privateKey = carrier ? pulumi.secret(pulumi.all([carrier, h.privateKey]).apply(([, k]) => k)) : h.privateKey;
     const resourceName = fleet ? `${name}-${h.name}` : name;
@@ -322,16 +379,19 @@ function precheck(args: Record<string, unknown>, fleet: boolean): void {
 }
 
 /**
- * Runs `build` now when every argument is a plain value (a refused value throws here, before anything
+ * Validates now when every argument is a plain value (a refused value throws here, before anything
  * is declared), or once the Outputs among them are known (a refused value then fails the component's
- * outputs, still before anything of it is declared).
+ * outputs, still before anything of it is declared). A site is then built at once; a fleet once its
+ * removals are checked against its last deployment (refuseUnconfirmedRemovals).
  */
 function buildWhenKnown<T>(parent: pulumi.ComponentResource, name: string, args: object, fleet: boolean, shape: (b: Built) => T): pulumi.Output<T> | T {
-  if (!containsOutputs(args)) return shape(build(parent, name, args as Record<string, unknown>, undefined, fleet));
+  const declare = (stack: LoadedStack, carrier: pulumi.Output<unknown> | undefined): pulumi.Output<T> | T =>
+    fleet ? parent.urn.apply(async (urn) => { await refuseUnconfirmedRemovals(urn, stack); return shape(build(parent, name, stack, carrier, fleet)); }) as unknown as pulumi.Output<T> : shape(build(parent, name, stack, carrier, fleet));
+  if (!containsOutputs(args)) return declare(validated(args as Record<string, unknown>, fleet), undefined);
   precheck(args as Record<string, unknown>, fleet);
   const carrier = pulumi.output(args as Record<string, unknown>);
   // Values to validate are read in the clear; each secret is wrapped as a secret again in build/deploy.
-  return pulumi.unsecret(carrier).apply((plain) => shape(build(parent, name, plain as Record<string, unknown>, carrier, fleet))) as unknown as pulumi.Output<T>;
+  return pulumi.unsecret(carrier).apply((plain) => declare(validated(plain as Record<string, unknown>, fleet), carrier)) as unknown as pulumi.Output<T>;
 }
 
 interface SiteOutputs {
