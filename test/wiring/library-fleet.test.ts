@@ -47,7 +47,6 @@ fs.writeFileSync(keyFile, "-----BEGIN OPENSSH PRIVATE KEY-----\nSSH-SECRET-KEY-M
 const hostKey = (n: number) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForFleetWiringTests00000000000${n}`;
 const room = (n: number) => ({ name: `room${n}`, host: `203.0.113.${10 + n}`, hostKey: hostKey(n), hubDomain: `hub.room${n}.example.org` });
 
-const fleetUrn = (name: string) => `urn:pulumi:${STACK}::${PROJECT}::jupyterhub-edge:index:EdgeFleet::${name}`;
 /** What a deployed fleet leaves in the state for a server: its site and a step under it. */
 const serverUrns = (fleet: string, server: string) => [
   `urn:pulumi:${STACK}::${PROJECT}::jupyterhub-edge:index:EdgeFleet$jupyterhub-edge:site:EdgeSite::${fleet}-${server}`,
@@ -106,8 +105,13 @@ test("deployedFromUrns: a fleet's own direct sites only, by server name", async 
     `urn:pulumi:${STACK}::${PROJECT}::jupyterhub-edge:index:EdgeSite::workshop-room9`, // a top-level EdgeSite named like a server
     `urn:pulumi:other-stack::${PROJECT}::jupyterhub-edge:index:EdgeFleet$jupyterhub-edge:site:EdgeSite::workshop-room8`,
   ];
-  assert.deepEqual(deployedFromUrns(urns, fleetUrn("workshop"), "jupyterhub-edge:index:EdgeFleet", "workshop"), ["room1", "room2"]);
-  assert.deepEqual(deployedFromUrns([], fleetUrn("workshop"), "jupyterhub-edge:index:EdgeFleet", "workshop"), [], "never deployed");
+  const here = `${STACK}::${PROJECT}`;
+  assert.deepEqual(deployedFromUrns(urns, here, "jupyterhub-edge:index:EdgeFleet", "workshop"), ["room1", "room2"]);
+  assert.deepEqual(deployedFromUrns([], here, "jupyterhub-edge:index:EdgeFleet", "workshop"), [], "never deployed");
+  // A fleet inside a component of the caller's: its type chain is not known synchronously; any chain ending in an EdgeFleet matches.
+  const nested = `urn:pulumi:${STACK}::${PROJECT}::my:index:Classroom$jupyterhub-edge:index:EdgeFleet$jupyterhub-edge:site:EdgeSite::workshop-room4`;
+  assert.deepEqual(deployedFromUrns([...urns, nested], here, undefined, "workshop"), ["room1", "room2", "room4"]);
+  assert.deepEqual(deployedFromUrns([...urns, nested], here, "my:index:Classroom$jupyterhub-edge:index:EdgeFleet", "workshop"), ["room4"]);
 });
 
 test("a fleet never deployed, or keeping every server, or adding one: declared, no refusal", async () => {
