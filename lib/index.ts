@@ -280,8 +280,8 @@ const selfStack = () => `${pulumi.getOrganization()}/${pulumi.getProject()}/${pu
  * checkpoint, which still holds a dropped server's resources until they are deleted). It is an invoke,
  * not a resource of ours, and it works the same in the TypeScript library and in the component provider
  * host a Python program's EdgeFleet runs in: it reads the state of the consumer's stack, not its
- * outputs, which the component does not control. Asynchronous: the component provider's pre-check and
- * Pulumi's mocks; the constructor reads synchronously (fleetRemovalsCheckedNow).
+ * outputs, which the component does not control. This asynchronous form serves Pulumi's mocks and
+ * server names given as Outputs; the constructor reads synchronously (fleetRemovalsCheckedNow).
  */
 export async function deployedFleetServers(fleetUrn: string): Promise<string[]> {
   const [head, , qualifiedType, ...rest] = fleetUrn.split("::");
