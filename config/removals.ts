@@ -29,21 +29,32 @@ export function deployedServers(outputs: Record<string, unknown>): string[] {
   return typeof outputs.url === "string" ? [SINGLE_HOST_NAME] : [];
 }
 
+/** Where the confirmation is given: the stack's config (this repository's program) or an EdgeFleet's argument (lib/). */
+export type RemovalSource = "stack" | "component";
+
+/** How to confirm removing `name`, for each source: same key, `removeServers`, in both. */
+function confirmation(source: RemovalSource, name: string): string {
+  return source === "stack"
+    ? `confirm with \`pulumi config set --path '${CONFIG_NAMESPACE}:removeServers[0]' ${name}\``
+    : `confirm it in the EdgeFleet's removeServers argument (Python: remove_servers=["${name}"])`;
+}
+
 /**
  * Problems with removing servers: every deployed server missing from `planned` must be listed in
  * `confirmed`; a confirmed name must not also be planned (it would be kept, so the list is stale).
+ * `source` only changes who deployed it ("this stack" / "this EdgeFleet") and how to confirm.
  */
-export function removalProblems(deployed: readonly string[], planned: readonly string[], confirmed: readonly string[]): string[] {
+export function removalProblems(deployed: readonly string[], planned: readonly string[], confirmed: readonly string[], source: RemovalSource = "stack"): string[] {
   const key = `${CONFIG_NAMESPACE}:removeServers`;
   const problems: string[] = [];
   const unconfirmed = deployed.filter((d) => !planned.includes(d) && !confirmed.includes(d));
   for (const name of unconfirmed) {
-    const what = name === SINGLE_HOST_NAME
+    const what = name === SINGLE_HOST_NAME && source === "stack"
       ? "the single-host site (deployed with the top-level keys) is not in the config any more: turning the stack into a fleet rebuilds it as a new server"
-      : `server ${name} was deployed by this stack and is not among hosts any more`;
+      : `server ${name} was deployed by this ${source === "stack" ? "stack" : "EdgeFleet"} and is not among hosts any more`;
     problems.push(
       `${CONFIG_NAMESPACE}:hosts: ${what}; this up would tear its site down and delete its CA and split-auth passwords for good. ` +
-        `If you renamed it, give it its name back; to remove it, confirm with \`pulumi config set --path '${CONFIG_NAMESPACE}:removeServers[0]' ${name}\``,
+        `If you renamed it, give it its name back; to remove it, ${confirmation(source, name)}`,
     );
   }
   for (const name of confirmed) {

@@ -13,6 +13,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { LoadedStack, loadStackFromStrings } from "../config/fleet";
 import { ConfigError } from "../config/schema";
+import { removalProblems } from "../config/removals";
+import { stackUrnsSync } from "./stack-state";
 import { EdgeOutputs, RefusedConfigError, deploy } from "../program";
 
 /** Another domain served from its own web root on the hub's HTTPS port. */
@@ -209,8 +211,14 @@ export interface EdgeFleetHost {
 
 /** Several servers, each configured like an EdgeSite, in parallel. */
 export interface EdgeFleetArgs extends EdgeSharedArgs {
-  /** The servers. Removing one from the list removes its site (and its CA and passwords) on the next up. */
+  /** The servers. A server this fleet deployed that is no longer listed is refused unless named in removeServers. */
   hosts: EdgeFleetHost[];
+  /**
+   * Names of servers this fleet deployed that you mean to remove. Removing a server deletes its site,
+   * CA and split-auth passwords for good, so a server missing from hosts is otherwise refused before
+   * anything changes (a renamed entry reads the same). Take a name out again before adding it back.
+   */
+  removeServers?: string[];
 }
 
 /** Whether a value holds an Output anywhere (plain values are validated at once, in the constructor). */
@@ -260,17 +268,100 @@ interface Built {
   servers: { name: string; outputs: EdgeOutputs }[];
 }
 
+/** The type token of the site each fleet server gets (components/edge-site.ts), as in the children's URNs. */
+const SITE_TYPE = "jupyterhub-edge:site:EdgeSite";
+
+/** The running stack, as the engine's backend names it. */
+const selfStack = () => `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+
 /**
- * Validates the plain arguments and declares every server's resources under `parent`. `carrier`
- * (the arguments as given, when they held Outputs) makes every remote step depend on the resources
- * those Outputs came from: a VM of the caller's program is created before, and deleted after, them.
+ * The servers a fleet's last deployment has: the names of its `<fleet>-<server>` sites in the stack's
+ * state, read through the engine's own `pulumi:pulumi:readStackResourceOutputs` (the stack's last
+ * checkpoint, which still holds a dropped server's resources until they are deleted). It is an invoke,
+ * not a resource of ours, and it works the same in the TypeScript library and in the component provider
+ * host a Python program's EdgeFleet runs in: it reads the state of the consumer's stack, not its
+ * outputs, which the component does not control. This asynchronous form serves Pulumi's mocks and
+ * server names given as Outputs; the constructor reads synchronously (fleetRemovalsCheckedNow).
  */
-function build(parent: pulumi.ComponentResource, name: string, plain: Record<string, unknown>, carrier: pulumi.Output<unknown> | undefined, fleet: boolean): Built {
+export async function deployedFleetServers(fleetUrn: string): Promise<string[]> {
+  const [head, , qualifiedType, ...rest] = fleetUrn.split("::");
+  if (!head?.startsWith("urn:pulumi:") || !qualifiedType) return [];
+  const state = (await pulumi.runtime.invoke("pulumi:pulumi:readStackResourceOutputs", { stackName: selfStack() })) as { outputs?: Record<string, unknown> };
+  const [, project] = fleetUrn.split("::");
+  return deployedFromUrns(Object.keys(state.outputs ?? {}), `${head.slice("urn:pulumi:".length)}::${project}`, qualifiedType, rest.join("::"));
+}
+
+/**
+ * The server names of a fleet's direct EdgeSite children among `urns` (pure), in the stack
+ * `stackAndProject` ("<stack>::<project>", as URNs spell them). `fleetType` is the
+ * fleet's qualified type (its parents' types and its own, as in its URN); undefined when not known
+ * synchronously (a fleet inside a component of the caller's): any parent chain ending in an
+ * EdgeFleet then matches — a same-named fleet elsewhere in the stack could only over-protect.
+ */
+export function deployedFromUrns(urns: string[], stackAndProject: string, fleetType: string | undefined, fleetName: string): string[] {
+  const tail = `${FLEET_TYPE}$${SITE_TYPE}`;
+  const names = urns.flatMap((u) => {
+    const [head, project, qualifiedType, ...rest] = u.split("::");
+    const name = rest.join("::");
+    if (`${head}::${project}` !== `urn:pulumi:${stackAndProject}` || !name.startsWith(`${fleetName}-`)) return [];
+    const matches = fleetType !== undefined ? qualifiedType === `${fleetType}$${SITE_TYPE}` : qualifiedType === tail || qualifiedType?.endsWith(`$${tail}`);
+    return matches ? [name.slice(fleetName.length + 1)] : [];
+  });
+  return [...new Set(names)].sort();
+}
+
+const FLEET_TYPE = "jupyterhub-edge:index:EdgeFleet";
+
+/** Throws the refusal (the stack path's check and message, worded for the argument), if any. */
+function refuseRemovals(deployed: string[], planned: string[], confirmed: string[]): void {
+  const problems = removalProblems(deployed, planned, confirmed, "component");
+  if (problems.length) throw new RefusedConfigError(new ConfigError(problems).message);
+}
+
+/**
+ * Refuses, before any of the fleet's servers is declared, to drop a server its last deployment had
+ * unless `removeServers` names it (config/removals.ts says why; the same check and message as the
+ * stack config's `removeServers`). The asynchronous form (Pulumi's mocks, or server names that are
+ * Outputs): thrown in an apply, it fails the component's outputs.
+ */
+async function refuseUnconfirmedRemovals(fleetUrn: string, stack: LoadedStack): Promise<void> {
+  refuseRemovals(await deployedFleetServers(fleetUrn), stack.hosts.map((h) => h.name), stack.removeServers);
+}
+
+/**
+ * The check in the constructor itself, when the server names and removeServers are plain values (the
+ * usual case, also when addresses or keys are Outputs) and an engine runs the program: a refusal is
+ * thrown here, so the program fails before it can end — see lib/stack-state.ts for why that matters.
+ * Returns false when it could not check now (then the check runs before the servers are declared).
+ */
+function fleetRemovalsCheckedNow(name: string, args: EdgeFleetArgs, opts: pulumi.ComponentResourceOptions | undefined): boolean {
+  const hosts = args.hosts as unknown;
+  const confirmed = args.removeServers as unknown;
+  if (!Array.isArray(hosts) || !hosts.every((h) => h !== null && typeof h === "object" && typeof (h as { name?: unknown }).name === "string")) return false;
+  if (confirmed !== undefined && confirmed !== null && !(Array.isArray(confirmed) && confirmed.every((n) => typeof n === "string"))) return false;
+  const urns = stackUrnsSync(selfStack());
+  if (!urns) return false;
+  // A top-level fleet's URN is known now; under a parent of the caller's, its type chain is not.
+  const fleetType = opts?.parent === undefined ? FLEET_TYPE : undefined;
+  const deployed = deployedFromUrns(urns, `${pulumi.getStack()}::${pulumi.getProject()}`, fleetType, name);
+  refuseRemovals(deployed, hosts.map((h) => (h as { name: string }).name), (confirmed as string[] | undefined) ?? []);
+  return true;
+}
+
+/** Validates plain arguments (a fleet's entries and a single host are the config's `hosts` list and top-level keys). */
+function validated(plain: Record<string, unknown>, fleet: boolean): LoadedStack {
   const strings = configStrings(plain);
   const secretKey = typeof plain.sshPrivateKey === "string" && plain.sshPrivateKey !== "" ? pulumi.secret(plain.sshPrivateKey) : undefined;
-  // A fleet's entries and a single host are exactly the config's `hosts` list and top-level keys.
   if (!fleet) delete strings.hosts;
-  const stack = validate(strings, secretKey);
+  return validate(strings, secretKey);
+}
+
+/**
+ * Declares every server's resources of a validated stack under `parent`. `carrier` (the arguments as
+ * given, when they held Outputs) makes every remote step depend on the resources those Outputs came
+ * from: a VM of the caller's program is created before, and deleted after, them.
+ */
+function build(parent: pulumi.ComponentResource, name: string, stack: LoadedStack, carrier: pulumi.Output<unknown> | undefined, fleet: boolean): Built {
   const servers = stack.hosts.map((h) => {
     const privateKey = carrier ? pulumi.secret(pulumi.all([carrier, h.privateKey]).apply(([, k]) => k)) : h.privateKey;
     const resourceName = fleet ? `${name}-${h.name}` : name;
@@ -322,16 +413,25 @@ function precheck(args: Record<string, unknown>, fleet: boolean): void {
 }
 
 /**
- * Runs `build` now when every argument is a plain value (a refused value throws here, before anything
+ * Validates now when every argument is a plain value (a refused value throws here, before anything
  * is declared), or once the Outputs among them are known (a refused value then fails the component's
- * outputs, still before anything of it is declared).
+ * outputs, still before anything of it is declared). A site is then built at once; a fleet once its
+ * removals are checked against its last deployment (refuseUnconfirmedRemovals).
  */
-function buildWhenKnown<T>(parent: pulumi.ComponentResource, name: string, args: object, fleet: boolean, shape: (b: Built) => T): pulumi.Output<T> | T {
-  if (!containsOutputs(args)) return shape(build(parent, name, args as Record<string, unknown>, undefined, fleet));
+function buildWhenKnown<T>(parent: pulumi.ComponentResource, name: string, args: object, fleet: boolean, shape: (b: Built) => T, checkRemovalsNow = () => false): pulumi.Output<T> | T {
+  let removalsChecked = false;
+  const declare = (stack: LoadedStack, carrier: pulumi.Output<unknown> | undefined): pulumi.Output<T> | T =>
+    fleet && !removalsChecked ? parent.urn.apply(async (urn) => { await refuseUnconfirmedRemovals(urn, stack); return shape(build(parent, name, stack, carrier, fleet)); }) as unknown as pulumi.Output<T> : shape(build(parent, name, stack, carrier, fleet));
+  if (!containsOutputs(args)) {
+    const stack = validated(args as Record<string, unknown>, fleet);
+    removalsChecked = fleet && checkRemovalsNow();
+    return declare(stack, undefined);
+  }
   precheck(args as Record<string, unknown>, fleet);
+  removalsChecked = fleet && checkRemovalsNow();
   const carrier = pulumi.output(args as Record<string, unknown>);
   // Values to validate are read in the clear; each secret is wrapped as a secret again in build/deploy.
-  return pulumi.unsecret(carrier).apply((plain) => shape(build(parent, name, plain as Record<string, unknown>, carrier, fleet))) as unknown as pulumi.Output<T>;
+  return pulumi.unsecret(carrier).apply((plain) => declare(validated(plain as Record<string, unknown>, fleet), carrier)) as unknown as pulumi.Output<T>;
 }
 
 interface SiteOutputs {
@@ -420,7 +520,7 @@ export class EdgeFleet extends pulumi.ComponentResource {
       splitAuthPasswords: pulumi.secret(by<{ [user: string]: string }>(b, passwordsOf)),
       acmeCarryOver: pulumi.secret(pulumi.all(b.servers.map((s) => s.outputs.acmeCarryOver ?? pulumi.output<Record<string, string>>({}))).apply((maps) => Object.assign({}, ...maps) as { [domain: string]: string })),
     });
-    const r = buildWhenKnown(this, name, args, true, shape);
+    const r = buildWhenKnown(this, name, args, true, shape, () => fleetRemovalsCheckedNow(name, args, opts));
     const pick = <K extends keyof FleetOutputs>(k: K): FleetOutputs[K] => (pulumi.Output.isInstance(r) ? (r.apply((x) => x[k]) as unknown as FleetOutputs[K]) : (r as FleetOutputs)[k]);
     this.urls = pick("urls");
     this.caCertificates = pick("caCertificates");

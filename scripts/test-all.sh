@@ -7,7 +7,8 @@
 # engine scenarios on the two other release/proxy pairs — fresh nginx on Debian 13, Apache with a
 # site of its own on Debian 12, both cases covered by the fleet scenario —, DNS-01 on Apache/Debian 12
 # (its nginx twin and the engine's run by default), the TypeScript consumer (its Python twin runs by
-# default); not in the default run, which then fits in an hour),
+# default), a Python program's EdgeFleet of two servers with its removal guard (the guard itself
+# runs by default: engine and wiring tiers); not in the default run, which then fits in an hour),
 # selinux (the SELinux step on an enforcing Debian guest under QEMU; not in the default run: see
 # test/selinux/selinux-guest.test.ts for its cost).
 #
