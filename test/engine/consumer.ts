@@ -157,6 +157,24 @@ export function consumerScenario(c: ConsumerProgram): void {
     assert.equal(fingerprintDiff(before, fingerprint(host)), "");
   });
 
+  test(`engine ${tag}: a hand edit shows in preview --refresh and up --refresh puts it back (the package's own provider, from this language)`, async () => {
+    const vhost = "/etc/nginx/conf.d/jupyterhub-edge.conf";
+    const wrote = ssh(host, `sha256sum ${vhost}`).stdout;
+    const edit = ssh(host, "bash -s", `set -e; sed -i '0,/proxy_read_timeout/s//proxy_read_timeout 7200s; # by hand/' ${vhost}; nginx -t -q; systemctl reload nginx`);
+    assert.equal(edit.status, 0, edit.stderr);
+    const t0 = Date.now();
+    const preview = await pulumi("preview", "--refresh", "--diff");
+    const lines = preview.out.split("\n").filter((l) => /proxy-config: |by hand/.test(l));
+    console.log(`# ${tag} preview --refresh in ${((Date.now() - t0) / 1000).toFixed(1)} s:\n${lines.map((l) => `#   ${l.trim()}`).join("\n")}`);
+    assert.match(preview.out, new RegExp(`proxy-config: ${vhost}`));
+    assert.match(preview.out, /\+\s*proxy_read_timeout 7200s; # by hand/);
+    const t1 = Date.now();
+    await pulumi("up", "--refresh", "--yes", "--skip-preview");
+    console.log(`# ${tag} up --refresh in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    assert.equal(ssh(host, `sha256sum ${vhost}`).stdout, wrote, "the vhost is back as the program wrote it");
+    await pulumi("preview", "--refresh", "--expect-no-changes");
+  });
+
   test(`engine ${tag}: a bad value is refused with the stack config's message, before any SSH, deleting nothing`, async () => {
     const expected = configPathMessage({ host: host.addr, sshPrivateKeyFile: host.sshKey, hubDomain: "not a domain" });
     const before = fingerprint(host);

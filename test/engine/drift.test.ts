@@ -253,7 +253,7 @@ if (missing) {
     try {
       const rec = recorder();
       const t0 = Date.now();
-      const preview = await stack.preview({ refresh: true, onEvent: rec.onEvent });
+      const preview = await stack.preview({ refresh: true, diff: true, onEvent: rec.onEvent });
       console.log(`# preview --refresh with ${down.name}'s SSH down: ${JSON.stringify(preview.changeSummary)} in ${((Date.now() - t0) / 1000).toFixed(1)} s; changes: ${rec.changed.join(", ")}`);
       assert.deepEqual(rec.changed, [`update edge-${down.name}-drift`]);
       const line = preview.stdout.split("\n").find((l) => l.includes("server: unreachable"));
