@@ -9,7 +9,7 @@ export interface BruteForceArgs extends RemoteStepArgs {
 
 /**
  * fail2ban with the jail that bans sources whose failed logins fill the proxy's access log. (The
- * login form's rate limit is part of the nginx vhost.) Destroy removes the jail first — fail2ban
+ * login form's rate limit is part of the vhost; Apache's module package is a proxy step.) Destroy removes the jail first — fail2ban
  * drops its nftables table — then fail2ban itself if the program installed it.
  */
 export class BruteForceProtection extends pulumi.ComponentResource {

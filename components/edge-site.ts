@@ -79,7 +79,7 @@ export class EdgeSite extends pulumi.ComponentResource {
       { parent: this },
     );
     const stepArgs = { connection: host.connection, user: args.connection.user, registry };
-    const proxySteps = ["proxy-packages", "web-roots", "apache-modules", "selinux", "firewall", "proxy-capacity", "proxy-http"];
+    const proxySteps = ["proxy-packages", "rate-limit-packages", "web-roots", "apache-modules", "selinux", "firewall", "proxy-capacity", "proxy-http"];
     const proxy = new ReverseProxy(
       // One stable name whichever proxy runs: switching nginx ⇄ apache replaces the steps in place
       // (old undone first) instead of creating the new proxy beside the old one.

@@ -250,7 +250,7 @@ export const configKeys = {
   bruteForceProtection: {
     type: "boolean",
     default: true,
-    description: "Brute-force protection of the hub's login: a per-address rate limit on the login form (nginx limit_req; its burst holds expectedParticipants logging in at once from one address) and fail2ban (the distribution's package) banning, through the host's nftables, a source whose failed logins (403), rate-limited logins (429) and failed split-auth passwords (401) reach banRetries within banFindTime. splitAuth.allowFrom and trustedSources are never limited nor banned. fail2ban is removed again on destroy if the program installed it.",
+    description: "Brute-force protection of the hub's login: a per-address rate limit on the login form (nginx limit_req; Apache mod_qos on Debian 13, which also limits refused split-auth passwords; its burst holds expectedParticipants logging in at once from one address) and fail2ban (the distribution's package) banning, through the host's nftables, a source whose failed logins (403), rate-limited logins (429) and failed split-auth passwords (401) reach banRetries within banFindTime. splitAuth.allowFrom and trustedSources are never limited nor banned. fail2ban (and mod_qos) are removed again on destroy if the program installed them.",
   },
   banRetries: {
     type: "integer",

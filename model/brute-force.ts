@@ -1,7 +1,8 @@
 /**
  * Brute-force protection, sized for a class behind one address. Two layers:
  *
- * - a request-rate limit on the hub's login form per source address (nginx `limit_req`): the
+ * - a request-rate limit on the hub's login form per source address (nginx `limit_req`; Apache
+ *   mod_qos where the platform has it, which also counts refused Basic credentials): the
  *   burst holds the whole class logging in at one instant, with one retry in four, so a room behind
  *   one venue address is never refused (a tenth answered at once, the rest at the steady rate);
  *   an attacker's guesses slow to the steady rate after that tenth;
@@ -23,6 +24,11 @@ export interface BruteForceSpec {
     immediate: number;
     /** Requests above the rate held (answered at the steady rate) before any is refused. */
     burst: number;
+    /**
+     * Apache (mod_qos) counts per fixed window instead of a leaky bucket: `burst` requests per
+     * `windowSeconds`, so the long-run rate is the steady rate and a whole class at one instant fits.
+     */
+    windowSeconds: number;
   };
   ban: {
     /** Failures within findTimeSeconds that ban a source. */
@@ -42,6 +48,11 @@ export function loginBurst(expectedParticipants: number): number {
 /** The steady rate: the class spread over half a minute (at least two requests a second). */
 export function loginRatePerSecond(expectedParticipants: number): number {
   return Math.max(2, Math.ceil(expectedParticipants / 30));
+}
+
+/** mod_qos's window: the burst at the steady rate (a class of 300: 375 in 38 s, about 10 a second). */
+export function loginWindowSeconds(expectedParticipants: number): number {
+  return Math.ceil(loginBurst(expectedParticipants) / loginRatePerSecond(expectedParticipants));
 }
 
 /**
@@ -67,7 +78,12 @@ export function bruteForcePlan(c: {
   trustedSources: readonly string[];
 }): BruteForceSpec {
   return {
-    loginLimit: { ratePerSecond: loginRatePerSecond(c.expectedParticipants), immediate: loginImmediate(c.expectedParticipants), burst: loginBurst(c.expectedParticipants) },
+    loginLimit: {
+      ratePerSecond: loginRatePerSecond(c.expectedParticipants),
+      immediate: loginImmediate(c.expectedParticipants),
+      burst: loginBurst(c.expectedParticipants),
+      windowSeconds: loginWindowSeconds(c.expectedParticipants),
+    },
     ban: {
       retries: c.banRetries > 0 ? c.banRetries : derivedBanRetries(c.expectedParticipants),
       findTimeSeconds: c.banFindTime,

@@ -82,7 +82,20 @@ export interface ApacheFacts extends PackageFacts {
   accessLog: string;
   /** The same file as a plain path (no Apache variables): what fail2ban reads. */
   accessLogPath: string;
+  /**
+   * The login rate limit's module (model/brute-force.ts): the distribution's mod_qos package and
+   * the module it loads, or why this platform has none (then fail2ban alone guards the login).
+   */
+  loginRateLimit: ApacheRateLimitFacts;
 }
+
+/**
+ * mod_qos (QS_CondClientEventLimitCount: events per client address in a fixed window, request
+ * level, works with the event MPM) as the platform ships it; `none` with the reason otherwise.
+ */
+export type ApacheRateLimitFacts =
+  | { kind: "mod_qos"; packages: string[]; module: string; version: string }
+  | { kind: "none"; reason: string };
 
 /**
  * fail2ban, the distribution's package: bans sources whose failed logins fill the proxy's access
@@ -239,7 +252,7 @@ const debianCapacity: CapacityFacts = {
     baseMemoryMiB: 64,
   },
 };
-const debianApacheDirs: Omit<ApacheFacts, "packages" | "version" | "websocketMode"> = {
+const debianApacheDirs: Omit<ApacheFacts, "packages" | "version" | "websocketMode" | "loginRateLimit"> = {
   service: "apache2",
   user: "www-data",
   group: "www-data",
@@ -252,6 +265,15 @@ const debianApacheDirs: Omit<ApacheFacts, "packages" | "version" | "websocketMod
   accessLogPath: "/var/log/apache2/access.log",
   purgeLeftovers: ["/var/www/html/index.html", "/var/www/html", "/var/www"],
 };
+// Debian 13's libapache2-mod-qos 11.76 (maintained again since 2024, upstream release 11.76) loads
+// into its Apache 2.4.71 and limits as the render tier and the host tier check. Debian 12's 11.63
+// (2019, built against libpcre3) does not load into Debian 12's current Apache (2.4.71-1~deb12u1,
+// PCRE2): "Cannot load mod_qos.so: undefined symbol: pcre_free" (seen on a sandbox host).
+const debianQos: ApacheRateLimitFacts = { kind: "mod_qos", packages: ["libapache2-mod-qos"], module: "qos", version: "11.76" };
+const notVerified = (what: string): ApacheRateLimitFacts => ({
+  kind: "none",
+  reason: `${what}: not verified on this platform (no host of it here), so fail2ban alone guards the login`,
+});
 
 // ---- The RHEL family ----------------------------------------------------------------------------
 // From the distributions' package lists (RHEL 9 AppStream, EPEL 9, Fedora updates), not run here:
@@ -283,6 +305,8 @@ const rhelApache: Omit<ApacheFacts, "version" | "websocketMode"> = {
   accessLog: "logs/access_log",
   accessLogPath: "/var/log/httpd/access_log",
   purgeLeftovers: [],
+  // RHEL 9 and Fedora ship no mod_qos in their own repositories that we could check.
+  loginRateLimit: notVerified("mod_qos"),
 };
 // fail2ban is in EPEL (RHEL 9) and Fedora: the server without the firewalld action package (the
 // nftables action talks to the kernel directly, beside firewalld's own table), plus nftables' tool.
@@ -345,7 +369,7 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     osRelease: { id: "debian", versionId: "13", versionMatch: "exact" },
     ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.26.3", http2Directive: "server-directive" },
-    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.71", websocketMode: "proxypass-upgrade" },
+    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.71", websocketMode: "proxypass-upgrade", loginRateLimit: debianQos },
     openssl: "3.5",
     capacity: debianCapacity,
   },
@@ -354,7 +378,13 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     osRelease: { id: "debian", versionId: "12", versionMatch: "exact" },
     ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.22.1", http2Directive: "listen-flag" },
-    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.68", websocketMode: "proxypass-upgrade" },
+    apache: {
+      ...debianApacheDirs,
+      packages: ["apache2"],
+      version: "2.4.68",
+      websocketMode: "proxypass-upgrade",
+      loginRateLimit: { kind: "none", reason: "Debian 12's libapache2-mod-qos 11.63 does not load into its current Apache (undefined symbol pcre_free), so fail2ban alone guards the login" },
+    },
     // What Debian 13's defaults-debian.conf says for sshd (the unit is ssh.service on Debian).
     fail2ban: { ...debianBase.fail2ban, sshdJournalMatch: "_SYSTEMD_UNIT=ssh.service + _COMM=sshd" },
     openssl: "3.0",
@@ -365,7 +395,7 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     osRelease: { id: "ubuntu", versionId: "24.04", versionMatch: "exact" },
     ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.24.0", http2Directive: "listen-flag" },
-    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.58", websocketMode: "proxypass-upgrade" },
+    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.58", websocketMode: "proxypass-upgrade", loginRateLimit: notVerified("libapache2-mod-qos") },
     openssl: "3.0",
     capacity: debianCapacity,
   },
@@ -374,7 +404,7 @@ export const platforms: Record<PlatformId, PlatformFacts> = {
     osRelease: { id: "ubuntu", versionId: "22.04", versionMatch: "exact" },
     ...debianBase,
     nginx: { ...debianNginxDirs, packages: ["nginx"], version: "1.18.0", http2Directive: "listen-flag" },
-    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.52", websocketMode: "proxypass-upgrade" },
+    apache: { ...debianApacheDirs, packages: ["apache2"], version: "2.4.52", websocketMode: "proxypass-upgrade", loginRateLimit: notVerified("libapache2-mod-qos") },
     openssl: "3.0",
     capacity: debianCapacity,
   },

@@ -12,6 +12,7 @@ import { credentialParamPattern, logFormatNames, redactedMarker } from "./access
 import { hubDownPage } from "./hub-down";
 import { hubPagesRegex, literal, rawPathTailInRequestLine } from "./split-auth";
 import { frameAncestors, metricsPathRegex, rawAmbiguousMetricsInRequestLine } from "./public-edge";
+import { apacheLoginLimitGlobal, apacheLoginLimitOn, apacheLoginLimitVhost } from "./brute-force";
 
 /** Modules the rendered file needs, beyond Debian's defaults. */
 export function apacheModules(site: SiteSpec): string[] {
@@ -20,6 +21,9 @@ export function apacheModules(site: SiteSpec): string[] {
   const mods = ["ssl", "socache_shmcb", "proxy", "proxy_http", "headers", "http2", "rewrite", "setenvif", "authz_core", "authz_host"];
   if (site.platform.apache.websocketMode === "wstunnel-rewrite") mods.push("proxy_wstunnel");
   if (site.splitAuth) mods.push("auth_basic", "authn_core", "authn_file", "authz_user");
+  // The login rate limit (its package: the rate-limit-packages step).
+  const rl = site.platform.apache.loginRateLimit;
+  if (apacheLoginLimitOn(site) && rl.kind === "mod_qos") mods.push(rl.module);
   return mods;
 }
 
@@ -125,6 +129,8 @@ function hubVhost(site: SiteSpec): Node {
     ...metricsRawGuard(),
     ...outside,
     ...proxy,
+    // Before split auth's section: its SetEnvIf lines are merged after these (config order).
+    ...apacheLoginLimitVhost(site),
     ...splitAuthSection(site),
     ...metricsSection(site),
     ...embeddingHeaders(site),
@@ -286,6 +292,7 @@ export function renderApache(site: SiteSpec): ProxyFiles {
     ...(site.httpsPort !== 443 ? [d("Listen", site.httpsPort, "https"), blank] : []),
     // The stapling cache is server-wide; a name of our own avoids clashing with another site's.
     ...(site.tls.ocspStapling ? [d("SSLStaplingCache", quoted(`shmcb:${site.platform.apache.runDir}/jhe_ocsp(128000)`)), blank] : []),
+    ...apacheLoginLimitGlobal(site),
     ...comment(`The hub: ${hubUrl(site)}`),
     hubVhost(site),
     // Apache takes the first vhost whose name or alias matches, in file order (nginx prefers an

@@ -1,13 +1,14 @@
 /**
- * Brute-force protection (model/brute-force.ts), rendered: nginx's login rate limit, and the
- * fail2ban jail + filter that read the proxy's own access log. Pure.
+ * Brute-force protection (model/brute-force.ts), rendered: the login rate limit (nginx limit_req;
+ * Apache mod_qos where the platform has it), and the fail2ban jail + filter that read the proxy's
+ * own access log. Pure.
  */
 import { SiteSpec } from "../model/site";
 import { BruteForceSpec, LOOPBACK } from "../model/brute-force";
 import { Node, blank, block, comment, d, quoted } from "./directives";
 import { RenderedFile, filesPayload } from "./files";
 import { managedBanner } from "./tls-policy";
-import { literal } from "./split-auth";
+import { hubPagesRegex, literal } from "./split-auth";
 
 /** The jail's (and filter's) name in fail2ban, and the file names under jail.d / filter.d. */
 export const JAIL_NAME = "jupyterhub-edge";
@@ -57,6 +58,82 @@ export function nginxLoginLimit(site: SiteSpec): Node[] {
   if (!bf) return [];
   const { burst, immediate } = bf.loginLimit;
   return [d("limit_req", `zone=${loginZone}`, `burst=${burst}`, immediate >= burst ? "nodelay" : `delay=${immediate}`), d("limit_req_status", 429)];
+}
+
+/** mod_qos's event variables (env vars, never sent upstream) and the QS_Cond values that block. */
+const qosLogin = "JHE_Login";
+const qosBasicFail = "JHE_BasicFail";
+const qosBasic = "JHE_Basic";
+const qosBasic401 = "JHE_Basic401";
+
+/** The Apache login limit, when it applies: brute-force protection on and a module on this platform. */
+export function apacheLoginLimitOn(site: SiteSpec): boolean {
+  return site.proxy === "apache" && site.bruteForce !== undefined && site.platform.apache.loginRateLimit.kind === "mod_qos";
+}
+
+/**
+ * Server-wide (mod_qos allows its event rules only there): per client address, in fixed windows of
+ * `windowSeconds`, at most `burst` login POSTs and `burst` refused Basic credentials; beyond that
+ * the login POSTs (resp. requests carrying Basic credentials) of that address get 429 until the
+ * window ends, its other requests are served. mod_qos counts a login POST when it arrives (so its
+ * limit is one more than the burst: the request that reaches it is the first refused) and a Basic
+ * failure once refused (401 with credentials, counted at the end: a browser's first request has
+ * none). Only requests our hub vhost marks are counted (render: apacheLoginLimitVhost).
+ * QS_ErrorResponseCode is server-wide too (mod_qos's default is 500).
+ */
+export function apacheLoginLimitGlobal(site: SiteSpec): Node[] {
+  if (!apacheLoginLimitOn(site)) {
+    const rl = site.platform.apache.loginRateLimit;
+    return site.bruteForce && rl.kind === "none" ? [...comment(`No login rate limit: ${rl.reason}.`), blank] : [];
+  }
+  const { burst, windowSeconds } = site.bruteForce!.loginLimit;
+  return [
+    ...comment(
+      "Brute-force protection: the hub's login form and refused Basic credentials, limited per client address",
+      `(mod_qos; model/brute-force.ts): ${burst} each within ${windowSeconds} s, then 429 until the window ends`,
+      "(a login POST is counted on arrival, so its rule says one more: the one that reaches it is refused).",
+    ),
+    d("QS_CondClientEventLimitCount", burst + 1, windowSeconds, qosLogin, "^login"),
+    d("QS_CondClientEventLimitCount", burst, windowSeconds, qosBasicFail, "basic$"),
+    d("QS_ErrorResponseCode", 429),
+    blank,
+  ];
+}
+
+/** `!(-R 'a' || -R 'b')`: the source is none of loopback, splitAuth.allowFrom and trustedSources. */
+function notExempt(bf: BruteForceSpec): string {
+  return `!(${[...loopback, ...bf.neverBanned].map((c) => `-R '${c}'`).join(" || ")})`;
+}
+
+/**
+ * In the hub's vhost: mark what the global rules count. A login POST (the normalised path, any
+ * letter case, as nginx's `$uri`) from an untrusted source is a login event; with split auth, a
+ * request carrying Basic credentials is blocked by the Basic rule once its address has too many
+ * failures, and a 401 to such a request is a failure. The limit's short answer replaces Apache's
+ * stock 429 page (the hub's own answers pass through unchanged: no ProxyErrorOverride).
+ */
+export function apacheLoginLimitVhost(site: SiteSpec): Node[] {
+  if (!apacheLoginLimitOn(site)) return [];
+  const bf = site.bruteForce!;
+  const untrusted = notExempt(bf);
+  return [
+    ...comment("Brute-force protection: what the server-wide mod_qos rules count (splitAuth.allowFrom and trustedSources exempt)."),
+    d("ErrorDocument", 429, quoted("Too many login attempts from your address: wait a minute, then try again.")),
+    block("LocationMatch", [quoted(`(?i)^${literal(site.hub.path)}hub/+login/*$`)], [
+      d("SetEnvIfExpr", quoted(`%{REQUEST_METHOD} == 'POST' && ${untrusted}`), `${qosLogin}=1`, "QS_Cond=login"),
+    ]),
+    ...(site.splitAuth
+      ? [
+          block("LocationMatch", [quoted(`(?i)${hubPagesRegex(site)}`)], [
+            // Basic credentials only: an API token (`Authorization: token …`) the hub refuses is no password guess.
+            d("SetEnvIfExpr", quoted(`%{HTTP:Authorization} =~ /^basic /i && ${untrusted}`), `${qosBasic}=1`, "QS_Cond=basic"),
+            d("SetEnvIfExpr", quoted(`-n reqenv('${qosBasic}') && -n reqenv('${qosLogin}')`), "QS_Cond=login+basic"),
+            d("QS_SetEnvIfStatus", 401, qosBasic401),
+            d("QS_SetEnvIf", qosBasic, qosBasic401, `${qosBasicFail}=1`),
+          ]),
+        ]
+      : []),
+  ];
 }
 
 /** The access log fail2ban reads: the one every server/vhost of ours writes (the distro's). */

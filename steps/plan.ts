@@ -188,6 +188,27 @@ export function planSteps<P>(
     // or neither would know to remove it on destroy.
     after: ["proxy-packages"],
   });
+  const rateLimit = site.platform.apache.loginRateLimit;
+  if (site.proxy === "apache" && site.bruteForce && rateLimit.kind === "mod_qos") {
+    // The login rate limit's module (model/platforms.ts), its own package set: undo purges it only
+    // if this step installed it, without touching Apache's unit or our vhosts (a module, not a
+    // server: `module` in the payload). Its own step, so that turning the protection off removes it.
+    add({
+      name: "rate-limit-packages",
+      script: "packages",
+      payload: kvPayload({
+        set: "apache-rate-limit",
+        manager: site.platform.packageManager,
+        packages: rateLimit.packages.join(" "),
+        service: site.platform.apache.service,
+        module: "yes",
+        leftovers: "",
+        conflicts: "",
+      }),
+      secret: false,
+      after: ["proxy-packages"],
+    });
+  }
   if (site.proxy === "apache") {
     add({
       name: "apache-modules",
@@ -200,7 +221,7 @@ export function planSteps<P>(
         ...(site.platform.apache.modules.kind === "conf.modules.d" ? { modules_dir: site.platform.apache.modules.dir } : {}),
       }),
       secret: false,
-      after: ["proxy-packages"],
+      after: ["proxy-packages", ...(steps.some((st) => st.name === "rate-limit-packages") ? ["rate-limit-packages"] : [])],
     });
   }
   // ---- SELinux: before the proxy serves anything (it must reach the hub and read the web roots),

@@ -4,7 +4,10 @@
 #   repositories (optional: packages that enable a repository, e.g. epel-release, installed first),
 #   packages (space-separated), service (systemd unit),
 #   leftovers (space-separated paths the packages create that their purge leaves behind),
-#   conflicts (units that must not hold the ports while ours runs — the other proxy)
+#   conflicts (units that must not hold the ports while ours runs — the other proxy),
+#   module (optional, "yes": the packages are a module of the unit — Apache's mod_qos — not a server:
+#   apply neither enables nor starts the unit, undo leaves the unit's config files and state alone
+#   and, after the purge, reloads the unit if it runs)
 # apply: apt-get / dnf install; start + enable the unit. Records added packages, the unit's prior state,
 #   and which leftover paths did not exist before. A later apply installs again any package of the
 #   set removed since, and starts and enables the unit again.
@@ -60,6 +63,18 @@ if [[ $JHE_MODE == undo ]]; then
     mapfile -t added <"$record"
     service=$(cat "$record_dir/$name.service" 2>/dev/null || true)
     manager=$(cat "$record_dir/$name.manager" 2>/dev/null || echo apt)
+    if [[ -e $record_dir/$name.module ]]; then
+      # A module of a unit that keeps running: only the packages this step added go.
+      if ((${#added[@]})); then
+        say "purging what was installed for $name: ${added[*]}"
+        pm_remove "${added[@]}"
+        if valid_unit "$service" && systemctl is-active --quiet -- "$service"; then
+          systemctl reload -- "$service" || say "reloading $service after the purge failed"
+        fi
+      fi
+      rm -f "$record" "$record_dir/$name".{service,manager,was-active,leftovers,stopped-conflicts,module}
+      continue
+    fi
     # Our vhosts for this unit: removed before the purge (a purge keeps directories holding files).
     for set_dir in "$JHE_STATE"/files/*/; do
       [[ -f $set_dir/after && $(cat "$set_dir/after") == "$service" && -f $set_dir/manifest ]] || continue
@@ -162,8 +177,13 @@ if [[ ! -e $record_dir/$name.added ]]; then
   comm -13 <(echo "$before") <(pm_installed) >"$record_dir/$name.added.tmp"
   echo "$service" | write_atomic "$record_dir/$name.service" 0600
   echo "$manager" | write_atomic "$record_dir/$name.manager" 0600
+  [[ ${PAYLOAD[module]:-} == yes ]] && echo yes | write_atomic "$record_dir/$name.module" 0600
   mv "$record_dir/$name.added.tmp" "$record_dir/$name.added"
   rm -f "$record_dir/$name.before"
+fi
+if [[ ${PAYLOAD[module]:-} == yes ]]; then
+  say "${wanted[*]}: installed for $service"
+  exit 0
 fi
 
 # A package of the set removed since (by hand; `pulumi up --refresh` re-runs this step to repair

@@ -307,6 +307,7 @@ if (why) {
         "edge-proxy-apache-modules create",
         "edge-proxy-proxy-capacity replace", // the sizing is per proxy (nginx.conf vs the MPM file)
         "edge-proxy-proxy-config replace", "edge-proxy-proxy-http replace", "edge-proxy-proxy-packages replace",
+        "edge-proxy-rate-limit-packages create", // Apache's login rate limit: mod_qos on Debian 13
         "edge-proxy-selinux update", // its reasons name the proxy
       ]);
       assert.match(r.out, /\+\s*\|<VirtualHost \*:443>/);

@@ -9,6 +9,10 @@
  *     on the login form.
  * The attacker is banned (fail2ban, nftables on the host) and every later request refused until
  * the ban ends; the classroom is never refused; the allow-listed source is never limited nor banned.
+ * Before the jail is applied, the rate limit alone (nginx limit_req; Apache mod_qos where the
+ * platform has it), from a third source (slot 2): burst + 100 wrong login passwords at once — the
+ * burst reaches the hub, the rest get 429 with the limit's short answer — and, on Apache with split
+ * auth, burst + 50 wrong Basic credentials one after the other: the burst refused with 401, then 429.
  * Undo takes fail2ban (installed here), the jail, its nftables table and the limit zone away: the
  * host is as found.
  */
@@ -26,7 +30,7 @@ import { JAIL_NAME } from "../../render/brute-force";
 import { bcryptWithSalt, generatedHashWithSalt } from "../../components/split-auth";
 import { TestCa, makeTestCa } from "../support/test-ca";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, runStep, ssh } from "../support/sandbox";
-import { AttackResult, ClassroomResult, StormOptions, runStorm } from "../support/login-storm";
+import { AttackResult, BurstResult, ClassroomResult, StormOptions, runStorm } from "../support/login-storm";
 
 const HUB = "hub.bf.test";
 const repo = path.join(__dirname, "..", "..");
@@ -67,7 +71,7 @@ export function bruteForceScenario({ suite, platform, proxy }: BruteForceScenari
   const tag = `${proxy}/${suite}`;
   let host: SandboxHost;
   let ca: TestCa;
-  let attacker: Source, room: Source;
+  let attacker: Source, room: Source, prober: Source;
   let asFound: string;
   let site: SiteSpec;
   let steps: Step[];
@@ -87,6 +91,7 @@ export function bruteForceScenario({ suite, platform, proxy }: BruteForceScenari
     ca = makeTestCa([HUB]);
     attacker = addSource(host, 0);
     room = addSource(host, 1);
+    prober = addSource(host, 2);
     asFound = fingerprint(host);
     ({ site } = parseConfig({
       proxy, platform, host: host.addr, sshPrivateKeyFile: host.sshKey, hostKey: host.hostKey, hubDomain: HUB,
@@ -97,24 +102,64 @@ export function bruteForceScenario({ suite, platform, proxy }: BruteForceScenari
     console.log(`# host ${host.name} (${suite}) at ${host.addr}; attacker ${attacker.addr4}, classroom ${room.addr4}, allow-listed ${host.machineAddr}; in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
   after(() => {
-    for (const slot of ["0", "1"]) spawnSync("bash", [path.join(repo, "scripts/sandbox/source-ns.sh"), "remove", host?.name ?? `${process.env.JHE_HOST_PREFIX ?? ""}${hostName}`, slot]);
+    for (const slot of ["0", "1", "2"]) spawnSync("bash", [path.join(repo, "scripts/sandbox/source-ns.sh"), "remove", host?.name ?? `${process.env.JHE_HOST_PREFIX ?? ""}${hostName}`, slot]);
     if (host && process.env.JHE_KEEP_HOSTS !== "1") removeHost(hostName);
   });
 
-  test(`brute force ${tag}: every step applies; fail2ban runs our jail on the proxy's log, never banning allowFrom or trustedSources`, () => {
+  // The login limit as rendered for this site: nginx always; Apache where the platform has mod_qos.
+  const limited = () => site.proxy === "nginx" || site.platform.apache.loginRateLimit.kind === "mod_qos";
+
+  test(`brute force ${tag}: every step but the jail applies`, () => {
     const t0 = Date.now();
-    for (const step of steps) {
+    for (const step of steps.filter((st) => st.name !== "fail2ban-jail")) {
       const r = runStep(host, step, "apply");
       assert.equal(r.status, 0, `step ${step.name} failed:\n${r.stdout}\n${r.stderr}`);
     }
-    console.log(`# applied ${steps.length} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`# applied ${steps.length - 1} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    if (site.proxy === "apache") {
+      const qos = ssh(host, "apache2ctl -M 2>/dev/null | grep -c qos_module || true").stdout.trim();
+      assert.equal(qos, limited() ? "1" : "0", "mod_qos loaded exactly when the platform has the limit");
+    }
+  });
+
+  test(`brute force ${tag}: the login rate limit alone refuses with 429 beyond the burst (no jail yet)`, { skip: false }, async (t) => {
+    if (!limited()) return t.skip(`no login rate limit on ${site.platform.id}: ${site.platform.apache.loginRateLimit.kind === "none" ? site.platform.apache.loginRateLimit.reason : ""}`);
+    const { burst, windowSeconds, ratePerSecond, immediate } = site.bruteForce!.loginLimit;
+    const basicForRoom = { user: "tutor", password: passwords.tutor };
+    const n = burst + 100;
+    const b = (await stormIn(prober.netns, storm(prober.target4, { mode: "burst-login", attempts: n, basic: basicForRoom, requestTimeoutMs: 120_000 }))) as BurstResult;
+    console.log(`# ${tag} limit alone (${site.proxy === "nginx" ? `limit_req ${ratePerSecond} r/s, ${immediate} at once, burst ${burst}` : `mod_qos ${burst} per ${windowSeconds} s`}): ${n} wrong login passwords at once from ${prober.addr4}: ${JSON.stringify(b.answered)} ${JSON.stringify(b.errors)} in ${b.seconds.toFixed(1)} s (slowest ${b.slowestMs} ms); 429 body: ${JSON.stringify(b.body429.trim().slice(0, 120))}`);
+    const reached = b.answered[403] ?? 0, refused = b.answered[429] ?? 0;
+    assert.deepEqual(b.errors, {}, "every attempt got an answer");
+    assert.equal(reached + refused, n, `only 403 and 429 expected: ${JSON.stringify(b.answered)}`);
+    // nginx drains its bucket at the steady rate while the burst arrives, so a few more get in.
+    assert.ok(reached >= burst && reached <= burst + (site.proxy === "nginx" ? Math.ceil(ratePerSecond * b.seconds) + 2 : 0), `${reached} reached the hub (burst ${burst})`);
+    assert.ok(refused > 0, "nothing refused beyond the burst");
+    assert.ok(b.body429.length < 400, `the 429 body is short: ${b.body429.length} bytes`);
+    if (site.proxy === "apache") assert.match(b.body429, /Too many login attempts/);
+    if (site.proxy === "apache" && site.splitAuth) {
+      const m = burst + 50;
+      const basic = (await stormIn(prober.netns, storm(prober.target4, { mode: "attack-basic", attempts: m, basic: { user: "tutor", password: "" } }))) as AttackResult;
+      console.log(`# ${tag} limit alone: ${m} wrong Basic credentials one after another from ${prober.addr4}: ${JSON.stringify(basic.answered)} ${JSON.stringify(basic.refused)} in ${basic.seconds.toFixed(1)} s`);
+      assert.equal(basic.answered[401], burst, `${basic.answered[401]} refused by the password check (burst ${burst})`);
+      assert.equal(basic.answered[429], m - burst);
+      // The source's page loads without credentials are still served (only Basic requests and login POSTs are limited).
+      const page = (await stormIn(prober.netns, storm(prober.target4, { mode: "wait-unban", maxSeconds: 5 }))) as { answered: boolean };
+      assert.ok(page.answered);
+    }
+  });
+
+  test(`brute force ${tag}: the jail applies; fail2ban runs it on the proxy's log, never banning allowFrom or trustedSources`, () => {
+    const jail = steps.find((st) => st.name === "fail2ban-jail")!;
+    const r = runStep(host, jail, "apply");
+    assert.equal(r.status, 0, `step ${jail.name} failed:\n${r.stdout}\n${r.stderr}`);
     const status = ssh(host, `fail2ban-client status ${JAIL_NAME}`);
     assert.equal(status.status, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`File list:\\s+${site.proxy === "nginx" ? "/var/log/nginx/access.log" : "/var/log/apache2/access.log"}`));
     const ignore = ssh(host, `fail2ban-client get ${JAIL_NAME} ignoreip`).stdout;
     for (const cidr of [host.machineAddr, "192.0.2.0/24"]) assert.ok(ignore.includes(cidr), `ignoreip lacks ${cidr}: ${ignore}`);
     const bf = site.bruteForce!;
-    console.log(`# ${site.proxy === "nginx" ? `login limit ${bf.loginLimit.ratePerSecond} r/s, ${bf.loginLimit.immediate} at once, burst ${bf.loginLimit.burst}` : "no login limit (Apache: fail2ban only)"}; ban after ${bf.ban.retries} failures in ${bf.ban.findTimeSeconds} s for ${bf.ban.banTimeSeconds} s`);
+    console.log(`# ${site.proxy === "nginx" ? `login limit ${bf.loginLimit.ratePerSecond} r/s, ${bf.loginLimit.immediate} at once, burst ${bf.loginLimit.burst}` : limited() ? `login and Basic-failure limit (mod_qos) ${bf.loginLimit.burst} per ${bf.loginLimit.windowSeconds} s` : "no login limit (Apache: fail2ban only)"}; ban after ${bf.ban.retries} failures in ${bf.ban.findTimeSeconds} s for ${bf.ban.banTimeSeconds} s`);
   });
 
   test(`brute force ${tag}: an attacker is banned and refused until the ban ends; a classroom behind one address is never refused; allowFrom is never banned`, async () => {
@@ -174,6 +219,7 @@ export function bruteForceScenario({ suite, platform, proxy }: BruteForceScenari
       assert.equal(u.status, 0, `undo of ${step.name} failed:\n${u.stdout}\n${u.stderr}`);
     }
     assert.equal(ssh(host, "command -v fail2ban-server nft nginx apache2 || true").stdout.trim(), "", "packages left behind");
+    assert.equal(ssh(host, "dpkg-query -W -f='${db:Status-Status}' libapache2-mod-qos 2>/dev/null || true").stdout.trim().replace(/^not-installed$/, ""), "", "mod_qos left behind");
     const now = fingerprint(host);
     assert.equal(now, asFound, `host differs from as found:\n${fingerprintDiff(asFound, now)}`);
   });

@@ -7,9 +7,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../config/schema";
 import { renderNginx } from "../../render/nginx";
-import { renderApache } from "../../render/apache";
+import { apacheModules, renderApache } from "../../render/apache";
 import { renderFail2banFilter, renderFail2banJail } from "../../render/brute-force";
-import { derivedBanRetries, loginBurst, loginImmediate, loginRatePerSecond } from "../../model/brute-force";
+import { derivedBanRetries, loginBurst, loginImmediate, loginRatePerSecond, loginWindowSeconds } from "../../model/brute-force";
+import { platforms } from "../../model/platforms";
 import { certificatePayload, planSteps } from "../../steps/plan";
 import { golden } from "../support/golden";
 import { variants } from "./variants";
@@ -24,10 +25,12 @@ test("brute force: the numbers follow expectedParticipants (a class behind one a
     assert.ok(loginRatePerSecond(p) * 30 >= p, "a class arriving over half a minute is never slowed");
     // A tenth of the class mistyping twice stays below the ban.
     assert.ok(derivedBanRetries(p) > Math.ceil(p / 10) * 2, `retries ${derivedBanRetries(p)} for ${p}`);
+    // Apache's fixed window: the burst at most once per window, i.e. no more than the steady rate.
+    assert.ok(loginBurst(p) / loginWindowSeconds(p) <= loginRatePerSecond(p), `window ${loginWindowSeconds(p)} s for ${p}`);
   }
   const s = site({ ...variants["debian13-default"], expectedParticipants: 300 });
   assert.deepEqual(s.bruteForce, {
-    loginLimit: { ratePerSecond: 10, immediate: 30, burst: 375 },
+    loginLimit: { ratePerSecond: 10, immediate: 30, burst: 375, windowSeconds: 38 },
     ban: { retries: 75, findTimeSeconds: 600, banTimeSeconds: 600 },
     neverBanned: [],
   });
@@ -95,4 +98,50 @@ test("brute force: steps install fail2ban and the jail after the vhosts; off, ne
   const off = site(variants["debian13-bruteforce-off"]);
   const offNames = planSteps<string>(off, certificatePayload(off, [{ domain: "hub.example.org", fullchainPem: "x", privateKeyPem: "y" }])).map((x) => x.name);
   assert.ok(!offNames.some((n) => n.startsWith("fail2ban")));
+});
+
+test("brute force: Apache limits login POSTs and refused Basic credentials with mod_qos where the platform has it, sized like nginx's burst", () => {
+  const withQos = Object.values(platforms).filter((p) => p.apache.loginRateLimit.kind === "mod_qos").map((p) => p.id);
+  assert.deepEqual(withQos, ["debian-13"], "only Debian 13's mod_qos was seen to load and limit");
+  for (const [name, raw] of Object.entries(variants)) {
+    const s = site({ ...raw, proxy: "apache" });
+    const text = renderApache(s).https.content;
+    const on = s.bruteForce !== undefined && s.platform.apache.loginRateLimit.kind === "mod_qos";
+    if (!on) {
+      assert.doesNotMatch(text, /QS_|mod_qos/, name);
+      assert.ok(!apacheModules(s).includes("qos"), name);
+      continue;
+    }
+    const { burst, windowSeconds } = s.bruteForce!.loginLimit;
+    assert.ok(apacheModules(s).includes("qos"), name);
+    // Counted on arrival: one more than the burst, so the burst itself reaches the hub.
+    assert.match(text, new RegExp(`^QS_CondClientEventLimitCount ${burst + 1} ${windowSeconds} JHE_Login \\^login$`, "m"), name);
+    assert.match(text, new RegExp(`^QS_CondClientEventLimitCount ${burst} ${windowSeconds} JHE_BasicFail basic\\$$`, "m"), name);
+    assert.match(text, /^QS_ErrorResponseCode 429$/m, name);
+    assert.match(text, /^\s*ErrorDocument 429 "Too many login attempts[^"]{0,100}"$/m, name);
+    // Loopback, allowFrom and trustedSources exempt.
+    for (const c of ["127.0.0.0/8", "::1", ...s.bruteForce!.neverBanned]) assert.ok(text.includes(`-R '${c}'`), `${name}: ${c} exempt`);
+    assert.equal(/JHE_BasicFail=1/.test(text), s.splitAuth !== undefined, `${name}: Basic failures counted only with split auth`);
+  }
+  const s300 = site({ ...variants["debian13-default"], proxy: "apache", expectedParticipants: 300 });
+  assert.match(renderApache(s300).https.content, /^QS_CondClientEventLimitCount 376 38 JHE_Login/m);
+});
+
+test("brute force: the rate-limit-packages step installs mod_qos before the modules step, only where it applies; undo leaves Apache running", () => {
+  const cert = (s: ReturnType<typeof site>) => certificatePayload(s, [{ domain: "hub.example.org", fullchainPem: "x", privateKeyPem: "y" }]);
+  const s = site({ ...variants["debian13-default"], proxy: "apache" });
+  const steps = planSteps<string>(s, cert(s));
+  const names = steps.map((x) => x.name);
+  const rl = steps.find((x) => x.name === "rate-limit-packages")!;
+  assert.ok(rl, "a step of its own");
+  assert.match(String(rl.payload), /^packages libapache2-mod-qos$/m);
+  assert.match(String(rl.payload), /^module yes$/m);
+  assert.match(String(rl.payload), /^service apache2$/m);
+  assert.ok(names.indexOf("rate-limit-packages") > names.indexOf("proxy-packages"));
+  assert.ok(steps.find((x) => x.name === "apache-modules")!.after.includes("rate-limit-packages"));
+  assert.match(String(steps.find((x) => x.name === "apache-modules")!.payload), /^modules .* qos$/m);
+  for (const raw of [{ ...variants["debian12-default"], proxy: "apache" }, { ...variants["debian13-default"], proxy: "nginx" }, { ...variants["debian13-bruteforce-off"], proxy: "apache" }, { ...variants["debian13-default"], proxy: "apache", platform: "rhel-9" }]) {
+    const o = site(raw);
+    assert.ok(!planSteps<string>(o, cert(o)).some((x) => x.name === "rate-limit-packages"), `${o.platform.id} ${o.proxy}`);
+  }
 });

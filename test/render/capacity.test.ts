@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../config/schema";
 import { renderCapacity } from "../../render/capacity";
 import { renderNginx } from "../../render/nginx";
-import { renderApache } from "../../render/apache";
+import { apacheModules, renderApache } from "../../render/apache";
 import { capacityPayload } from "../../steps/plan";
 import { connectionsPerParticipant } from "../../model/capacity";
 import { apacheTest, nginxTest } from "../support/proxy-check";
@@ -71,7 +71,7 @@ for (const e of expected) {
       assert.ok(r.ok, `nginx -t failed:\n${r.output}`);
       assert.doesNotMatch(r.output, /\[warn\]/, "no warnings (e.g. worker_connections above the open-files limit)");
       const av = renderApache(apacheSite);
-      const t = apacheTest([ap.proxy, av.http, av.https], apacheSite.platform);
+      const t = apacheTest([ap.proxy, av.http, av.https], apacheSite.platform, apacheModules(apacheSite));
       assert.ok(t.ok, `apache2ctl -t failed:\n${t.output}`);
       assert.doesNotMatch(t.output, /AH00\d+: WARNING/, "the MPM accepts the numbers as they are");
     });

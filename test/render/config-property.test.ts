@@ -33,7 +33,7 @@ import { LoadedHost, loadStackFromStrings } from "../../config/fleet";
 import { SiteSpec, allDomains, certificateName, hubBindUrl, isWildcard, tlsFilesFor } from "../../model/site";
 import { hostPaths } from "../../model/platforms";
 import { renderNginx } from "../../render/nginx";
-import { renderApache } from "../../render/apache";
+import { apacheModules, renderApache } from "../../render/apache";
 import { renderCapacity } from "../../render/capacity";
 import { renderHubBlock } from "../../render/hub-config";
 import { RenderedFile } from "../../render/files";
@@ -325,6 +325,8 @@ interface CheckItem {
   strings: Record<string, string>;
   /** The hub's upstream host when it is a name, not an address. */
   upstreamName?: string;
+  /** Apache: the modules the apache-modules step would enable (loaded for the check if the root does not). */
+  modules?: string[];
 }
 
 /** The files of one site, and everything the property says about them. Returns the real-check item. */
@@ -436,7 +438,7 @@ function checkSite(h: LoadedHost, strings: Record<string, string>): CheckItem {
   const upstreamName = upstreamHost && addressClass(upstreamHost) !== "private" && !/^[\d.]+$|^\[/.test(upstreamHost) ? upstreamHost : undefined;
   return site.proxy === "nginx"
     ? { label: where, proxy: "nginx", platformId: site.platform.id, files: proxyFiles, mainFiles: [capacity.proxy], strings, upstreamName }
-    : { label: where, proxy: "apache", platformId: site.platform.id, files: [capacity.proxy, ...proxyFiles], mainFiles: [], strings, upstreamName };
+    : { label: where, proxy: "apache", platformId: site.platform.id, files: [capacity.proxy, ...proxyFiles], mainFiles: [], strings, upstreamName, modules: apacheModules(site) };
 }
 
 type Outcome = { refused: string[] } | { items: CheckItem[]; hosts: LoadedHost[] };
@@ -566,7 +568,11 @@ function realCheck(items: CheckItem[]): RealResult[] {
             fs.writeFileSync(path.join(dir, "nginx.conf"), hostNginxConf(fs.readFileSync(path.join(root, "etc/nginx/nginx.conf"), "utf8"), inRoot(dir), mains, includes));
           } else {
             const stock = fs.readFileSync(path.join(root, "etc/apache2/apache2.conf"), "utf8");
-            const ours = it.files.map((f, i) => `Include ${place(f, `zz-jhe-check-${i}.conf`)}`).join("\n");
+            // Modules the apache-modules step would enable that the root does not (mod_qos), as a2enmod would.
+            const loads = (it.modules ?? [])
+              .filter((m) => !fs.existsSync(path.join(root, "etc/apache2/mods-enabled", `${m}.load`)))
+              .map((m) => fs.readFileSync(path.join(root, "etc/apache2/mods-available", `${m}.load`), "utf8").trim());
+            const ours = [...loads, ...it.files.map((f, i) => `Include ${place(f, `zz-jhe-check-${i}.conf`)}`)].join("\n");
             const conf = stock.replace(/^IncludeOptional sites-enabled\/\*\.conf$/m, `IncludeOptional sites-enabled/000-default.conf\n${ours}`);
             if (conf === stock) throw new Error("Debian's apache2.conf no longer includes sites-enabled/*.conf as expected");
             fs.writeFileSync(path.join(dir, "apache2.conf"), conf);

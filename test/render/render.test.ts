@@ -10,7 +10,7 @@ import { renderHubBlock } from "../../render/hub-config";
 import { filesPayload } from "../../render/files";
 import { variants } from "./variants";
 import { apacheTest, nginxTest } from "../support/proxy-check";
-import { renderApache } from "../../render/apache";
+import { apacheModules, renderApache } from "../../render/apache";
 import { golden } from "../support/golden";
 
 
@@ -39,7 +39,7 @@ for (const [name, raw] of Object.entries(variants)) {
     golden(`apache/${name}.conf`, apacheRendered.https.content);
   });
   test(`render apache ${name}: real apache2ctl -t (${site.platform.id}, Apache ${site.platform.apache.version}) accepts it`, () => {
-    const r = apacheTest(apacheFiles, apacheSite.platform);
+    const r = apacheTest(apacheFiles, apacheSite.platform, apacheModules(apacheSite));
     assert.equal(r.version, apacheSite.platform.apache.version, "checked by the platform's own Apache release");
     assert.ok(r.ok, `apache2ctl -t failed:\n${r.output}`);
   });
@@ -48,7 +48,7 @@ for (const [name, raw] of Object.entries(variants)) {
 test("apache2ctl -t catches a broken config (the check can fail)", () => {
   const { site } = parseConfig({ ...variants["debian13-default"], proxy: "apache" });
   const file = renderApache(site).https;
-  const r = apacheTest([{ ...file, content: file.content.replace("ProxyPreserveHost on", "ProxyPreserveHost sideways") }], site.platform);
+  const r = apacheTest([{ ...file, content: file.content.replace("ProxyPreserveHost on", "ProxyPreserveHost sideways") }], site.platform, apacheModules(site));
   assert.equal(r.ok, false);
   assert.match(r.output, /ProxyPreserveHost/);
 });

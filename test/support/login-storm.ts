@@ -9,12 +9,14 @@
  *   classroom:    `participants` people starting evenly over `windowSeconds`, each fetching the login
  *                 page and posting it, `mistypeShare` of them with a wrong password once or twice
  *                 first; "refused" counts those whose right password did not log them in;
+ *   burst-login:  `attempts` wrong passwords on the login form all at once (one connection each),
+ *                 to see the rate limit alone: how many reach the hub, how many get 429;
  *   wait-unban:   tries one request a second until the proxy answers again (after a ban).
  */
 import * as https from "https";
 
 export interface StormOptions {
-  mode: "attack-login" | "attack-basic" | "classroom" | "wait-unban";
+  mode: "attack-login" | "attack-basic" | "burst-login" | "classroom" | "wait-unban";
   /** Where to connect (an address), and the name/port the proxy serves. */
   connect: string;
   servername: string;
@@ -30,6 +32,8 @@ export interface StormOptions {
   participants?: number;
   windowSeconds?: number;
   mistypeShare?: number;
+  /** A request with no data for this long fails (default 15 s; nginx holds a burst for longer). */
+  requestTimeoutMs?: number;
   /** wait-unban: give up after this many seconds. */
   maxSeconds?: number;
 }
@@ -48,7 +52,7 @@ function request(o: StormOptions, method: string, path: string, headers: Record<
   return new Promise((resolve) => {
     const req = https.request(
       {
-        host: o.connect, port: o.port, servername: o.servername, path, method, ca: o.caPem, agent: false, timeout: 15_000,
+        host: o.connect, port: o.port, servername: o.servername, path, method, ca: o.caPem, agent: false, timeout: o.requestTimeoutMs ?? 15_000,
         headers: { Host: o.port === 443 ? o.servername : `${o.servername}:${o.port}`, Connection: "close", ...headers, ...(body !== undefined ? { "Content-Length": String(Buffer.byteLength(body)) } : {}) },
       },
       (res) => {
@@ -130,6 +134,37 @@ async function attack(o: StormOptions): Promise<AttackResult> {
   return { attempts: n, answered, letThrough, bannedAt, answeredAfterBan, refused, seconds: (performance.now() - t0) / 1000 };
 }
 
+export interface BurstResult {
+  attempts: number;
+  /** Answers by status, and connection-level errors. */
+  answered: Record<string, number>;
+  errors: Record<string, number>;
+  /** The body of one 429 answer (the limit's own short text), and the slowest answer (ms). */
+  body429: string;
+  slowestMs: number;
+  seconds: number;
+}
+
+async function burstLogin(o: StormOptions): Promise<BurstResult> {
+  const n = o.attempts ?? 100;
+  const f = await loginForm(o);
+  if (!("xsrf" in f)) throw new Error(`login page: ${outcome(f)}`);
+  const t0 = performance.now();
+  const all = await Promise.all(Array.from({ length: n }, (_, i) => postLogin(o, f, `wrong-burst-${i}`)));
+  const answered: Record<string, number> = {};
+  const errors: Record<string, number> = {};
+  for (const a of all) {
+    if (a.status !== undefined) answered[a.status] = (answered[a.status] ?? 0) + 1;
+    else errors[a.error!] = (errors[a.error!] ?? 0) + 1;
+  }
+  return {
+    attempts: n, answered, errors,
+    body429: all.find((a) => a.status === 429)?.body ?? "",
+    slowestMs: Math.round(Math.max(...all.map((a) => a.ms))),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
 export interface ClassroomResult {
   participants: number;
   loggedIn: number;
@@ -195,6 +230,8 @@ export async function runStorm(o: StormOptions): Promise<unknown> {
     case "attack-login":
     case "attack-basic":
       return attack(o);
+    case "burst-login":
+      return burstLogin(o);
     case "classroom":
       return classroom(o);
     case "wait-unban":

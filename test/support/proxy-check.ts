@@ -98,9 +98,21 @@ function checkerRoot(platform: PlatformFacts): string {
   return root;
 }
 
-/** `apache2ctl -t` of the platform's own Apache on rendered files, in its checker root. */
-export function apacheTest(files: RenderedFile[], platform: PlatformFacts): { ok: boolean; output: string; version: string } {
+/**
+ * `apache2ctl -t` of the platform's own Apache on rendered files, in its checker root. `modules`:
+ * what the apache-modules step would enable (render/apache.ts apacheModules); any the root does
+ * not enable (mod_qos: installed in the root, not enabled) is loaded for this check from its
+ * package's own `.load` file, as a2enmod would.
+ */
+export function apacheTest(files: RenderedFile[], platform: PlatformFacts, modules: string[] = []): { ok: boolean; output: string; version: string } {
   const root = checkerRoot(platform);
+  const loads = modules
+    .filter((m) => !fs.existsSync(path.join(root, "etc/apache2/mods-enabled", `${m}.load`)))
+    .map((m) => {
+      const load = path.join(root, "etc/apache2/mods-available", `${m}.load`);
+      if (!fs.existsSync(load)) throw new Error(`the ${platform.id} checker root lacks Apache module ${m} (run scripts/sandbox/checker-root.sh with its suite)`);
+      return fs.readFileSync(load, "utf8");
+    });
   const base = fs.mkdtempSync(path.join(root, "tmp", "jhe-apache-check-"));
   const inRoot = (p: string) => p.slice(root.length);
   const placed: string[] = [];
@@ -108,7 +120,7 @@ export function apacheTest(files: RenderedFile[], platform: PlatformFacts): { ok
     const checkFiles = makeCert(base);
     files.forEach((f, i) => {
       const target = path.join(root, "etc/apache2/sites-enabled", `zz-jhe-check-${i}.conf`);
-      fs.writeFileSync(target, withCheckFiles(f.content, checkFiles, inRoot));
+      fs.writeFileSync(target, (i === 0 ? loads.join("") : "") + withCheckFiles(f.content, checkFiles, inRoot));
       placed.push(target);
     });
     const r = spawnSync("chroot", [root, "/usr/sbin/apache2ctl", "-t"], { encoding: "utf8" });
