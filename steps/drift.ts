@@ -6,9 +6,11 @@
  *
  * Watched: every file a files/capacity step writes (content, mode, owner and group), the hub
  * config's managed block, each package a packages step installs and the unit it keeps running and
- * enabled. A difference is repaired by running the owning step's own apply again (its config test,
- * graceful reload and rollback): the item records its step. Not watched yet: SELinux booleans and
- * labels, Apache modules, web-root directories, certbot's lineages (certbot renews those itself).
+ * enabled, and on SELinux hosts the selinux step's booleans, port types and the labels of the paths
+ * it gives file contexts. A difference is repaired by running the owning step's own apply again
+ * (its config test, graceful reload and rollback; the selinux step re-asserts and relabels): the
+ * item records its step. Not watched yet: Apache modules, web-root directories, certbot's lineages
+ * (certbot renews those itself).
  */
 import { createHash } from "crypto";
 import { Step, remoteCommand } from "./plan";
@@ -20,7 +22,10 @@ export type WatchItem =
   | { kind: "file"; step: string; path: string; mode: string; group: string; sha256: string; /** Non-secret steps only: for the diff. */ content?: string }
   | { kind: "block"; step: string; path: string; sha256: string; content: string }
   | { kind: "package"; step: string; manager: string; name: string }
-  | { kind: "unit"; step: string; unit: string };
+  | { kind: "unit"; step: string; unit: string }
+  | { kind: "selinuxBoolean"; step: string; name: string; value: string }
+  | { kind: "selinuxPort"; step: string; proto: string; port: string; type: string }
+  | { kind: "selinuxLabel"; step: string; path: string; type: string };
 
 /** One step as the drift watch knows it: how to apply it again, and what it owns. */
 export interface WatchedStep {
@@ -35,7 +40,7 @@ export interface WatchedStep {
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
 
 /** Scripts whose steps own things the probe can check. */
-const WATCHED_SCRIPTS = new Set(["files", "capacity", "hub-managed-block", "packages"]);
+const WATCHED_SCRIPTS = new Set(["files", "capacity", "hub-managed-block", "packages", "selinux"]);
 
 export function isWatched(step: Pick<Step<unknown>, "script">): boolean {
   return WATCHED_SCRIPTS.has(step.script);
@@ -98,6 +103,15 @@ export function watchItems(step: Pick<Step<unknown>, "name" | "script" | "secret
         ...(kv.service ? [{ kind: "unit" as const, step: step.name, unit: kv.service }] : []),
       ];
     }
+    case "selinux":
+      // steps/selinux.ts: `boolean NAME on|off`, `port PROTO PORT TYPE`, `fcontext PATH TYPE tree|file`.
+      return payload.split("\n").flatMap((line): WatchItem[] => {
+        const [kind, a, b, c] = line.split(" ");
+        if (kind === "boolean") return [{ kind: "selinuxBoolean", step: step.name, name: a, value: b }];
+        if (kind === "port") return [{ kind: "selinuxPort", step: step.name, proto: a, port: b, type: c }];
+        if (kind === "fcontext") return [{ kind: "selinuxLabel", step: step.name, path: a, type: b }];
+        return [];
+      });
     default:
       return [];
   }
@@ -116,6 +130,9 @@ export function probeRequest(steps: WatchedStep[]): string {
       case "block": lines.add(`block ${item.path}`); break;
       case "package": lines.add(`package ${item.manager} ${item.name}`); break;
       case "unit": lines.add(`unit ${item.unit}`); break;
+      case "selinuxBoolean": lines.add(`selinux_boolean ${item.name}`); break;
+      case "selinuxPort": lines.add(`selinux_port ${item.proto} ${item.port}`); break;
+      case "selinuxLabel": lines.add(`selinux_label ${item.path}`); break;
     }
   }
   return [...lines].join("\n") + "\n";
@@ -128,10 +145,17 @@ export interface Found {
   blocks: Map<string, { sha256: string; content: string } | "missing">;
   packages: Map<string, boolean>;
   units: Map<string, { active: string; enabled: string }>;
+  /** False when the host does not run SELinux: its items are not looked at. */
+  selinux: boolean;
+  booleans: Map<string, string>;
+  /** `proto/port` → the types the policy gives it (local changes included). */
+  ports: Map<string, string[]>;
+  /** Path → the type of its label; "missing" when the path does not exist. */
+  labels: Map<string, string>;
 }
 
 export function parseProbeOutput(stdout: string): Found {
-  const found: Found = { files: new Map(), contents: new Map(), blocks: new Map(), packages: new Map(), units: new Map() };
+  const found: Found = { files: new Map(), contents: new Map(), blocks: new Map(), packages: new Map(), units: new Map(), selinux: true, booleans: new Map(), ports: new Map(), labels: new Map() };
   const b64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
   for (const line of stdout.split("\n")) {
     const [kind, ...rest] = line.split(" ");
@@ -151,6 +175,18 @@ export function parseProbeOutput(stdout: string): Found {
       case "unit":
         found.units.set(rest[0], { active: rest[1], enabled: rest[2] });
         break;
+      case "selinux":
+        if (rest[0] === "off") found.selinux = false;
+        break;
+      case "selinux_boolean":
+        found.booleans.set(rest[0], rest[1]);
+        break;
+      case "selinux_port":
+        found.ports.set(`${rest[0]}/${rest[1]}`, (rest[2] ?? "").split(",").filter(Boolean));
+        break;
+      case "selinux_label":
+        found.labels.set(rest[0], rest[1]);
+        break;
     }
   }
   return found;
@@ -163,6 +199,9 @@ export function itemKey(item: WatchItem): string {
     case "block": return `${item.step}: ${item.path} (managed block)`;
     case "package": return `${item.step}: package ${item.name}`;
     case "unit": return `${item.step}: unit ${item.unit}`;
+    case "selinuxBoolean": return `${item.step}: boolean ${item.name}`;
+    case "selinuxPort": return `${item.step}: port ${item.proto}/${item.port}`;
+    case "selinuxLabel": return `${item.step}: label of ${item.path}`;
   }
 }
 
@@ -203,6 +242,15 @@ export function driftOf(steps: WatchedStep[], found: Found): Record<string, stri
       }
     } else if (item.kind === "package") {
       if (found.packages.get(item.name) === false) problems.push("not installed (the program installed it)");
+    } else if (item.kind === "selinuxBoolean") {
+      const v = found.booleans.get(item.name);
+      if (found.selinux && v !== undefined && v !== item.value) problems.push(`${v}, the program set ${item.value}`);
+    } else if (item.kind === "selinuxPort") {
+      const types = found.ports.get(`${item.proto}/${item.port}`);
+      if (found.selinux && types && !types.includes(item.type)) problems.push(`${item.proto}/${item.port} is ${types.join(", ") || "unlabelled"}, the program labels it ${item.type}`);
+    } else if (item.kind === "selinuxLabel") {
+      const t = found.labels.get(item.path);
+      if (found.selinux && t !== undefined && t !== "missing" && t !== item.type) problems.push(`labelled ${t}, the program's file context says ${item.type}`);
     } else {
       const u = found.units.get(item.unit);
       if (u && u.active !== "active") problems.push(`${u.active}, the program keeps it running`);

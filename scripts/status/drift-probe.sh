@@ -10,6 +10,10 @@
 #                             (the hub config's managed block, its BEGIN and END lines included)
 #   package apt|dnf NAME    → package NAME installed|missing
 #   unit NAME               → unit NAME ACTIVE ENABLED             (systemctl is-active / is-enabled)
+#   selinux_boolean NAME    → selinux_boolean NAME on|off          (the running value)
+#   selinux_port PROTO PORT → selinux_port PROTO PORT TYPE[,TYPE…] (every type the policy gives it)
+#   selinux_label PATH      → selinux_label PATH TYPE|missing
+#   (the selinux_ lines only where SELinux is enabled; elsewhere one `selinux off`)
 # Secret files are asked with `file` only: their content never leaves the server.
 set -uo pipefail
 export LC_ALL=C
@@ -21,8 +25,10 @@ safe_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._@+:-]*$ ]]; }
 # preview carry megabytes).
 MAX_CONTENT=262144
 
+selinux_on() { command -v selinuxenabled >/dev/null && selinuxenabled; }
+
 main() {
-  local kind a b sum stat
+  local kind a b sum stat selinux_said=""
   while read -r kind a b || [[ -n ${kind:-} ]]; do
     case $kind in
       file)
@@ -58,6 +64,20 @@ main() {
         local active enabled
         active=$(timeout 5 systemctl is-active -- "$a" 2>/dev/null) enabled=$(timeout 5 systemctl is-enabled -- "$a" 2>/dev/null)
         echo "unit $a ${active:-unknown} ${enabled:-unknown}" ;;
+      selinux_*)
+        if ! selinux_on; then [[ -n $selinux_said ]] || echo "selinux off"; selinux_said=1; continue; fi
+        case $kind in
+          selinux_boolean)
+            safe_name "$a" || { echo "bad $kind"; continue; }
+            echo "selinux_boolean $a $(getsebool -- "$a" 2>/dev/null | awk '{print $NF}')" ;;
+          selinux_port)
+            [[ $a =~ ^(tcp|udp)$ && $b =~ ^[0-9]+$ ]] || { echo "bad $kind"; continue; }
+            echo "selinux_port $a $b $(timeout 20 semanage port -l 2>/dev/null | awk -v p="$b" -v proto="$a" '$2 == proto { for (i = 3; i <= NF; i++) { v = $i; sub(/,$/, "", v); if (v == p) print $1 } }' | sort -u | paste -sd,)" ;;
+          selinux_label)
+            safe_path "$a" || { echo "bad $kind"; continue; }
+            if [[ -e $a ]]; then echo "selinux_label $a $(stat -c %C -- "$a" | cut -d: -f3)"; else echo "selinux_label $a missing"; fi ;;
+          *) echo "unknown $kind" ;;
+        esac ;;
       '') ;;
       *) echo "unknown $kind" ;;
     esac

@@ -101,3 +101,20 @@ test("drift: a long diff is cut to 40 lines and says how many more", () => {
   assert.match(d[40], /^… \(\d+ more lines\)$/);
   assert.equal(sha(unifiedDiff("same\n", "same\n", "/x")), sha("--- /x (as the program wrote it)\n+++ /x (on the server now)"));
 });
+
+test("drift: SELinux — the selinux step's booleans, port types and labels; nothing looked at where SELinux is off", () => {
+  const payload = "# why\nrequire auto\nport tcp 8000 http_port_t\nboolean httpd_can_network_relay on\nfcontext /srv/www httpd_sys_content_t tree\n";
+  const steps: WatchedStep[] = [{ name: "selinux", command: "", payload, items: watchItems({ name: "selinux", script: "selinux", secret: false }, payload) }];
+  assert.equal(probeRequest(steps), "selinux_port tcp 8000\nselinux_boolean httpd_can_network_relay\nselinux_label /srv/www\n");
+  const onHost = "selinux_port tcp 8000 soundd_port_t\nselinux_boolean httpd_can_network_relay off\nselinux_label /srv/www var_t\n";
+  assert.deepEqual(driftOf(steps, parseProbeOutput(onHost)), {
+    "selinux: port tcp/8000": "tcp/8000 is soundd_port_t, the program labels it http_port_t",
+    "selinux: boolean httpd_can_network_relay": "off, the program set on",
+    "selinux: label of /srv/www": "labelled var_t, the program's file context says httpd_sys_content_t",
+  });
+  assert.deepEqual(driftOf(steps, parseProbeOutput("selinux_port tcp 8000 http_port_t,soundd_port_t\nselinux_boolean httpd_can_network_relay on\nselinux_label /srv/www httpd_sys_content_t\n")), {});
+  // This machine runs no SELinux: the real probe says so once and looks at nothing.
+  const r = spawnSync("bash", ["-s"], { input: `${probeScript}\n${probeRequest(steps)}`, encoding: "utf8" });
+  assert.equal(r.stdout, "selinux off\n");
+  assert.deepEqual(driftOf(steps, parseProbeOutput(r.stdout)), {});
+});
