@@ -38,6 +38,27 @@ export interface RunResult {
 export type Runner = (cmd: string, args: string[], opts?: { cwd?: string; allowFail?: boolean; timeoutMs?: number }) => Promise<RunResult>;
 
 /** The language host of `language` next to the CLI (or on PATH), as check-plugins.sh reports it. */
+/**
+ * Runs a command with `env` (in `cwd`, default `dir`), its output kept in `log`; rejects on a
+ * non-zero exit unless allowFail; killed after timeoutMs (default 5 min).
+ */
+export function makeRunner(env: NodeJS.ProcessEnv, dir: string, log: string[]): Runner {
+  return (cmd, args, opts = {}) =>
+    new Promise((resolve, reject) => {
+      const p = spawn(cmd, args, { cwd: opts.cwd ?? dir, env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      p.stdout.on("data", (d) => (out += d));
+      p.stderr.on("data", (d) => (out += d));
+      const timer = setTimeout(() => p.kill("SIGTERM"), opts.timeoutMs ?? 5 * 60_000);
+      p.on("close", (code) => {
+        clearTimeout(timer);
+        log.push(`$ ${cmd} ${args.join(" ")}\n${out}`);
+        if (code !== 0 && !opts.allowFail) reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out.slice(-4000)}`));
+        else resolve({ code: code ?? -1, out });
+      });
+    });
+}
+
 export function languageHostMissing(language: string): string {
   const r = spawnSync("bash", [path.join(repoRoot, "scripts/toolchain/check-plugins.sh"), "--check"], { encoding: "utf8" });
   return r.stdout.split("\n").find((l) => l.startsWith(`missing language-host pulumi-language-${language}`)) ?? "";
@@ -80,20 +101,7 @@ export function consumerScenario(c: ConsumerProgram): void {
     PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
   };
   const log: string[] = [];
-  const run: Runner = (cmd, args, opts = {}) =>
-    new Promise((resolve, reject) => {
-      const p = spawn(cmd, args, { cwd: opts.cwd ?? dir, env, stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      p.stdout.on("data", (d) => (out += d));
-      p.stderr.on("data", (d) => (out += d));
-      const timer = setTimeout(() => p.kill("SIGTERM"), opts.timeoutMs ?? 5 * 60_000);
-      p.on("close", (code) => {
-        clearTimeout(timer);
-        log.push(`$ ${cmd} ${args.join(" ")}\n${out}`);
-        if (code !== 0 && !opts.allowFail) reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out.slice(-4000)}`));
-        else resolve({ code: code ?? -1, out });
-      });
-    });
+  const run = makeRunner(env, dir, log);
   const pulumi = (...args: string[]) => run("pulumi", [...args, "--non-interactive"]);
   /** The `Resources:` section of an up: counts by kind. */
   const changes = (out: string): Record<string, number> => {

@@ -16,7 +16,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -25,7 +25,7 @@ import { repoRoot } from "../../../scripts/automation";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, ssh } from "../../support/sandbox";
 import { probeHubKernel } from "../../support/hub-probe";
 import { missingToolchain } from "../scenario";
-import { languageHostMissing } from "../consumer";
+import { languageHostMissing, makeRunner } from "../consumer";
 
 const example = path.join(repoRoot, "examples", "python-fleet");
 const stateHome = process.env.JHE_STATE_HOME ?? path.join(process.env.HOME ?? "/root", ".local/state/jupyterhub-edge");
@@ -55,20 +55,7 @@ if (missing) {
     PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
   };
   const log: string[] = [];
-  const run = (cmd: string, args: string[], opts: { cwd?: string; allowFail?: boolean; timeoutMs?: number } = {}): Promise<{ code: number; out: string }> =>
-    new Promise((resolve, reject) => {
-      const p = spawn(cmd, args, { cwd: opts.cwd ?? dir, env, stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      p.stdout.on("data", (d) => (out += d));
-      p.stderr.on("data", (d) => (out += d));
-      const timer = setTimeout(() => p.kill("SIGTERM"), opts.timeoutMs ?? 5 * 60_000);
-      p.on("close", (code) => {
-        clearTimeout(timer);
-        log.push(`$ ${cmd} ${args.join(" ")}\n${out}`);
-        if (code !== 0 && !opts.allowFail) reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out.slice(-4000)}`));
-        else resolve({ code: code ?? -1, out });
-      });
-    });
+  const run = makeRunner(env, dir, log);
   const pulumi = (...args: string[]) => run("pulumi", [...args, "--non-interactive"]);
   const up = (allowFail = false) => run("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive"], { allowFail });
   const secs = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
