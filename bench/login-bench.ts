@@ -115,9 +115,14 @@ async function storm(host: SandboxHost, ca: TestCa, concurrency: number, auth: s
   return { rps: ok / seconds, answered: ok + other };
 }
 
-/** CPU seconds (user + system) used so far by the host's processes named `comm` (/proc/<pid>/stat, 100 ticks/s). */
+/**
+ * CPU seconds (user + system) used so far by the host's processes named `comm` (/proc/<pid>/stat,
+ * 100 ticks/s), children that exited included (cutime + cstime: the master reaped them). Without
+ * those, Apache's children that leave after a graceful reload took their time with them and a
+ * round came out negative.
+ */
 function cpuSeconds(host: SandboxHost, comm: string): number {
-  const r = ssh(host, `cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(${comm})" { t += $14 + $15 } END { print t + 0 }'`);
+  const r = ssh(host, `cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(${comm})" { t += $14 + $15 + $16 + $17 } END { print t + 0 }'`);
   if (r.status !== 0) throw new Error(`cpu: ${r.stderr}`);
   return Number(r.stdout.trim()) / 100;
 }
