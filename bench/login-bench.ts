@@ -8,21 +8,29 @@
  * backend through the same proxy and the same vhost: a small shim at the hub's upstream address
  * forwards plain requests to the hub and hands websocket upgrades to test/support/ws-echo-backend.js
  * (the hub's own websockets need a spawned server and a kernel, whose run time would swamp the
- * proxy's share). Three rounds: split auth off; on with a generated password (SHA-256-crypt, what
- * the program writes for generated passwords); on with a given password (bcrypt cost 10, what
- * the program writes for passwords people choose, and what every user had before issue 21).
+ * proxy's share). Rounds: split auth off; on with a generated password (`{SHA}`, what the program
+ * writes for generated passwords); on with the same password as SHA-256-crypt, 1000 rounds (what it
+ * wrote before); on with a given password (bcrypt cost 10, what the program writes for passwords
+ * people choose, and what every user had before issue 21). Each round also reports what explains
+ * its figures: the proxy's CPU time per request (read from /proc on the host: the hash check's cost
+ * shows here), the bench process's own event-loop delay during the storm (its share of the echo
+ * times: the clients run on the same 2 cores), and the machine's load.
  * Not a test: prints the table and writes bench/RESULTS-login-<proxy>.md.
  */
 import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import * as crypto from "crypto";
+import * as os from "os";
+import { monitorEventLoopDelay } from "perf_hooks";
+import { Worker } from "worker_threads";
 import WebSocket from "ws";
 import { parseConfig } from "../config/schema";
 import { ProxyKind, SiteSpec } from "../model/site";
 import { Step, certificatePayload, planSteps } from "../steps/plan";
 import { htpasswdPayload } from "../render/split-auth";
-import { bcryptWithSalt, generatedHashWithSalt } from "../components/split-auth";
+import { bcryptWithSalt, generatedHash } from "../components/split-auth";
+import { sha256Crypt } from "../render/sha-crypt";
 import { makeTestCa, TestCa } from "../test/support/test-ca";
 import { SandboxHost, createHost, removeHost, runStep, ssh } from "../test/support/sandbox";
 import { startEchoBackend } from "../test/host/capacity-scenario";
@@ -63,7 +71,17 @@ server.keepAliveTimeout = 65000;
 server.listen(${SHIM_PORT}, "127.0.0.1");
 `;
 
-interface Round { label: string; rps10: number; rps100: number; wsP50: number; wsP99: number; wsQuietP99: number }
+interface Round {
+  label: string; rps10: number; rps100: number; wsP50: number; wsP99: number; wsQuietP99: number;
+  /** The proxy's CPU time (all its processes, user + system) per answered request, both storms. */
+  proxyCpuMs: number;
+  /** The bench's own event-loop delay p99 during the 100-client storm: the storm's loop (its clients' share). */
+  loopP99: number;
+  /** The same for the echo clients' own loop (worker thread): what of the echo times is the bench's. */
+  echoLoopP99: number;
+  /** The machine's 1-minute load average when the round started. */
+  load: number;
+}
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -71,7 +89,7 @@ const pct = (xs: number[], p: number) => {
 };
 
 /** `concurrency` keep-alive clients fetching the hub page for `seconds`; answers 200 per second. */
-async function storm(host: SandboxHost, ca: TestCa, concurrency: number, auth: string | undefined): Promise<number> {
+async function storm(host: SandboxHost, ca: TestCa, concurrency: number, auth: string | undefined): Promise<{ rps: number; answered: number }> {
   const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: ca.caPem, servername: HUB });
   const end = performance.now() + seconds * 1000;
   let ok = 0, other = 0;
@@ -94,38 +112,80 @@ async function storm(host: SandboxHost, ca: TestCa, concurrency: number, auth: s
   }));
   agent.destroy();
   if (other > ok / 100) console.log(`#   (c=${concurrency}: ${other} answers were not 200)`);
-  return ok / seconds;
+  return { rps: ok / seconds, answered: ok + other };
 }
 
-/** WS_CLIENTS websockets through the proxy, each echoing a message every 20 ms; round trips in ms. */
-async function echoLoop(host: SandboxHost, ca: TestCa, ms: number): Promise<number[]> {
-  const rtts: number[] = [];
-  const end = performance.now() + ms;
-  await Promise.all(Array.from({ length: WS_CLIENTS }, (_, i) => new Promise<void>((resolve, reject) => {
-    const ws = new WebSocket(`wss://${host.addr}/user/bench/echo/${i}`, { headers: { Host: HUB }, ca: ca.caPem, servername: HUB });
-    let sent = 0;
-    const next = () => {
-      if (performance.now() > end) return ws.close();
-      sent = performance.now();
-      ws.send(crypto.randomBytes(32).toString("hex"));
-    };
-    ws.on("open", next);
-    ws.on("message", () => {
-      rtts.push(performance.now() - sent);
-      setTimeout(next, 20);
-    });
-    ws.on("close", () => resolve());
-    ws.on("error", reject);
-  })));
-  return rtts;
+/**
+ * CPU seconds (user + system) used so far by the host's processes named `comm` (/proc/<pid>/stat,
+ * 100 ticks/s), children that exited included (cutime + cstime: the master reaped them). Without
+ * those, Apache's children that leave after a graceful reload took their time with them and a
+ * round came out negative.
+ */
+function cpuSeconds(host: SandboxHost, comm: string): number {
+  const r = ssh(host, `cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(${comm})" { t += $14 + $15 + $16 + $17 } END { print t + 0 }'`);
+  if (r.status !== 0) throw new Error(`cpu: ${r.stderr}`);
+  return Number(r.stdout.trim()) / 100;
+}
+
+/**
+ * WS_CLIENTS websockets through the proxy, each echoing a message every 20 ms; round trips in ms.
+ * In a worker thread, on an event loop of their own: on the main thread the round trips measured
+ * the bench's own loop (busy with the storm's 100 TLS clients) as much as the proxy — a first run
+ * showed echo p99 ≈ the main loop's delay p99 in every round. The worker's own loop delay p99 is
+ * returned too (what is left of the bench's share).
+ */
+const echoWorkerSource = `"use strict";
+const { parentPort, workerData } = require("node:worker_threads");
+const { monitorEventLoopDelay } = require("node:perf_hooks");
+const crypto = require("node:crypto");
+const WebSocket = require(workerData.wsModule);
+const { addr, hub, caPem, ms, clients } = workerData;
+const rtts = [];
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+const end = performance.now() + ms;
+Promise.all(Array.from({ length: clients }, (_, i) => new Promise((resolve, reject) => {
+  const ws = new WebSocket("wss://" + addr + "/user/bench/echo/" + i, { headers: { Host: hub }, ca: caPem, servername: hub });
+  let sent = 0;
+  const next = () => {
+    if (performance.now() > end) return ws.close();
+    sent = performance.now();
+    ws.send(crypto.randomBytes(32).toString("hex"));
+  };
+  // An echo that never comes back (bcrypt stalls the worker) must not hang the round.
+  const stop = setTimeout(() => ws.terminate(), ms + 15000);
+  ws.on("open", next);
+  ws.on("message", () => { rtts.push(performance.now() - sent); setTimeout(next, 20); });
+  ws.on("close", () => (clearTimeout(stop), resolve()));
+  ws.on("error", reject);
+}))).then(() => { loop.disable(); parentPort.postMessage({ rtts, loopP99: loop.percentile(99) / 1e6 }); }, (e) => { throw e; });
+`;
+
+async function echoLoop(host: SandboxHost, ca: TestCa, ms: number): Promise<{ rtts: number[]; loopP99: number }> {
+  const worker = new Worker(echoWorkerSource, {
+    eval: true,
+    workerData: { wsModule: require.resolve("ws"), addr: host.addr, hub: HUB, caPem: ca.caPem, ms, clients: WS_CLIENTS },
+  });
+  return new Promise((resolve, reject) => {
+    worker.once("message", (m) => (resolve(m), void worker.terminate()));
+    worker.once("error", reject);
+  });
 }
 
 async function round(host: SandboxHost, ca: TestCa, label: string, auth: string | undefined): Promise<Round> {
-  const quiet = await echoLoop(host, ca, 3000);
-  const rps10 = await storm(host, ca, 10, auth);
-  const [rps100, during] = await Promise.all([storm(host, ca, 100, auth), echoLoop(host, ca, seconds * 1000 - 500)]);
-  const r = { label, rps10, rps100, wsP50: pct(during, 50), wsP99: pct(during, 99), wsQuietP99: pct(quiet, 99) };
-  console.log(`# ${proxyNow} ${label}: ${rps10.toFixed(1)} req/s at 10, ${rps100.toFixed(1)} at 100; ws echo during the storm p50 ${r.wsP50.toFixed(1)} ms p99 ${r.wsP99.toFixed(1)} ms (quiet p99 ${r.wsQuietP99.toFixed(1)} ms, ${during.length} round trips)`);
+  const load = os.loadavg()[0];
+  const quiet = (await echoLoop(host, ca, 3000)).rtts;
+  const comm = proxyNow === "nginx" ? "nginx" : "apache2";
+  const cpu0 = cpuSeconds(host, comm);
+  const s10 = await storm(host, ca, 10, auth);
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const [s100, echo] = await Promise.all([storm(host, ca, 100, auth), echoLoop(host, ca, seconds * 1000 - 500)]);
+  loop.disable();
+  const during = echo.rtts;
+  const proxyCpuMs = ((cpuSeconds(host, comm) - cpu0) * 1000) / (s10.answered + s100.answered);
+  const r: Round = { label, rps10: s10.rps, rps100: s100.rps, wsP50: pct(during, 50), wsP99: pct(during, 99), wsQuietP99: pct(quiet, 99), proxyCpuMs, loopP99: loop.percentile(99) / 1e6, echoLoopP99: echo.loopP99, load };
+  console.log(`# ${proxyNow} ${label}: ${r.rps10.toFixed(1)} req/s at 10, ${r.rps100.toFixed(1)} at 100; ws echo during the storm p50 ${r.wsP50.toFixed(1)} ms p99 ${r.wsP99.toFixed(1)} ms (quiet p99 ${r.wsQuietP99.toFixed(1)} ms, ${during.length} round trips); ${comm} CPU ${proxyCpuMs.toFixed(3)} ms/request; bench event-loop delay p99 ${r.loopP99.toFixed(1)} ms (storm), ${r.echoLoopP99.toFixed(1)} ms (echo clients); load ${load.toFixed(1)}`);
   return r;
 }
 
@@ -146,7 +206,13 @@ async function benchProxy(proxy: ProxyKind): Promise<string> {
     const htpasswd = (site: SiteSpec) =>
       htpasswdPayload(site, [
         { user: "workshop", hash: bcryptWithSalt(passwords.workshop, crypto.randomBytes(16).toString("hex")) },
-        { user: "tutor", hash: generatedHashWithSalt(passwords.tutor, crypto.randomBytes(12).toString("hex")) },
+        { user: "tutor", hash: generatedHash(passwords.tutor) },
+      ]);
+    // The same files with the generated password as SHA-256-crypt, 1000 rounds (what the program wrote before).
+    const htpasswdCrypt = (site: SiteSpec) =>
+      htpasswdPayload(site, [
+        { user: "workshop", hash: bcryptWithSalt(passwords.workshop, crypto.randomBytes(16).toString("hex")) },
+        { user: "tutor", hash: sha256Crypt(passwords.tutor, crypto.randomBytes(12).toString("base64").replace(/\+/g, "."), 1000) },
       ]);
     const apply = (steps: Step[], previous: Step[] = []) => {
       for (const step of steps) {
@@ -162,36 +228,46 @@ async function benchProxy(proxy: ProxyKind): Promise<string> {
     const openSteps = planSteps<string>(open, certificatePayload(open, ca.material));
     const withAuth = config(true);
     const authSteps = planSteps<string>(withAuth, certificatePayload(withAuth, ca.material), htpasswd(withAuth));
+    const cryptSteps = planSteps<string>(withAuth, certificatePayload(withAuth, ca.material), htpasswdCrypt(withAuth));
     const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
-    const OFF = "split auth off", SHA = "split auth, generated password (SHA-256-crypt)", BCRYPT = "split auth, given password (bcrypt cost 10)";
-    // Off and SHA-256-crypt alternate (`repeats` times each): on a machine shared with other work,
-    // load drifts; each figure is the mean of its rounds. bcrypt once, for reference.
+    const OFF = "split auth off", SHA = "split auth, generated password ({SHA})", CRYPT = "split auth, generated password as SHA-256-crypt, 1000 rounds (before)", BCRYPT = "split auth, given password (bcrypt cost 10)";
+    // Off, {SHA} and SHA-256-crypt alternate (`repeats` times each), in the order A B C, then C B A,
+    // …: on a machine shared with other work, load drifts (a first run went from load 2 to 10), and
+    // a fixed order would hand the later variants the heavier load. Each figure is the mean of its
+    // rounds. bcrypt once, for reference.
     const rounds: Round[] = [];
     let current: Step[] = [];
+    const variants = [[openSteps, OFF, undefined], [authSteps, SHA, basic("tutor", passwords.tutor)], [cryptSteps, CRYPT, basic("tutor", passwords.tutor)]] as const;
     for (let i = 0; i < repeats; i++) {
-      apply(openSteps, current);
-      current = openSteps;
-      rounds.push(await round(host, ca, OFF, undefined));
-      apply(authSteps, current);
-      current = authSteps;
-      rounds.push(await round(host, ca, SHA, basic("tutor", passwords.tutor)));
+      for (const [steps, label, auth] of i % 2 ? [...variants].reverse() : variants) {
+        apply(steps, current);
+        current = steps;
+        rounds.push(await round(host, ca, label, auth));
+      }
     }
+    // The htpasswd with the bcrypt user on (the loop above may end with split auth off).
+    apply(authSteps, current);
+    current = authSteps;
     rounds.push(await round(host, ca, BCRYPT, basic("workshop", passwords.workshop)));
     const mean = (label: string): Round => {
       const rs = rounds.filter((r) => r.label === label);
       const avg = (k: keyof Omit<Round, "label">) => rs.reduce((a, r) => a + r[k], 0) / rs.length;
-      return { label: `${label}${rs.length > 1 ? ` (mean of ${rs.length})` : ""}`, rps10: avg("rps10"), rps100: avg("rps100"), wsP50: avg("wsP50"), wsP99: avg("wsP99"), wsQuietP99: avg("wsQuietP99") };
+      return {
+        label: `${label}${rs.length > 1 ? ` (mean of ${rs.length})` : ""}`, rps10: avg("rps10"), rps100: avg("rps100"), wsP50: avg("wsP50"), wsP99: avg("wsP99"),
+        wsQuietP99: avg("wsQuietP99"), proxyCpuMs: avg("proxyCpuMs"), loopP99: avg("loopP99"), echoLoopP99: avg("echoLoopP99"), load: avg("load"),
+      };
     };
+    const short: Record<string, string> = { [OFF]: "off", [SHA]: "{SHA}", [CRYPT]: "SHA-256-crypt", [BCRYPT]: "bcrypt" };
     const off = mean(OFF);
     const ms = (v: number) => (Number.isNaN(v) ? "no echo came back" : `${v.toFixed(1)} ms`);
     const ratio = (a: number, b: number) => (Number.isNaN(a) ? "∞ (stalled)" : `**${(a / b).toFixed(2)}×**`);
     const lines = [
-      `| ${proxy} | req/s at 10 | ÷ off | req/s at 100 | ÷ off | ws echo p99 during the 100-client storm | ÷ off | (p50; quiet p99) |`,
-      "|---|---|---|---|---|---|---|---|",
-      ...[off, mean(SHA), mean(BCRYPT)].map((r) =>
-        `| ${r.label} | ${r.rps10.toFixed(1)} | ${r === off ? "–" : ratio(r.rps10, off.rps10)} | ${r.rps100.toFixed(1)} | ${r === off ? "–" : ratio(r.rps100, off.rps100)} | ${ms(r.wsP99)} | ${r === off ? "–" : ratio(r.wsP99, off.wsP99)} | ${ms(r.wsP50)}; ${ms(r.wsQuietP99)} |`),
+      `| ${proxy} | req/s at 10 | ÷ off | req/s at 100 | ÷ off | ws echo p99 during the 100-client storm | ÷ off | (p50; quiet p99) | proxy CPU per request | bench's own loop delay p99 (storm; echo clients) | load |`,
+      "|---|---|---|---|---|---|---|---|---|---|---|",
+      ...[off, mean(SHA), mean(CRYPT), mean(BCRYPT)].map((r) =>
+        `| ${r.label} | ${r.rps10.toFixed(1)} | ${r === off ? "–" : ratio(r.rps10, off.rps10)} | ${r.rps100.toFixed(1)} | ${r === off ? "–" : ratio(r.rps100, off.rps100)} | ${ms(r.wsP99)} | ${r === off ? "–" : ratio(r.wsP99, off.wsP99)} | ${ms(r.wsP50)}; ${ms(r.wsQuietP99)} | ${r.proxyCpuMs.toFixed(3)} ms | ${ms(r.loopP99)}; ${ms(r.echoLoopP99)} | ${r.load.toFixed(1)} |`),
       "",
-      "Rounds: " + rounds.map((r) => `${r.label.replace(/ \(.*$/, "").replace("split auth, ", "")}: ${r.rps10.toFixed(0)}/${r.rps100.toFixed(0)} req/s, p99 ${ms(r.wsP99)}`).join("; "),
+      "Rounds, in order: " + rounds.map((r) => `${short[r.label]}: ${r.rps10.toFixed(0)}/${r.rps100.toFixed(0)} req/s, p99 ${ms(r.wsP99)}, ${r.proxyCpuMs.toFixed(3)} ms CPU/req`).join("; "),
     ];
     return lines.join("\n");
   } finally {

@@ -102,7 +102,7 @@ export interface SplitAuthSpec {
   allowFrom: string[];
   /** What the browser's password prompt names. */
   realm: string;
-  /** The htpasswd file (bcrypt for given passwords, SHA-256-crypt for generated ones: render/split-auth.ts), root:<proxy group> 0640, outside every web root. */
+  /** The htpasswd file (bcrypt for given passwords, `{SHA}` for generated ones: render/split-auth.ts htpasswdHash), root:<proxy group> 0640, outside every web root. */
   userFile: string;
 }
 

@@ -70,8 +70,8 @@ export interface HtpasswdEntry {
   user: string;
   /**
    * A password the stack was given (chosen by a person): bcrypt, `$2a$`/`$2b$`/`$2y$`, written as
-   * `$2y$` (what `htpasswd -B` writes). A generated one (high entropy, @pulumi/random): SHA-256-crypt
-   * `$5$rounds=N$…` with N ≥ 1000, or bcrypt.
+   * `$2y$` (what `htpasswd -B` writes). A generated one (high entropy, @pulumi/random): `{SHA}`
+   * (what the program writes, generatedHash), SHA-256-crypt `$5$rounds=N$…` with N ≥ 1000, or bcrypt.
    */
   hash: string;
 }
@@ -79,6 +79,8 @@ export interface HtpasswdEntry {
 const bcryptPattern = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
 /** SHA-256-crypt with explicit rounds, a 1–16 character salt and the 43-character digest. */
 const shaCryptPattern = /^\$5\$rounds=([1-9]\d{3,8})\$[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{43}$/;
+/** `{SHA}` + base64 of the 20-byte SHA-1 digest (what `htpasswd -s` writes). */
+const shaPattern = /^\{SHA\}[A-Za-z0-9+/]{27}=$/;
 
 /**
  * `$2y$` for every bcrypt hash: APR (Apache) verifies `$2y$` and `$2a$` itself and libxcrypt (nginx's
@@ -90,27 +92,33 @@ export function normaliseBcrypt(hash: string): string {
 }
 
 /**
- * The hash written for a user. Why two schemes: the proxy checks the hash on every request to the
- * hub's pages, inside a worker that also carries other users' websockets; bcrypt cost 10 takes
- * ~70–120 ms of CPU there (a class loading the hub stalled on it). A generated password has ~143
- * bits of entropy, so a leaked file gives nothing away whatever the hash's cost, and SHA-256-crypt
- * at crypt(3)'s minimum of 1000 rounds (~1 ms, salted; verified by both proxies through crypt(3))
- * is enough. A password a person chose may be guessable: it stays bcrypt, never anything weaker.
+ * The hash written for a user. The proxy checks it on every request to the hub's pages, inside a
+ * worker that also carries other users' websockets, so its cost is paid per request, not per login.
+ *
+ * - A password a person chose (given in config) may be guessable: bcrypt only, never anything
+ *   weaker, so a leaked file costs an attacker as much per guess as it always did.
+ * - A generated password is 24 random letters and digits (~143 bits, @pulumi/random): `{SHA}`, one
+ *   SHA-1 of it (~1 µs; the one scheme both proxies verify themselves: nginx's ngx_crypt and
+ *   Apache's APR; salted `{SSHA}` is nginx-only). A leaked file gives it away no more than bcrypt
+ *   would: a hash's cost and salt only slow down guessing, and 2^143 guesses are out of reach at any
+ *   speed; no table covers that space, and SHA-1's known weakness (collisions) does not find a
+ *   preimage. SHA-256-crypt (≥ 1000 rounds, the scheme before) and bcrypt are still accepted.
  */
 export function htpasswdHash(hash: string, generated: boolean): string {
   if (bcryptPattern.test(hash)) return normaliseBcrypt(hash);
+  if (generated && shaPattern.test(hash)) return hash;
   const sha = shaCryptPattern.exec(hash);
   if (generated && sha && Number(sha[1]) >= SHA_CRYPT_MIN_ROUNDS) return hash;
   throw new Error(
     generated
-      ? "split auth: refusing a password hash that is neither bcrypt nor SHA-256-crypt with at least 1000 rounds"
+      ? "split auth: refusing a password hash for a generated password that is neither {SHA}, SHA-256-crypt with at least 1000 rounds nor bcrypt"
       : "split auth: refusing a password hash that is not bcrypt (a password given in config is chosen by a person)",
   );
 }
 
 /**
- * The htpasswd file, root:<proxy group> 0640: bcrypt for given passwords, SHA-256-crypt (or bcrypt)
- * for generated ones (htpasswdHash).
+ * The htpasswd file, root:<proxy group> 0640: bcrypt for given passwords, `{SHA}` (or SHA-256-crypt,
+ * or bcrypt) for generated ones (htpasswdHash).
  */
 export function renderHtpasswd(site: SiteSpec, entries: HtpasswdEntry[]): RenderedFile {
   const auth = requireSplitAuth(site);

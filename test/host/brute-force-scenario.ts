@@ -27,7 +27,7 @@ import { PlatformId } from "../../model/platforms";
 import { Step, certificatePayload, planSteps } from "../../steps/plan";
 import { HtpasswdEntry, htpasswdPayload } from "../../render/split-auth";
 import { JAIL_NAME } from "../../render/brute-force";
-import { bcryptWithSalt, generatedHashWithSalt } from "../../components/split-auth";
+import { bcryptWithSalt, generatedHash } from "../../components/split-auth";
 import { TestCa, makeTestCa } from "../support/test-ca";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, runStep, ssh } from "../support/sandbox";
 import { AttackResult, BurstResult, ClassroomResult, StormOptions, runStorm } from "../support/login-storm";
@@ -76,10 +76,10 @@ export function bruteForceScenario({ suite, platform, proxy }: BruteForceScenari
   let site: SiteSpec;
   let steps: Step[];
   const passwords: Record<string, string> = { workshop: crypto.randomBytes(18).toString("base64url"), tutor: crypto.randomBytes(18).toString("base64url") };
-  // workshop: given in config (bcrypt); tutor: generated (SHA-256-crypt, what the class uses here).
+  // workshop: given in config (bcrypt); tutor: generated ({SHA}, what the class uses here).
   const hashes = (): HtpasswdEntry[] => [
     { user: "workshop", hash: bcryptWithSalt(passwords.workshop, crypto.randomBytes(16).toString("hex")) },
-    { user: "tutor", hash: generatedHashWithSalt(passwords.tutor, crypto.randomBytes(12).toString("hex")) },
+    { user: "tutor", hash: generatedHash(passwords.tutor) },
   ];
   const storm = (connect: string, extra: Partial<StormOptions>): StormOptions => ({
     mode: "classroom", connect, servername: HUB, port: 443, base: "/", caPem: ca.caPem, hubUser: host.hubUser, hubPassword: host.hubPassword, ...extra,

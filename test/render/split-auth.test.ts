@@ -11,7 +11,8 @@ import { ConfigError, parseConfig } from "../../config/schema";
 import { readSplitAuth } from "../../config/split-auth";
 import { loadFromStrings } from "../../config/load";
 import { htpasswdHash, htpasswdPayload, normaliseBcrypt, rawHubApiRegex, renderHtpasswd } from "../../render/split-auth";
-import { bcryptWithSalt, generatedHashWithSalt } from "../../components/split-auth";
+import { bcryptWithSalt, generatedHash } from "../../components/split-auth";
+import { sha256Crypt } from "../../render/sha-crypt";
 import { planSteps } from "../../steps/plan";
 import { renderNginx } from "../../render/nginx";
 import { renderApache } from "../../render/apache";
@@ -93,24 +94,30 @@ test("split auth: bcrypt hashes are stable for a given salt, verify, and are wri
   assert.throws(() => normaliseBcrypt("plaintext"), /not bcrypt/);
 });
 
-test("split auth: generated passwords get SHA-256-crypt (crypt(3)'s own result, stable per salt); given ones bcrypt only, nothing weaker for either", () => {
-  const h = generatedHashWithSalt("GeneratedTutorPassword42", "00112233445566778899aabb");
-  assert.equal(h, generatedHashWithSalt("GeneratedTutorPassword42", "00112233445566778899aabb"), "same password + salt → same hash");
-  assert.match(h, /^\$5\$rounds=1000\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{43}$/);
-  // The same result glibc/libxcrypt crypt(3) gives (perl's crypt calls it): what nginx and Apache verify with.
-  const perl = spawnSync("perl", ["-e", "print crypt($ARGV[0], $ARGV[1])", "GeneratedTutorPassword42", h], { encoding: "utf8" });
-  if (perl.status === 0) assert.equal(perl.stdout, h, "crypt(3) agrees");
+test("split auth: generated passwords get {SHA} (what htpasswd -s writes, stable, no salt); given ones bcrypt only, nothing weaker for either", () => {
+  const h = generatedHash("GeneratedTutorPassword42");
+  // base64(SHA-1): `printf %s GeneratedTutorPassword42 | openssl dgst -sha1 -binary | base64`.
+  assert.equal(h, "{SHA}FNgxlCU+6edQ9LWp/mwqj7+rKYo=");
+  assert.equal(h, generatedHash("GeneratedTutorPassword42"), "same password → same hash (no-op up stays a no-op)");
+  const htpasswd = spawnSync("htpasswd", ["-nbs", "tutor", "GeneratedTutorPassword42"], { encoding: "utf8" });
+  if (htpasswd.status === 0) assert.equal(htpasswd.stdout.trim(), `tutor:${h}`, "Apache's htpasswd -s agrees");
   const { site } = parseConfig(variants["debian13-splitauth"]); // workshop given, tutor generated
   const bc = bcryptWithSalt("correct horse battery", "00112233445566778899aabbccddeeff");
   assert.equal(renderHtpasswd(site, [{ user: "workshop", hash: bc }, { user: "tutor", hash: h }]).content, `workshop:$2y$${bc.slice(4)}\ntutor:${h}\n`);
-  assert.throws(() => renderHtpasswd(site, [{ user: "workshop", hash: h }, { user: "tutor", hash: h }]), /not bcrypt \(a password given in config is chosen by a person\)/);
-  for (const weak of ["$5$rounds=999$abcdefgh$" + "a".repeat(43), "$5$abcdefgh$" + "a".repeat(43), "$apr1$abcdefgh$" + "a".repeat(22), "{SHA}" + "a".repeat(28), "$1$abcdefgh$" + "a".repeat(22), "plaintext"]) {
-    assert.throws(() => htpasswdHash(weak, true), /neither bcrypt nor SHA-256-crypt with at least 1000 rounds/, weak);
+  // A person's password never gets the cheap schemes.
+  for (const cheap of [h, sha256Crypt("correct horse battery", "abcdefgh", 1000)]) {
+    assert.throws(() => renderHtpasswd(site, [{ user: "workshop", hash: cheap }, { user: "tutor", hash: h }]), /not bcrypt \(a password given in config is chosen by a person\)/);
   }
+  for (const weak of ["$5$rounds=999$abcdefgh$" + "a".repeat(43), "$5$abcdefgh$" + "a".repeat(43), "$apr1$abcdefgh$" + "a".repeat(22), "{SSHA}" + "a".repeat(32), "{SHA}" + "a".repeat(28), "{SHA}" + "a".repeat(27), "{PLAIN}GeneratedTutorPassword42", "$1$abcdefgh$" + "a".repeat(22), "plaintext"]) {
+    assert.throws(() => htpasswdHash(weak, true), /neither \{SHA\}, SHA-256-crypt with at least 1000 rounds nor bcrypt/, weak);
+  }
+  // SHA-256-crypt (what generated passwords got before) is still accepted for them.
+  const crypt = sha256Crypt("GeneratedTutorPassword42", "abcdefgh", 1000);
+  assert.equal(htpasswdHash(crypt, true), crypt);
   assert.equal(htpasswdHash("$5$rounds=5000$abcdefgh$" + "a".repeat(43), true), "$5$rounds=5000$abcdefgh$" + "a".repeat(43));
 });
 
-test("split auth: the htpasswd file is root:<proxy group> 0640, bcrypt (given) or SHA-256-crypt (generated), one line per user in config order", () => {
+test("split auth: the htpasswd file is root:<proxy group> 0640, bcrypt (given) or {SHA} (generated), one line per user in config order", () => {
   const { site } = parseConfig(variants["debian13-splitauth"]);
   const hash = bcryptWithSalt("correct horse battery", "00112233445566778899aabbccddeeff");
   const entries = [{ user: "tutor", hash: hash.replace("$2b$", "$2a$") }, { user: "workshop", hash }];
