@@ -6,6 +6,8 @@
 #   apply   — the program's own SELinux step (scripts/remote/selinux.sh + the plan's payload);
 #   after   — requests reach the hub; with the label alone (relay off at runtime) they do not;
 #   again   — a second apply changes nothing;
+#   drift   — the drift watch's probe: clean after the apply, each hand edit found, clean after the
+#             step's apply again (what `pulumi up --refresh` runs), and the hub reachable again;
 #   undo    — `semanage port -l`, `semanage boolean -l` and `semanage export` are as before.
 # Output: plain lines; `RESULT name value` lines are what the harness asserts on.
 set -u
@@ -119,6 +121,22 @@ run_proxy() { # run_proxy PROXY SERVICE COMM
   echo "== apply again (idempotent)"
   step apply "$T/$proxy.payload" | tee "/root/$proxy.again"
   result "$proxy.again.unchanged" "$(grep -c 'already as wanted' "/root/$proxy.again")"
+
+  # The drift watch (steps/drift.ts): its read-only probe, with the request the program builds
+  # from this payload, after the apply, after hand edits, and after the step's apply again (what
+  # `pulumi up --refresh` runs). The harness compares what it found (base64 of the probe's output).
+  drift() { cat "$T/drift-probe.sh" "$T/$proxy.drift-request" | bash -s | base64 -w0; }
+  result "$proxy.drift.applied" "$(drift)"
+  echo "== hand edits: relay off at runtime, the webroot relabelled, our port label deleted"
+  setsebool httpd_can_network_relay 0
+  chcon -t var_t /var/lib/jupyterhub-edge-acme
+  semanage port -d -p tcp 8000
+  result "$proxy.drift.edited" "$(drift)"
+  result "$proxy.edited.https" "$(https_code)"
+  step apply "$T/$proxy.payload"
+  result "$proxy.repair.exit" $?
+  result "$proxy.drift.repaired" "$(drift)"
+  result "$proxy.repaired.https" "$(https_code)"
 
   echo "== undo"
   step undo

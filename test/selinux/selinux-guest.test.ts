@@ -25,6 +25,7 @@ import * as path from "path";
 import { parseConfig } from "../../config/schema";
 import { certificatePayload, planSteps, proxyFiles } from "../../steps/plan";
 import { installedScript } from "../../steps/remote-scripts";
+import { driftOf, parseProbeOutput, probeRequest, watchedStep } from "../../steps/drift";
 import { makeTestCa } from "../support/test-ca";
 import { baseConfig } from "../render/variants";
 
@@ -40,6 +41,8 @@ function prepareTestDir(): string {
     const selinux = steps.find((s) => s.name === "selinux");
     assert.ok(selinux, "the plan has a selinux step");
     fs.writeFileSync(path.join(dir, `${proxy}.payload`), selinux.payload as string);
+    // The drift watch's request for this step, as the ServerState provider sends it.
+    fs.writeFileSync(path.join(dir, `${proxy}.drift-request`), probeRequest([watchedStep(selinux, selinux.payload as string, "root")]));
     // The installed form, exactly as the install step puts it on a host (lib.sh + selinux.sh).
     fs.writeFileSync(path.join(dir, "selinux-step.sh"), installedScript("selinux").text);
     const files = proxyFiles(site);
@@ -58,6 +61,7 @@ function prepareTestDir(): string {
     fs.writeFileSync(path.join(out, "manifest"), manifest.join("\n") + "\n");
   }
   fs.copyFileSync(path.join(__dirname, "guest-run.sh"), path.join(dir, "run.sh"));
+  fs.copyFileSync(path.join(repo, "scripts", "status", "drift-probe.sh"), path.join(dir, "drift-probe.sh"));
   if (process.env.JHE_SELINUX_BENCH === "1") fs.writeFileSync(path.join(dir, "bench"), "");
   return dir;
 }
@@ -90,6 +94,22 @@ test("selinux tier: both proxies on an enforcing guest — denied before, served
     assert.equal(get(`${proxy}.after.webroot_type`), "httpd_sys_content_t");
     assert.equal(get(`${proxy}.after.tls_type`), "cert_t");
     assert.equal(get(`${proxy}.again.unchanged`), "1", `${proxy}: a second apply changes nothing`);
+    // The drift watch on a real enforcing kernel.
+    const { site } = parseConfig({ ...baseConfig, platform: "debian-12", proxy, selinux: "on" });
+    const selinux = planSteps(site, "after none\n").find((s) => s.name === "selinux")!;
+    const watched = [watchedStep(selinux, selinux.payload as string, "root")];
+    const drift = (phase: string) => driftOf(watched, parseProbeOutput(Buffer.from(get(`${proxy}.drift.${phase}`), "base64").toString("utf8")));
+    assert.deepEqual(drift("applied"), {}, `${proxy}: no drift right after the apply`);
+    const edited = drift("edited");
+    console.log(`selinux tier: ${proxy}: drift after hand edits: ${JSON.stringify(edited)}`);
+    assert.deepEqual(Object.keys(edited).sort(), ["selinux: boolean httpd_can_network_relay", "selinux: label of /var/lib/jupyterhub-edge-acme", "selinux: port tcp/8000"]);
+    assert.equal(edited["selinux: boolean httpd_can_network_relay"], "off, the program set on");
+    assert.match(edited["selinux: port tcp/8000"] as string, /^tcp\/8000 is soundd_port_t, the program labels it http_port_t$/);
+    assert.equal(edited["selinux: label of /var/lib/jupyterhub-edge-acme"], "labelled var_t, the program's file context says httpd_sys_content_t");
+    assert.notEqual(get(`${proxy}.edited.https`), "200", `${proxy}: the hand edits cut the hub off (the check can fail)`);
+    assert.equal(get(`${proxy}.repair.exit`), "0");
+    assert.deepEqual(drift("repaired"), {}, `${proxy}: the step's apply again repairs every item`);
+    assert.equal(get(`${proxy}.repaired.https`), "200", `${proxy}: the hub is reachable again`);
     assert.equal(get(`${proxy}.undo.exit`), "0");
     for (const part of ["ports", "booleans", "export", "runtime"]) {
       assert.equal(get(`${proxy}.roundtrip.${part}`), "same", `${proxy}: after undo, ${part} are as before`);
