@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Step } from "../steps/plan";
-import { SERVER_STATE_TYPE, WatchedStep, isWatched, watchedStep } from "../steps/drift";
+import { SERVER_STATE_TYPE, WatchedStep, isWatched, ownUnitsOnce, watchedStep } from "../steps/drift";
 import { StepPayload } from "./remote-step";
 
 export interface ServerStateArgs {
@@ -30,7 +30,7 @@ export class ServerState extends pulumi.CustomResource {
     const watched = args.steps.filter(isWatched);
     const steps: pulumi.Output<WatchedStep[]> = pulumi
       .all(watched.map((s) => pulumi.output(s.payload)))
-      .apply((payloads) => watched.map((s, i) => watchedStep(s as Step<unknown>, payloads[i] as string, args.user)));
+      .apply((payloads) => ownUnitsOnce(watched.map((s, i) => watchedStep(s as Step<unknown>, payloads[i] as string, args.user))));
     super(
       SERVER_STATE_TYPE,
       name,

@@ -121,6 +121,19 @@ export function watchedStep(step: Step<unknown>, payload: string, user: string):
   return { name: step.name, command: remoteCommand(step, "apply", user), payload, items: watchItems(step, payload) };
 }
 
+/**
+ * A unit is watched once, by the first step in plan order that keeps it running (Apache's unit:
+ * the proxy's packages step, not the rate-limit module's), so a stopped proxy is one item and its
+ * repair one step.
+ */
+export function ownUnitsOnce(steps: WatchedStep[]): WatchedStep[] {
+  const seen = new Set<string>();
+  return steps.map((s) => ({
+    ...s,
+    items: s.items.filter((i) => i.kind !== "unit" || (!seen.has(i.unit) && (seen.add(i.unit), true))),
+  }));
+}
+
 /** The probe's request lines (scripts/status/drift-probe.sh): what to look at, never what to expect. */
 export function probeRequest(steps: WatchedStep[]): string {
   const lines = new Set<string>();

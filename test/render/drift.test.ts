@@ -11,7 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { createHash } from "crypto";
 import { planSteps } from "../../steps/plan";
-import { WatchedStep, driftOf, isWatched, parseFileRecords, parseProbeOutput, probeRequest, unifiedDiff, watchedStep, watchItems } from "../../steps/drift";
+import { WatchedStep, driftOf, isWatched, ownUnitsOnce, parseFileRecords, parseProbeOutput, probeRequest, unifiedDiff, watchedStep, watchItems } from "../../steps/drift";
 import { filesPayload } from "../../render/files";
 import { loadStackFromStrings } from "../../config/fleet";
 
@@ -37,7 +37,9 @@ test("drift: every watched step of a real plan owns items; secret steps carry no
   for (const proxy of ["nginx", "apache"]) {
     const s = site({ proxy });
     const steps = planSteps<string>(s, "after none\n" + filesPayload([{ path: "/etc/jupyterhub-edge/tls/k.pem", mode: "0600", content: "KEY\n" }]), "after none\n" + filesPayload([{ path: "/etc/jupyterhub-edge/htpasswd", mode: "0640", group: "www-data", content: "tutor:$5$x$y\n" }]));
-    const watched = steps.filter(isWatched).map((st) => watchedStep(st, st.payload as string, "root"));
+    const watched = ownUnitsOnce(steps.filter(isWatched).map((st) => watchedStep(st, st.payload as string, "root")));
+    const units = watched.flatMap((w) => w.items.filter((i) => i.kind === "unit").map((i) => (i as { unit: string }).unit));
+    assert.equal(new Set(units).size, units.length, `a unit watched twice: ${units.join(", ")}`);
     const names = watched.map((w) => `${w.name}:${w.items.length}`);
     console.log(`# ${proxy}: ${names.join(" ")}`);
     for (const w of watched) assert.ok(w.items.length > 0, `${w.name} owns nothing?`);
