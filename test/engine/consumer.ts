@@ -38,6 +38,19 @@ export interface RunResult {
 export type Runner = (cmd: string, args: string[], opts?: { cwd?: string; allowFail?: boolean; timeoutMs?: number }) => Promise<RunResult>;
 
 /** The language host of `language` next to the CLI (or on PATH), as check-plugins.sh reports it. */
+/** A consumer project's CLI environment: a file backend under `work`, no downloads, no ambient plugins. */
+export function consumerEnv(work: string, passphrase: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PULUMI_BACKEND_URL: `file://${path.join(work, "backend")}`,
+    PULUMI_CONFIG_PASSPHRASE: passphrase,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
+    PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
+  };
+}
+
 /**
  * Runs a command with `env` (in `cwd`, default `dir`), its output kept in `log`; rejects on a
  * non-zero exit unless allowFail; killed after timeoutMs (default 5 min).
@@ -91,15 +104,7 @@ export function consumerScenario(c: ConsumerProgram): void {
   fs.mkdirSync(path.join(work, "backend"));
   const dir = path.join(work, "project");
   const passphrase = randomBytes(16).toString("hex");
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PULUMI_BACKEND_URL: `file://${path.join(work, "backend")}`,
-    PULUMI_CONFIG_PASSPHRASE: passphrase,
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
-    PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
-  };
+  const env = consumerEnv(work, passphrase);
   const log: string[] = [];
   const run = makeRunner(env, dir, log);
   const pulumi = (...args: string[]) => run("pulumi", [...args, "--non-interactive"]);

@@ -19,13 +19,12 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { edgeStack, repoRoot } from "../../scripts/automation";
 import { runLabInBrowser } from "../support/lab-browser";
 import * as tls from "tls";
-import { SandboxHost, createHost, removeHost, ssh } from "../support/sandbox";
+import { SandboxHost, createHost, removeHost, ssh, setSshd } from "../support/sandbox";
 import { probeHubKernel } from "../support/hub-probe";
 import { missingToolchain } from "./scenario";
 
@@ -241,14 +240,7 @@ if (missing) {
 
   test("engine drift: a server that does not answer is shown as such; the others are still read", async () => {
     const down = ROOMS[2];
-    const sshd = (action: "stop" | "start") => {
-      // Stopped over SSH; started again from this machine inside the host's namespaces (no SSH then).
-      if (action === "stop") return assert.equal(ssh(H(down), "systemctl stop ssh.socket ssh.service; echo stopped").stdout.trim(), "stopped");
-      const dir = path.join(process.env.JHE_SANDBOX_DIR ?? "/var/lib/jupyterhub-edge-sandbox", "hosts", H(down).name);
-      const init = spawnSync("pgrep", ["-P", fs.readFileSync(path.join(dir, "nspawn.pid"), "utf8").trim()], { encoding: "utf8" }).stdout.trim().split("\n")[0];
-      const r = spawnSync("nsenter", ["-t", init, "-m", "-u", "-i", "-n", "-p", "systemctl", "start", "ssh.service"], { encoding: "utf8" });
-      assert.equal(r.status, 0, r.stderr);
-    };
+    const sshd = (action: "stop" | "start") => setSshd(H(down), action);
     sshd("stop");
     try {
       const rec = recorder();

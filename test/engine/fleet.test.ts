@@ -25,7 +25,7 @@ import * as path from "path";
 import { randomBytes } from "crypto";
 import type { EngineEvent, Stack, UpResult } from "@pulumi/pulumi/automation";
 import { edgeStack } from "../../scripts/automation";
-import { SandboxHost, createHost, fingerprint, fingerprintDiff, packageOwnedFiles, removeHost, ssh, treeHashes } from "../support/sandbox";
+import { SandboxHost, createHost, fingerprint, fingerprintDiff, packageOwnedFiles, removeHost, ssh, treeHashes, setSshd } from "../support/sandbox";
 import { httpsGet, probeHubKernel } from "../support/hub-probe";
 import { ProbeLoop, formatProbeReport, startProbeLoop } from "../support/probe-loop";
 import { installPreexistingSite, missingToolchain } from "./scenario";
@@ -249,14 +249,7 @@ if (missing) {
 
   test("engine fleet: a server whose SSH is down fails only its own resources; the others take the change", async () => {
     const down = ROOMS[0];
-    const sshd = (action: "stop" | "start") => {
-      // Stopped over SSH; started again from this machine inside the host's namespaces (no SSH then).
-      if (action === "stop") return assert.equal(ssh(H(down), "systemctl stop ssh.socket ssh.service; echo stopped").stdout.trim(), "stopped");
-      const dir = path.join(process.env.JHE_SANDBOX_DIR ?? "/var/lib/jupyterhub-edge-sandbox", "hosts", H(down).name);
-      const init = spawnSync("pgrep", ["-P", fs.readFileSync(path.join(dir, "nspawn.pid"), "utf8").trim()], { encoding: "utf8" }).stdout.trim().split("\n")[0];
-      const r = spawnSync("nsenter", ["-t", init, "-m", "-u", "-i", "-n", "-p", "systemctl", "start", "ssh.service"], { encoding: "utf8" });
-      assert.equal(r.status, 0, r.stderr);
-    };
+    const sshd = (action: "stop" | "start") => setSshd(H(down), action);
     const room1Urns = async () => ((await stack.exportStack()).deployment.resources as { urn: string }[]).map((r) => r.urn).filter((u) => u.includes("::edge-room1")).sort();
     const room1Before = await room1Urns();
     sshd("stop");

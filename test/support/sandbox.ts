@@ -65,6 +65,22 @@ export function removeHost(name: string): void {
   if (r.status !== 0) throw new Error(`host.sh remove ${name} failed:\n${r.stderr.slice(-2000)}`);
 }
 
+/**
+ * A server whose SSH is down: sshd stopped over SSH, started again from this machine inside the
+ * host's namespaces (no SSH then).
+ */
+export function setSshd(host: SandboxHost, action: "stop" | "start"): void {
+  if (action === "stop") {
+    const r = ssh(host, "systemctl stop ssh.socket ssh.service; echo stopped");
+    if (r.stdout.trim() !== "stopped") throw new Error(`stopping sshd on ${host.name}: ${r.stderr}`);
+    return;
+  }
+  const dir = path.join(process.env.JHE_SANDBOX_DIR ?? "/var/lib/jupyterhub-edge-sandbox", "hosts", host.name);
+  const init = spawnSync("pgrep", ["-P", fs.readFileSync(path.join(dir, "nspawn.pid"), "utf8").trim()], { encoding: "utf8" }).stdout.trim().split("\n")[0];
+  const r = spawnSync("nsenter", ["-t", init, "-m", "-u", "-i", "-n", "-p", "systemctl", "start", "ssh.service"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`starting sshd on ${host.name}: ${r.stderr}`);
+}
+
 export interface SshResult {
   status: number;
   stdout: string;

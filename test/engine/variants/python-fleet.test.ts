@@ -25,7 +25,7 @@ import { repoRoot } from "../../../scripts/automation";
 import { SandboxHost, createHost, fingerprint, fingerprintDiff, removeHost, ssh } from "../../support/sandbox";
 import { probeHubKernel } from "../../support/hub-probe";
 import { missingToolchain } from "../scenario";
-import { languageHostMissing, makeRunner } from "../consumer";
+import { consumerEnv, languageHostMissing, makeRunner } from "../consumer";
 
 const example = path.join(repoRoot, "examples", "python-fleet");
 const stateHome = process.env.JHE_STATE_HOME ?? path.join(process.env.HOME ?? "/root", ".local/state/jupyterhub-edge");
@@ -45,15 +45,7 @@ if (missing) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-python-fleet-"));
   fs.mkdirSync(path.join(work, "backend"));
   const dir = path.join(work, "project");
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PULUMI_BACKEND_URL: `file://${path.join(work, "backend")}`,
-    PULUMI_CONFIG_PASSPHRASE: randomBytes(16).toString("hex"),
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
-    PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
-  };
+  const env = consumerEnv(work, randomBytes(16).toString("hex"));
   const log: string[] = [];
   const run = makeRunner(env, dir, log);
   const pulumi = (...args: string[]) => run("pulumi", [...args, "--non-interactive"]);
