@@ -257,7 +257,8 @@ export function driftOf(steps: WatchedStep[], found: Found): Record<string, stri
       if (found.packages.get(item.name) === false) problems.push("not installed (the program installed it)");
     } else if (item.kind === "selinuxBoolean") {
       const v = found.booleans.get(item.name);
-      if (found.selinux && v !== undefined && v !== item.value) problems.push(`${v}, the program set ${item.value}`);
+      // Empty: getsebool could not say (not a value to compare).
+      if (found.selinux && v && v !== item.value) problems.push(`${v}, the program set ${item.value}`);
     } else if (item.kind === "selinuxPort") {
       const types = found.ports.get(`${item.proto}/${item.port}`);
       if (found.selinux && types && !types.includes(item.type)) problems.push(`${item.proto}/${item.port} is ${types.join(", ") || "unlabelled"}, the program labels it ${item.type}`);

@@ -146,7 +146,9 @@ for w in "${wanted[@]}"; do
     port)
       proto=$a port=$b want=$c
       have=$(local_port_type "$proto" "$port")
-      if [[ $have == "$want" ]]; then continue; fi
+      # Already so by a local rule of the admin's: recorded as found, so that a later apply (the
+      # drift repair, after a hand edit) never takes the hand-edited state for "as found".
+      if [[ $have == "$want" ]]; then recorded "port $proto $port" || new_records+=("port $proto $port $want $have"); continue; fi
       types=$(policy_port_types "$proto" "$port")
       if [[ -n $have ]]; then
         lines+=("port -m -t $want -p $proto $port")
@@ -162,7 +164,7 @@ for w in "${wanted[@]}"; do
     boolean)
       name=$a want=$b
       have=$(local_boolean "$name") now=$(runtime_boolean "$name")
-      [[ $have == "$want" && $now == "$want" ]] && continue
+      if [[ $have == "$want" && $now == "$want" ]]; then recorded "boolean $name" || new_records+=("boolean $name $want ${have:--} $now"); continue; fi
       [[ $have == "$want" ]] || lines+=("boolean -m -$([[ $want == on ]] && echo 1 || echo 0) $name")
       recorded "boolean $name" || new_records+=("boolean $name $want ${have:--} $now")
       runtime_set+=("$name=$want")
@@ -170,7 +172,7 @@ for w in "${wanted[@]}"; do
     fcontext)
       path=$a want=$b shape=$c spec=$(spec_of "$a" "$c")
       have=$(local_fcontext_type "$spec")
-      if [[ $have == "$want" ]]; then relabel+=("$path"); continue; fi
+      if [[ $have == "$want" ]]; then recorded "fcontext $path" || new_records+=("fcontext $path $want $shape $have"); relabel+=("$path"); continue; fi
       if [[ -z $have && $(default_type "$path") == "$want" ]]; then relabel+=("$path"); continue; fi
       if [[ -n $have ]]; then lines+=("fcontext -m -t $want '$spec'"); else lines+=("fcontext -a -t $want '$spec'"); fi
       recorded "fcontext $path" || new_records+=("fcontext $path $want $shape ${have:--}")

@@ -69,7 +69,7 @@ main() {
         case $kind in
           selinux_boolean)
             safe_name "$a" || { echo "bad $kind"; continue; }
-            echo "selinux_boolean $a $(getsebool -- "$a" 2>/dev/null | awk '{print $NF}')" ;;
+            echo "selinux_boolean $a $(getsebool "$a" 2>/dev/null | awk '{print $NF}')" ;;  # getsebool takes no --
           selinux_port)
             [[ $a =~ ^(tcp|udp)$ && $b =~ ^[0-9]+$ ]] || { echo "bad $kind"; continue; }
             echo "selinux_port $a $b $(timeout 20 semanage port -l 2>/dev/null | awk -v p="$b" -v proto="$a" '$2 == proto { for (i = 3; i <= NF; i++) { v = $i; sub(/,$/, "", v); if (v == p) print $1 } }' | sort -u | paste -sd,)" ;;
