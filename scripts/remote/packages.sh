@@ -48,6 +48,19 @@ pm_remove() {
   esac
 }
 
+# A module package's maintainer scripts restart its server (Debian's apache2_invoke enmod/dismod),
+# which would cut every websocket and every site the server carries. While such a package is
+# installed or purged, service actions are held back (policy-rc.d, which invoke-rc.d honours; an
+# admin's own policy-rc.d is left as it is) and the step reloads gracefully instead.
+held_policy=""
+hold_service_actions() {
+  local policy=/usr/sbin/policy-rc.d
+  [[ -e $policy ]] && return 0
+  printf '#!/bin/sh\n# jupyterhub-edge: held while a module package is installed or purged\nexit 101\n' >"$policy" && chmod 0755 "$policy" && held_policy=$policy
+  trap release_service_actions EXIT
+}
+release_service_actions() { if [[ -n $held_policy ]]; then rm -f "$held_policy"; held_policy=""; fi; }
+
 if [[ $JHE_MODE == undo ]]; then
   shopt -s nullglob
   # Only this step's own record: the proxy's and certbot's package steps share the record
@@ -67,7 +80,9 @@ if [[ $JHE_MODE == undo ]]; then
       # A module of a unit that keeps running: only the packages this step added go.
       if ((${#added[@]})); then
         say "purging what was installed for $name: ${added[*]}"
+        hold_service_actions
         pm_remove "${added[@]}"
+        release_service_actions
         if valid_unit "$service" && systemctl is-active --quiet -- "$service"; then
           systemctl reload -- "$service" || say "reloading $service after the purge failed"
         fi
@@ -141,6 +156,7 @@ for unit in ${PAYLOAD[conflicts]:-}; do
   fi
 done
 
+[[ ${PAYLOAD[module]:-} == yes ]] && hold_service_actions
 if [[ ! -e $record_dir/$name.added ]]; then
   # First apply: remember the unit's state, the leftovers' absence and the package set before we
   # touch anything. `before` is written last and kept until the record is complete, so an apply
@@ -182,7 +198,9 @@ if [[ ! -e $record_dir/$name.added ]]; then
   rm -f "$record_dir/$name.before"
 fi
 if [[ ${PAYLOAD[module]:-} == yes ]]; then
-  say "${wanted[*]}: installed for $service"
+  release_service_actions
+  # Loaded by a graceful reload (the modules step enables it; the config steps reload too).
+  say "${wanted[*]}: installed for $service (no restart: a reload loads it)"
   exit 0
 fi
 

@@ -47,12 +47,24 @@ test("apache mod_qos: HTTP/2 login POSTs limited; turning the protection off pur
   console.log(`# HTTP/2, mod_qos ${burst} per ${windowSeconds} s, ${burst + 5} wrong login POSTs: ${JSON.stringify(counts)}`);
   assert.deepEqual(counts, { "2:403": burst, "2:429": 5 });
   // Turn the protection off: the vhost without mod_qos first (as Pulumi updates before deleting), then the step's undo.
+  const mainPid = () => ssh(host, "systemctl show -p MainPID --value apache2").stdout.trim();
   for (const name of ["apache-modules", "proxy-config"]) { const r = runStep(host, off.steps.find((s) => s.name === name)!, "apply"); if (r.status) throw new Error(`${name}: ${r.stderr}`); }
+  // The package's maintainer scripts would restart Apache (apache2_invoke dismod/enmod), cutting
+  // every connection: the step holds that back and reloads instead — the same Apache process.
+  const pidBefore = mainPid();
   const u = runStep(host, on.steps.find((s) => s.name === "rate-limit-packages")!, "undo");
   assert.equal(u.status, 0, u.stderr);
+  assert.equal(mainPid(), pidBefore, "purging mod_qos did not restart Apache");
   const state = { apache: ssh(host, "systemctl is-active apache2").stdout.trim(), qosPackage: ssh(host, "dpkg-query -W -f='${db:Status-Status}' libapache2-mod-qos 2>/dev/null || true").stdout.trim(), qosLoaded: ssh(host, "apache2ctl -M 2>/dev/null | grep -c qos || true").stdout.trim(), health: curl(["-u", `tutor:${pw}`, `https://${HUB}/hub/health`]).trim() };
   console.log(`# protection off: ${u.stdout.trim()}; ${JSON.stringify(state)}`);
   assert.deepEqual(state, { apache: "active", qosPackage: "", qosLoaded: "0", health: "2:200" });
+  // On again on the running server: installed without a restart, loaded by the reloads.
+  for (const name of ["rate-limit-packages", "apache-modules", "proxy-config"]) { const r = runStep(host, on.steps.find((s) => s.name === name)!, "apply"); if (r.status) throw new Error(`${name}: ${r.stderr}`); }
+  const again = { pid: mainPid() === pidBefore, qosLoaded: ssh(host, "apache2ctl -M 2>/dev/null | grep -c qos || true").stdout.trim(), policyRcd: ssh(host, "test -e /usr/sbin/policy-rc.d && echo left || echo gone").stdout.trim() };
+  console.log(`# protection on again: ${JSON.stringify(again)}`);
+  assert.deepEqual(again, { pid: true, qosLoaded: "1", policyRcd: "gone" });
+  for (const name of ["apache-modules", "proxy-config"]) { const r = runStep(host, off.steps.find((s) => s.name === name)!, "apply"); if (r.status) throw new Error(`${name}: ${r.stderr}`); }
+  assert.equal(runStep(host, on.steps.find((s) => s.name === "rate-limit-packages")!, "undo").status, 0);
   for (const s of [...off.steps].reverse().filter((s) => !s.name.startsWith("fail2ban"))) { const r = runStep(host, s, "undo"); if (r.status) throw new Error(`undo ${s.name}: ${r.stderr}`); }
   const now = fingerprint(host);
   assert.equal(now, asFound, `host differs from as found:\n${fingerprintDiff(asFound, now)}`);
