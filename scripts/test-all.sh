@@ -8,7 +8,9 @@
 # site of its own on Debian 12, both cases covered by the fleet scenario —, DNS-01 on Apache/Debian 12
 # (its nginx twin and the engine's run by default), the TypeScript consumer (its Python twin runs by
 # default), a Python program's EdgeFleet of two servers with its removal guard (the guard itself
-# runs by default: engine and wiring tiers); not in the default run, which then fits in an hour),
+# runs by default: engine and wiring tiers), the public-hub checks behind Apache (nginx's run by
+# default; Apache's rate limit by default in the brute-force and rate-limit host tests); not in the
+# default run, which then fits in an hour),
 # selinux (the SELinux step on an enforcing Debian guest under QEMU; not in the default run: see
 # test/selinux/selinux-guest.test.ts for its cost).
 #
