@@ -13,12 +13,12 @@
  * A real provider (served by the package's plugin, provider/index.ts), not a dynamic one: dynamic
  * providers do not work inside a component consumed from another language (pulumi issue #5455).
  */
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { createHash } from "crypto";
 import { WatchedStep, driftOf, parseProbeOutput, probeRequest, stepOfKey } from "../steps/drift";
+import { sshSession } from "../scripts/ssh-session";
 
 /** The SDK's marker of a secret value on the provider wire (sdk/nodejs runtime/rpc). */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -49,39 +49,16 @@ const probeScript = (): string => {
   return fs.readFileSync(path.join(dir, "drift-probe.sh"), "utf8");
 };
 
-/**
- * One SSH session: `commandLine` on the server with `stdin`. The system's ssh client, with the
- * stack's key in a 0600 file that lives as long as the session, and the pinned host key when the
- * stack has one (as the command provider does; without one, like it, no check).
- */
-function ssh(conn: Connection, commandLine: string, stdin: string, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-ssh-"));
-  fs.chmodSync(dir, 0o700);
+/** One SSH session (scripts/ssh-session.ts) with the stack's key in a 0600 file for its length. */
+async function ssh(conn: Connection, commandLine: string, stdin: string, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-key-"));
   const key = path.join(dir, "key");
-  fs.writeFileSync(key, conn.privateKey.endsWith("\n") ? conn.privateKey : `${conn.privateKey}\n`, { mode: 0o600 });
-  const args = ["-i", key, "-p", String(conn.port ?? 22), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "-o", "GlobalKnownHostsFile=/dev/null"];
-  if (conn.hostKey) {
-    fs.writeFileSync(path.join(dir, "known_hosts"), `jhe-server ${conn.hostKey.trim()}\n`, { mode: 0o600 });
-    args.push("-o", `UserKnownHostsFile=${path.join(dir, "known_hosts")}`, "-o", "HostKeyAlias=jhe-server", "-o", "StrictHostKeyChecking=yes");
-  } else {
-    args.push("-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no");
+  try {
+    fs.writeFileSync(key, conn.privateKey.replace(/\n?$/, "\n"), { mode: 0o600 });
+    return await sshSession({ host: conn.host, port: conn.port ?? 22, user: conn.user ?? "root", hostKey: conn.hostKey }, key, commandLine, stdin, timeoutMs);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  args.push("-l", conn.user ?? "root", "--", conn.host, commandLine);
-  return new Promise((resolve, reject) => {
-    const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", (e) => { clearTimeout(timer); fs.rmSync(dir, { recursive: true, force: true }); reject(e); });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      fs.rmSync(dir, { recursive: true, force: true });
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.on("error", () => {});
-    child.stdin.end(stdin);
-  });
 }
 
 /** The drift entry of a server the probe could not reach (no step owns it: nothing to re-apply). */

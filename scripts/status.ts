@@ -12,7 +12,7 @@
  * uses) as its payload. It takes no lock on the server and every probe is bounded, so an
  * unreachable or sick server is reported as such, never waited on.
  */
-import { execFile, spawn } from "child_process";
+import { execFile } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -24,6 +24,7 @@ import { hubHealthUrl, proxyFiles } from "../steps/plan";
 import { renderCapacity } from "../render/capacity";
 import { renderHubBlock } from "../render/hub-config";
 import { RenderedFile } from "../render/files";
+import { sshSession } from "./ssh-session";
 
 /** Fewer days than this on a certificate is a warning (Let's Encrypt renews at 30 days left). */
 export const CERTIFICATE_WARNING_DAYS = 14;
@@ -139,54 +140,18 @@ function verdictOf(s: ServerStatus): ServerStatus["verdict"] {
   return "ok";
 }
 
-/** An OpenSSH known_hosts line pinning the configured host key (none: the first key is accepted). */
-function knownHostsLine(host: LoadedHost): string | undefined {
-  const key = host.connection.hostKey;
-  if (!key) return undefined;
-  const name = host.connection.port === 22 ? host.connection.host : `[${host.connection.host}]:${host.connection.port}`;
-  return `${name} ${key.split(/\s+/).slice(0, 2).join(" ")}\n`;
-}
-
 /** Asks one server; never takes longer than `timeoutMs`. `keyFile`: its SSH private key. */
-export function probeServer(host: LoadedHost, keyFile: string, timeoutMs: number): Promise<ServerStatus> {
+export async function probeServer(host: LoadedHost, keyFile: string, timeoutMs: number): Promise<ServerStatus> {
   const started = Date.now();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-status-"));
-  const knownHosts = path.join(dir, "known_hosts");
-  const pinned = knownHostsLine(host);
-  fs.writeFileSync(knownHosts, pinned ?? "", { mode: 0o600 });
   const c = host.connection;
-  const args = [
-    "-F", "/dev/null", "-i", keyFile, "-p", String(c.port),
-    "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", `ConnectTimeout=${Math.max(1, Math.floor(timeoutMs / 2000))}`,
-    "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=2", "-o", "LogLevel=ERROR",
-    "-o", `UserKnownHostsFile=${knownHosts}`, "-o", `StrictHostKeyChecking=${pinned ? "yes" : "accept-new"}`,
-    "--", `${c.user}@${c.host}`, c.user === "root" ? "bash -s" : "sudo -n bash -s",
-  ];
   const script = fs.readFileSync(path.join(__dirname, "status", "host-status.sh"), "utf8");
-  return new Promise((resolve) => {
-    const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, timeoutMs);
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.stdin.on("error", () => undefined); // a server that hangs up early
-    child.stdin.end(`${script}\n${statusPayload(host.site)}`);
-    child.on("close", () => {
-      clearTimeout(timer);
-      fs.rmSync(dir, { recursive: true, force: true });
-      const status = parseStatus(host, stdout, Date.now() - started);
-      if (!status.reachable) {
-        const said = stderr.trim().split("\n").filter(Boolean).pop();
-        status.error = timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : `unreachable${said ? `: ${said.slice(0, 200)}` : ""}`;
-      }
-      resolve(status);
-    });
-  });
+  const r = await sshSession(c, keyFile, c.user === "root" ? "bash -s" : "sudo -n bash -s", `${script}\n${statusPayload(host.site)}`, timeoutMs);
+  const status = parseStatus(host, r.stdout, Date.now() - started);
+  if (!status.reachable) {
+    const said = r.stderr.trim().split("\n").filter(Boolean).pop();
+    status.error = r.timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : `unreachable${said ? `: ${said.slice(0, 200)}` : ""}`;
+  }
+  return status;
 }
 
 /** Every server of the stack at once. `keyFor` gives each server's SSH private key (PEM text). */
