@@ -9,7 +9,9 @@
 # (its nginx twin and the engine's run by default), the TypeScript consumer (its Python twin runs by
 # default), a Python program's EdgeFleet of two servers with its removal guard (the guard itself
 # runs by default: engine and wiring tiers), the public-hub checks behind Apache (nginx's run by
-# default; Apache's rate limit by default in the brute-force and rate-limit host tests); not in the
+# default; Apache's rate limit by default in the brute-force and rate-limit host tests), the engine's
+# ACME scenario behind Apache (nginx's, with the carry-over, by default; Apache's certbot steps in the
+# host tier by default), an upgrade of a live stack deployed by an earlier version; not in the
 # default run, which then fits in an hour),
 # selinux (the SELinux step on an enforcing Debian guest under QEMU; not in the default run: see
 # test/selinux/selinux-guest.test.ts for its cost).

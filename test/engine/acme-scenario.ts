@@ -3,8 +3,8 @@
  * against pebble on the machine, on Debian 13: a certificate issued and served, a second up that
  * changes (and requests) nothing, a new domain getting a certificate of its own, a renewal by the
  * distro's certbot.service served at once, destroy deleting the certificates and leaving the host
- * as found. On the Apache run also the certificate carry-over (issue 13; the host tier proves it
- * for nginx): the stack keeps the ACME account and certificates as its secret `acmeCarryOver`
+ * as found. On the nginx run (the default tier's; Apache's runs with the variants) also the
+ * certificate carry-over (issue 13; the host tier proves its steps): the stack keeps the ACME account and certificates as its secret `acmeCarryOver`
  * output; a rebuilt server (a fresh host, the same domains) given them back by config gets them
  * with 0 new orders at the ACME server, serves the same certificate, and is destroyed as found.
  */
@@ -44,7 +44,7 @@ if (missing) {
   let stack: Stack;
   let asFound: string;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "jhe-engine-acme-"));
-  const carryOver = proxy === "apache";
+  const carryOver = proxy === "nginx";
   /** Orders the shared pebble has taken so far (test files run one at a time: all of them ours). */
   const orders = () => (fs.readFileSync(path.join(process.env.JHE_SANDBOX_DIR ?? "/var/lib/jupyterhub-edge-sandbox", "acme", "pebble.log"), "utf8").match(/Added order /g) ?? []).length;
   let carried: Record<string, string> = {};

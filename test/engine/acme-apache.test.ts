@@ -1,3 +1,0 @@
-import { engineAcmeScenario } from "./acme-scenario";
-
-engineAcmeScenario("apache");

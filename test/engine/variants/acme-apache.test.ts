@@ -1,0 +1,3 @@
+import { engineAcmeScenario } from "../acme-scenario";
+
+engineAcmeScenario("apache");
