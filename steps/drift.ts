@@ -134,6 +134,14 @@ export function ownUnitsOnce(steps: WatchedStep[]): WatchedStep[] {
   }));
 }
 
+/**
+ * The watch of a plan whose payloads are text already (the status board, scripts/status.ts): the
+ * same items components/server-state.ts computes once Pulumi has resolved the payloads.
+ */
+export function watchPlan(steps: Step<string>[], user: string): WatchedStep[] {
+  return ownUnitsOnce(steps.filter(isWatched).map((s) => watchedStep(s, s.payload, user)));
+}
+
 /** The probe's request lines (scripts/status/drift-probe.sh): what to look at, never what to expect. */
 export function probeRequest(steps: WatchedStep[]): string {
   const lines = new Set<string>();

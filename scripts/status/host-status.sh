@@ -6,11 +6,12 @@
 # rest). Payload lines (facts from the stack's model, never from this script):
 #   proxy UNIT / config_test nginx|apache2ctl|apachectl / hub UNIT / health URL [SOCKET]
 #   cert DOMAIN FILE          a certificate the proxy serves
-#   file SHA256 PATH          a file the program manages, with the content it wrote
-#   block SHA256 PATH         the hub config's managed block (markers included), with its text's hash
 #   upstream PORT             the hub's port (websockets are long-lived connections to it)
 #   split_auth FILE           the htpasswd file when split auth is on
-# Prints `key value…` lines; values never include file contents.
+#   drift_probe               last: the rest of stdin is the drift watch's own probe
+#                             (drift-probe.sh, then its request), run in this same session
+# Prints `key value…` lines; values never include file contents. The drift probe's answer follows
+# between `drift_probe begin` and `drift_probe end STATUS` (its own format, drift-probe.sh).
 set -uo pipefail
 export LC_ALL=C
 
@@ -39,21 +40,6 @@ cert_days() {
   echo "cert $domain $(((end - $(date +%s)) / 86400))"
 }
 
-file_drift() {
-  local want=$1 path=$2 have
-  if [[ ! -f $path ]]; then echo "drift $path missing"; return; fi
-  have=$(sha256sum <"$path") have=${have%% *}
-  [[ $have == "$want" ]] || echo "drift $path changed"
-}
-
-block_drift() {
-  local want=$1 path=$2 have
-  if [[ ! -f $path ]] || ! grep -q '^# BEGIN jupyterhub-edge managed block' "$path"; then echo "drift $path#managed-block missing"; return; fi
-  have=$(awk '/^# BEGIN jupyterhub-edge managed block/ {on = 1} on {print} on && /^# END jupyterhub-edge managed block/ {exit}' "$path" | sha256sum)
-  have=${have%% *}
-  [[ $have == "$want" ]] || echo "drift $path#managed-block changed"
-}
-
 main() {
   local kind a b
   echo "reachable yes"
@@ -64,14 +50,15 @@ main() {
       hub) echo "hub_active $(systemctl is-active -- "$a" 2>/dev/null || true)" ;;
       health) health "$a" "${b:-}" ;;
       cert) cert_days "$a" "$b" ;;
-      file) file_drift "$a" "$b" ;;
-      block) block_drift "$a" "$b" ;;
       upstream) echo "websockets $(ss -Htn state established "( dport = :$a )" 2>/dev/null | wc -l)" ;;
       split_auth) if [[ -f $a ]]; then echo "split_auth on"; else echo "split_auth missing"; fi ;;
+      drift_probe) return 0 ;;
       '') ;;
       *) echo "unknown $kind" ;;
     esac
   done
+  return 1
 }
-# One line: bash has read it whole before main reads the rest of stdin.
-main; exit 0
+# One line: bash has read it whole before main reads the rest of stdin, and `read` takes no byte
+# past the `drift_probe` line, so the probe's bash reads its script and request from there.
+main && { echo "drift_probe begin"; bash -s; echo "drift_probe end $?"; }; exit 0
