@@ -24,7 +24,6 @@ import * as crypto from "crypto";
 import * as os from "os";
 import { monitorEventLoopDelay } from "perf_hooks";
 import { Worker } from "worker_threads";
-import WebSocket from "ws";
 import { parseConfig } from "../config/schema";
 import { ProxyKind, SiteSpec } from "../model/site";
 import { Step, certificatePayload, planSteps } from "../steps/plan";
@@ -81,7 +80,17 @@ interface Round {
   echoLoopP99: number;
   /** The machine's 1-minute load average when the round started. */
   load: number;
+  /**
+   * CPU ms per answered request of every party during the 100-client storm (where the ratio falls
+   * short): the proxy, the hub, the node backends (the hub shim and the echo server), fail2ban
+   * reading the access log, and this bench's own clients. On 2 shared cores the storm is bound by
+   * their sum, so a ratio below 1 shows here as the party whose share grew.
+   */
+  storm100Cpu: Record<Party, number>;
 }
+
+const parties = ["proxy", "hub", "backends", "fail2ban", "bench"] as const;
+type Party = (typeof parties)[number];
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -121,6 +130,13 @@ async function storm(host: SandboxHost, ca: TestCa, concurrency: number, auth: s
  * those, Apache's children that leave after a graceful reload took their time with them and a
  * round came out negative.
  */
+/** CPU seconds so far of each party (host processes by name; the bench from its own process). */
+function partyCpuSeconds(host: SandboxHost, proxyComm: string): Record<Party, number> {
+  const [proxy, hub, backends, fail2ban] = ([proxyComm, "jupyterhub", "node", "fail2ban-server"] as const).map((c) => cpuSeconds(host, c));
+  const own = process.cpuUsage();
+  return { proxy, hub, backends, fail2ban, bench: (own.user + own.system) / 1e6 };
+}
+
 function cpuSeconds(host: SandboxHost, comm: string): number {
   const r = ssh(host, `cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(${comm})" { t += $14 + $15 + $16 + $17 } END { print t + 0 }'`);
   if (r.status !== 0) throw new Error(`cpu: ${r.stderr}`);
@@ -180,16 +196,21 @@ async function round(host: SandboxHost, ca: TestCa, label: string, auth: string 
   const s10 = await storm(host, ca, 10, auth);
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
+  const parties0 = partyCpuSeconds(host, comm);
   const [s100, echo] = await Promise.all([storm(host, ca, 100, auth), echoLoop(host, ca, seconds * 1000 - 500)]);
   loop.disable();
+  const parties1 = partyCpuSeconds(host, comm);
+  const storm100Cpu = Object.fromEntries(parties.map((p) => [p, ((parties1[p] - parties0[p]) * 1000) / Math.max(1, s100.answered)])) as Record<Party, number>;
   const during = echo.rtts;
   const proxyCpuMs = ((cpuSeconds(host, comm) - cpu0) * 1000) / (s10.answered + s100.answered);
-  const r: Round = { label, rps10: s10.rps, rps100: s100.rps, wsP50: pct(during, 50), wsP99: pct(during, 99), wsQuietP99: pct(quiet, 99), proxyCpuMs, loopP99: loop.percentile(99) / 1e6, echoLoopP99: echo.loopP99, load };
-  console.log(`# ${proxyNow} ${label}: ${r.rps10.toFixed(1)} req/s at 10, ${r.rps100.toFixed(1)} at 100; ws echo during the storm p50 ${r.wsP50.toFixed(1)} ms p99 ${r.wsP99.toFixed(1)} ms (quiet p99 ${r.wsQuietP99.toFixed(1)} ms, ${during.length} round trips); ${comm} CPU ${proxyCpuMs.toFixed(3)} ms/request; bench event-loop delay p99 ${r.loopP99.toFixed(1)} ms (storm), ${r.echoLoopP99.toFixed(1)} ms (echo clients); load ${load.toFixed(1)}`);
+  const r: Round = { label, rps10: s10.rps, rps100: s100.rps, wsP50: pct(during, 50), wsP99: pct(during, 99), wsQuietP99: pct(quiet, 99), proxyCpuMs, loopP99: loop.percentile(99) / 1e6, echoLoopP99: echo.loopP99, load, storm100Cpu };
+  console.log(`# ${proxyNow} ${label}: ${r.rps10.toFixed(1)} req/s at 10, ${r.rps100.toFixed(1)} at 100; ws echo during the storm p50 ${r.wsP50.toFixed(1)} ms p99 ${r.wsP99.toFixed(1)} ms (quiet p99 ${r.wsQuietP99.toFixed(1)} ms, ${during.length} round trips); ${comm} CPU ${proxyCpuMs.toFixed(3)} ms/request; bench event-loop delay p99 ${r.loopP99.toFixed(1)} ms (storm), ${r.echoLoopP99.toFixed(1)} ms (echo clients); load ${load.toFixed(1)}; CPU ms/request at 100: ${cpuShares(storm100Cpu)}`);
   return r;
 }
 
 let proxyNow = "";
+
+const cpuShares = (c: Record<Party, number>) => parties.map((p) => `${p} ${c[p].toFixed(3)}`).join(", ");
 
 async function benchProxy(proxy: ProxyKind): Promise<string> {
   proxyNow = proxy;
@@ -251,10 +272,11 @@ async function benchProxy(proxy: ProxyKind): Promise<string> {
     rounds.push(await round(host, ca, BCRYPT, basic("workshop", passwords.workshop)));
     const mean = (label: string): Round => {
       const rs = rounds.filter((r) => r.label === label);
-      const avg = (k: keyof Omit<Round, "label">) => rs.reduce((a, r) => a + r[k], 0) / rs.length;
+      const avg = (k: Exclude<keyof Round, "label" | "storm100Cpu">) => rs.reduce((a, r) => a + r[k], 0) / rs.length;
       return {
         label: `${label}${rs.length > 1 ? ` (mean of ${rs.length})` : ""}`, rps10: avg("rps10"), rps100: avg("rps100"), wsP50: avg("wsP50"), wsP99: avg("wsP99"),
         wsQuietP99: avg("wsQuietP99"), proxyCpuMs: avg("proxyCpuMs"), loopP99: avg("loopP99"), echoLoopP99: avg("echoLoopP99"), load: avg("load"),
+        storm100Cpu: Object.fromEntries(parties.map((p) => [p, rs.reduce((a, r) => a + r.storm100Cpu[p], 0) / rs.length])) as Record<Party, number>,
       };
     };
     const short: Record<string, string> = { [OFF]: "off", [SHA]: "{SHA}", [CRYPT]: "SHA-256-crypt", [BCRYPT]: "bcrypt" };
@@ -266,6 +288,9 @@ async function benchProxy(proxy: ProxyKind): Promise<string> {
       "|---|---|---|---|---|---|---|---|---|---|---|",
       ...[off, mean(SHA), mean(CRYPT), mean(BCRYPT)].map((r) =>
         `| ${r.label} | ${r.rps10.toFixed(1)} | ${r === off ? "–" : ratio(r.rps10, off.rps10)} | ${r.rps100.toFixed(1)} | ${r === off ? "–" : ratio(r.rps100, off.rps100)} | ${ms(r.wsP99)} | ${r === off ? "–" : ratio(r.wsP99, off.wsP99)} | ${ms(r.wsP50)}; ${ms(r.wsQuietP99)} | ${r.proxyCpuMs.toFixed(3)} ms | ${ms(r.loopP99)}; ${ms(r.echoLoopP99)} | ${r.load.toFixed(1)} |`),
+      "",
+      "CPU ms per answered request during the 100-client storm, by party (mean of the rounds): " +
+        [off, mean(SHA), mean(CRYPT), mean(BCRYPT)].map((r) => `${short[r.label.replace(/ \(mean of \d+\)$/, "")] ?? r.label}: ${cpuShares(r.storm100Cpu)}`).join("; "),
       "",
       "Rounds, in order: " + rounds.map((r) => `${short[r.label]}: ${r.rps10.toFixed(0)}/${r.rps100.toFixed(0)} req/s, p99 ${ms(r.wsP99)}, ${r.proxyCpuMs.toFixed(3)} ms CPU/req`).join("; "),
     ];
