@@ -241,7 +241,14 @@ cmd_create() {
   [[ ! -e $dir ]] || log "host '$name' exists but is not up: recreating it"
   # Whatever a crashed run left under this name (state, namespace, cgroups) goes first.
   teardown "$name"
+  bring_up "$name" "$suite" "$index"
+}
 
+# Builds host NAME from nothing (what a crashed run left under the name is gone already) and
+# waits until it answers SSH and its hub is healthy; prints the path of its host.env.
+bring_up() {
+  local name=$1 suite=$2 index=$3 dir
+  dir=$(host_dir "$name")
   local t0=$SECONDS
   ensure_machine_packages
   mkdir -p "$STATE/hosts" "$STATE/bases"
