@@ -108,17 +108,40 @@ class ExecutionOutput {
   }
 }
 
+/** The kernel's channels websocket, dialled like the probe's requests (connect-to address, CA, SNI). */
+function openChannels(run: ProbeRun, wsUrl: URL, budget: number): WebSocket {
+  const target = dialTarget(wsUrl, run.conn);
+  const createConnection = (): net.Socket =>
+    wsUrl.protocol === "wss:"
+      ? tls.connect({ host: target.host, port: target.port, servername: target.servername, ca: run.conn.ca, rejectUnauthorized: true })
+      : net.connect({ host: target.host, port: target.port });
+  return new WebSocket(wsUrl.href, {
+    headers: handshakeHeaders(run, wsUrl),
+    origin: run.userOrigin,
+    handshakeTimeout: Math.min(budget, 30_000),
+    followRedirects: false,
+    maxPayload: 16 * 1024 * 1024,
+    createConnection: createConnection as unknown as typeof net.createConnection,
+  });
+}
+
+/** A frame as a message answering our request `msgId`, or undefined for anything else. */
+function replyTo(msgId: string, data: WebSocket.RawData, isBinary: boolean): JupyterMessage | undefined {
+  if (isBinary) return undefined; // binary frames carry buffers; not used for our text output
+  let m: JupyterMessage;
+  try {
+    m = JSON.parse(data.toString()) as JupyterMessage;
+  } catch {
+    return undefined;
+  }
+  return m.parent_header?.msg_id === msgId ? m : undefined;
+}
+
 /** Open the kernel channels websocket, execute the run's code, collect output until idle. */
 export function runOnKernel(run: ProbeRun, wsUrl: URL, rec: ProbeStep): Promise<string> {
   const t0 = Date.now();
   const budget = run.deadline.budget(Math.max(run.reqCap, 60_000), "the kernel websocket");
   const target = dialTarget(wsUrl, run.conn);
-  const isSecure = wsUrl.protocol === "wss:";
-  const headers = handshakeHeaders(run, wsUrl);
-  const createConnection = (): net.Socket =>
-    isSecure
-      ? tls.connect({ host: target.host, port: target.port, servername: target.servername, ca: run.conn.ca, rejectUnauthorized: true })
-      : net.connect({ host: target.host, port: target.port });
   const msgId = randomUUID();
   const execMsg = executeRequest(msgId, run.user, run.code);
 
@@ -152,14 +175,7 @@ export function runOnKernel(run: ProbeRun, wsUrl: URL, rec: ProbeStep): Promise<
       budget,
     );
     try {
-      ws = new WebSocket(wsUrl.href, {
-        headers,
-        origin: run.userOrigin,
-        handshakeTimeout: Math.min(budget, 30_000),
-        followRedirects: false,
-        maxPayload: 16 * 1024 * 1024,
-        createConnection: createConnection as unknown as typeof net.createConnection,
-      });
+      ws = openChannels(run, wsUrl, budget);
     } catch (e) {
       wsFail(e instanceof Error ? e.message : String(e));
       return;
@@ -185,15 +201,8 @@ export function runOnKernel(run: ProbeRun, wsUrl: URL, rec: ProbeStep): Promise<
         wsFail("more than 10000 messages without idle");
         return;
       }
-      if (isBinary) return; // binary frames carry buffers; not used for our text output
-      let m: JupyterMessage;
-      try {
-        m = JSON.parse(data.toString()) as JupyterMessage;
-      } catch {
-        return;
-      }
-      if (m.parent_header?.msg_id !== msgId) return;
-      if (!result.take(m)) return;
+      const m = replyTo(msgId, data, isBinary);
+      if (!m || !result.take(m)) return;
       rec.detail = `${rec.detail ?? ""}, idle after ${Date.now() - t0} ms, ${result.messages} message(s)${result.reply ? `, reply ${result.reply}` : ""}`;
       if (result.kernelError) wsFail(`the code raised ${result.kernelError}`);
       else done(undefined, result.out);
