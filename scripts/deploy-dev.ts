@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { randomBytes } from "crypto";
 import { edgeStack, readStackFile, repoRoot } from "./automation";
-import { probeHubKernel } from "../test/support/hub-probe";
+import { probeHubKernel } from "./probe/hub-probe";
 import { scriptCommand, tryItCurl } from "./hints";
 
 const stateHome = process.env.JHE_STATE_HOME ?? path.join(process.env.HOME ?? "/root", ".local/state/jupyterhub-edge");
