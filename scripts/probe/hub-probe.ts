@@ -10,7 +10,7 @@
  * test/support/hub-probe.ts. Layout: http-client.ts and cookie-jar.ts are the browser's side,
  * probe-run.ts the state of one run, phases.ts the user's way through the hub one phase at a
  * time, spawn-progress.ts and kernel-websocket.ts the two streaming phases. Uses only node
- * built-ins and `ws`. See test/support/README-probe.md for the details and the pitfalls this
+ * built-ins and `ws`. See README.md beside this file for the details and the pitfalls this
  * code works around.
  */
 import {
