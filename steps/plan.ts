@@ -23,9 +23,18 @@ import { fail2banJailPayload } from "../render/brute-force";
 export const scriptNames = ["install", "preflight", "packages", "files", "web-roots", "hub-managed-block", "apache-modules", "certbot", "dhparam", "selinux", "firewall", "capacity", "acme-carry-over"] as const;
 export type ScriptName = (typeof scriptNames)[number];
 
+/**
+ * The component that creates a step's resource (components/edge-site.ts takes each step to its
+ * owner's component). Resource names and parents follow the owner, so a step never changes owner.
+ */
+export const stepOwners = ["host", "proxy", "certificates", "acme", "split-auth", "brute-force", "hub"] as const;
+export type StepOwner = (typeof stepOwners)[number];
+
 export interface Step<P = string> {
   /** Unique, stable: becomes the resource name suffix and the record name on the host. */
   name: string;
+  /** Required: a step nobody creates would silently never run. */
+  owner: StepOwner;
   script: ScriptName;
   /** What the script reads on stdin; a secret payload stays secret in state and preview. */
   payload: string | P;
@@ -67,7 +76,7 @@ export function remoteCommand(step: Pick<Step, "name" | "script">, mode: "apply"
 /** The plan's first step: the scripts, installed on the host once per version (install.sh). */
 export function installStep<P>(): Step<P> {
   const bundle = scriptBundle();
-  return { name: "scripts", script: "install", payload: bundle.text, secret: false, after: [], newVersionOn: bundle.id };
+  return { name: "scripts", owner: "host", script: "install", payload: bundle.text, secret: false, after: [], newVersionOn: bundle.id };
 }
 
 export function proxyFiles(site: SiteSpec): ProxyFiles {
@@ -149,6 +158,7 @@ export function planSteps<P>(
   add(installStep<P>());
   add({
     name: "preflight",
+      owner: "host",
     script: "preflight",
     payload: kvPayload({
       platform: site.platform.id,
@@ -164,6 +174,7 @@ export function planSteps<P>(
   });
   add({
     name: "proxy-packages",
+      owner: "proxy",
     script: "packages",
     payload: kvPayload({
       set: site.proxy,
@@ -180,6 +191,7 @@ export function planSteps<P>(
   });
   add({
     name: "web-roots",
+      owner: "proxy",
     script: "web-roots",
     // The ACME webroot (answered on port 80 for every domain) and each extra site's root.
     payload: [`acme ${hostPaths.acmeWebroot}`, ...site.extraSites.map((s) => `root ${s.root} ${s.domain}`)].join("\n") + "\n",
@@ -195,6 +207,7 @@ export function planSteps<P>(
     // server: `module` in the payload). Its own step, so that turning the protection off removes it.
     add({
       name: "rate-limit-packages",
+      owner: "proxy",
       script: "packages",
       payload: kvPayload({
         set: "apache-rate-limit",
@@ -212,6 +225,7 @@ export function planSteps<P>(
   if (site.proxy === "apache") {
     add({
       name: "apache-modules",
+      owner: "proxy",
       script: "apache-modules",
       payload: kvPayload({
         modules: apacheModules(site).join(" "),
@@ -228,12 +242,14 @@ export function planSteps<P>(
   // after the web roots exist. Files written later (certificates) get their labels from the
   // file-context rules this step adds: the files step restorecons what it writes.
   if (site.selinux !== "off") {
-    add({ name: "selinux", script: "selinux", payload: selinuxPayload(site), secret: false, after: ["proxy-packages", "web-roots"] });
+    add({ name: "selinux",
+      owner: "proxy", script: "selinux", payload: selinuxPayload(site), secret: false, after: ["proxy-packages", "web-roots"] });
   }
   if (site.platform.firewall === "firewalld") {
     // Port 80 must be reachable before certbot's HTTP-01 challenge; the HTTPS port with it.
     add({
       name: "firewall",
+      owner: "proxy",
       script: "firewall",
       payload: kvPayload({ firewall: site.platform.firewall, ports: [...new Set([80, site.httpsPort])].map((p) => `${p}/tcp`).join(" ") }),
       secret: false,
@@ -242,6 +258,7 @@ export function planSteps<P>(
   }
   add({
     name: "proxy-capacity",
+      owner: "proxy",
     script: "capacity",
     payload: capacityPayload(site),
     secret: false,
@@ -254,6 +271,7 @@ export function planSteps<P>(
   // vhost can name its certificate.
   add({
     name: "proxy-http",
+      owner: "proxy",
     script: "files",
     payload: `after ${facts.service}\n` + filesPayload([files.http]),
     secret: false,
@@ -262,12 +280,14 @@ export function planSteps<P>(
   });
   const beforeConfig: string[] = [];
   if (pushedCertificateDomains(site).length > 0) {
-    add({ name: "tls-files", script: "files", payload: certificatePayload, secret: true, after: ["preflight"] });
+    add({ name: "tls-files",
+      owner: "certificates", script: "files", payload: certificatePayload, secret: true, after: ["preflight"] });
     beforeConfig.push("tls-files");
   }
   if (site.acme) {
     add({
       name: "certbot-packages",
+      owner: "acme",
       script: "packages",
       payload: kvPayload({
         set: "certbot",
@@ -290,14 +310,17 @@ export function planSteps<P>(
       if (acmeSecretsPayload === undefined) throw new Error("dns-01 or External Account Binding is on but no ACME secrets payload was given");
       // The TSIG key and the EAB in root 0600 files certbot reads (render/acme.ts); before certbot,
       // and undone after it (renewals read the credentials file until the lineages are gone).
-      add({ name: "acme-secrets", script: "files", payload: acmeSecretsPayload, secret: true, after: ["preflight"] });
+      add({ name: "acme-secrets",
+      owner: "acme", script: "files", payload: acmeSecretsPayload, secret: true, after: ["preflight"] });
     }
     if (site.acme.carryOver) {
       // Before certbot: stages the carried-over bundles, which certbot.sh unpacks instead of ordering.
-      add({ name: "acme-import", script: "acme-carry-over", payload: acmeImportPayload, secret: true, after: ["preflight"] });
+      add({ name: "acme-import",
+      owner: "acme", script: "acme-carry-over", payload: acmeImportPayload, secret: true, after: ["preflight"] });
     }
     add({
       name: "acme-certificates",
+      owner: "acme",
       script: "certbot",
       payload:
         kvPayload({
@@ -322,6 +345,7 @@ export function planSteps<P>(
       // Reads the lineages back (secret output) for the acmeCarryOver stack output.
       add({
         name: "acme-export",
+      owner: "acme",
         script: "acme-carry-over",
         payload: "action export\n" + domains.map((d) => `domain ${d}\n`).join(""),
         secret: true,
@@ -333,6 +357,7 @@ export function planSteps<P>(
   if (needsDhparam(site)) {
     add({
       name: "dhparam",
+      owner: "proxy",
       script: "dhparam",
       payload: kvPayload({ path: hostPaths.dhparam, bits: String(site.tls.dhparamBits) }),
       secret: false,
@@ -344,11 +369,13 @@ export function planSteps<P>(
     if (htpasswdPayload === undefined) throw new Error("split auth is on but no htpasswd payload was given");
     // Before the vhost that names it (a missing user file would make the hub's pages answer 500);
     // removed after the vhost stops naming it. Changing a password rewrites it and reloads.
-    add({ name: "split-auth-users", script: "files", payload: htpasswdPayload, secret: true, after: ["preflight", "proxy-packages"] });
+    add({ name: "split-auth-users",
+      owner: "split-auth", script: "files", payload: htpasswdPayload, secret: true, after: ["preflight", "proxy-packages"] });
     beforeConfig.push("split-auth-users");
   }
   add({
     name: "proxy-config",
+      owner: "proxy",
     script: "files",
     // `handshake`: after the reload, a real TLS handshake on the public port (Apache's configtest
     // does not load certificates, so a passing test can still leave HTTPS broken).
@@ -363,6 +390,7 @@ export function planSteps<P>(
     // then its stock jails go with it); a fail2ban that was there is left running as found.
     add({
       name: "fail2ban-packages",
+      owner: "brute-force",
       script: "packages",
       payload: kvPayload({
         set: "fail2ban",
@@ -378,12 +406,14 @@ export function planSteps<P>(
     });
     // After the vhosts (whose access log the jail reads); undone first: the jail stops, and its
     // nftables table with it, before fail2ban itself goes.
-    add({ name: "fail2ban-jail", script: "files", payload: fail2banJailPayload(site), secret: false, after: ["fail2ban-packages", "proxy-config"] });
+    add({ name: "fail2ban-jail",
+      owner: "brute-force", script: "files", payload: fail2banJailPayload(site), secret: false, after: ["fail2ban-packages", "proxy-config"] });
   }
   if (site.hubConfig.manage) {
     const health = hubHealthUrl(site);
     add({
       name: "hub-bind-url",
+      owner: "hub",
       script: "hub-managed-block",
       payload:
         kvPayload({
