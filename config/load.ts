@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, configKeys, secretKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
 import { ConnectionSpec, SiteSpec } from "../model/site";
-import { CertificateMaterial } from "../steps/plan";
+import { CertificateMaterial } from "../model/site";
 import { certificateProblems } from "./certificates";
 import { misplacedKeyLines } from "./messages";
 import { readSplitAuth } from "./split-auth";

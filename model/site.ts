@@ -149,6 +149,14 @@ export interface SiteSpec {
   embedding?: { allowFrom: string[] };
 }
 
+/** PEM material of one domain's certificate, as pushed to the host (self-signed, or provided in config). */
+export interface CertificateMaterial {
+  domain: string;
+  /** Leaf first, then intermediates (what the proxies call the full chain). */
+  fullchainPem: string;
+  privateKeyPem: string;
+}
+
 export interface ConnectionSpec {
   host: string;
   port: number;
