@@ -1,19 +1,17 @@
 /** The hub's step (owner `hub`): its bind_url as a managed block in the hub's config, then a restart and a health wait. */
-import { SiteSpec } from "../../model/site";
+import { SiteSpec, hubRoutes } from "../../model/site";
 import { renderHubBlock } from "../../render/hub-config";
 import { blockLines, kvPayload } from "../payloads";
 import { Step } from "../step";
 
+/** Where the hub's health is probed on the host (the model's routes; the status board asks it too). */
 export function hubHealthUrl(site: SiteSpec): { url: string; socket?: string } {
-  const up = site.hub.upstream;
-  return up.kind === "tcp"
-    ? { url: `${up.origin}${site.hub.path}hub/health` }
-    : { url: `http://localhost${site.hub.path}hub/health`, socket: up.socketPath };
+  return hubRoutes(site).healthCheck;
 }
 
 export function hubSteps<P>(site: SiteSpec): Step<P>[] {
   if (!site.hubConfig.manage) return [];
-  const health = hubHealthUrl(site);
+  const health = hubRoutes(site).healthCheck;
   return [
     {
       name: "hub-bind-url",
