@@ -4,12 +4,11 @@
  * a single-host stack, so every rule and message applies per host; a message about a key the entry
  * set (or a per-host key) names the entry: `jupyterhub-edge:hosts[1].hubDomain: …`.
  */
-import { readSplitAuth } from "./split-auth";
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, HOST_NAME_FIELD, configKeys, notPerHostKeys, perHostKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
 import {
-  LoadedConfig, coerceRaw, lineageNames, loadFromStrings, parseCarryOver, parseProvided, privateKeyFor, providedCoverageProblems, readAcmeSecrets, resolveFileKeys, stackConfigStrings,
+  LoadedConfig, coerceRaw, lineageNames, loadFromStrings, privateKeyFor, providedCoverageProblems, readSecretBlocks, resolveFileKeys, secretOutputs, stackConfigStrings,
   unservedCarryOverWarnings, unservedDomainProblems,
 } from "./load";
 import { allDomains } from "../model/site";
@@ -85,16 +84,10 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
     delete shared[key];
   }
   resolveFileKeys(shared, baseDir, problems);
-  const providedDomains: string[] = [];
-  const provided = parseProvided(strings.providedCertificates ?? "", problems, providedDomains);
-  shared.providedDomains = providedDomains;
-  // Split auth is shared too: every server of the fleet gets the same users and passwords.
-  const splitAuth = readSplitAuth(strings.splitAuth ?? "", problems);
-  if (splitAuth.raw !== undefined) shared.splitAuth = splitAuth.raw;
-  const carried = parseCarryOver(strings.acmeCarryOver, problems);
-  if (carried) shared.acmeCarryOverDomains = Object.keys(carried);
-  // The TSIG and EAB keys are shared by every server (one DNS zone, one ACME account's binding).
-  const acmeSecrets = readAcmeSecrets(strings, shared, problems);
+  // Shared by every server: the same certificates, split auth users and passwords, carried-over
+  // bundles, TSIG and EAB keys (one DNS zone, one ACME account's binding).
+  const secrets = readSecretBlocks(strings, shared, problems);
+  const { provided, providedDomains, carried } = secrets;
 
   if (!Array.isArray(entries)) {
     throw new ConfigError([`${ns}:hosts: must be a list of {name, host, hubDomain, …} (set it with \`pulumi config set --path 'hosts[0].name' …\`)`]);
@@ -176,10 +169,7 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
         name,
         ...parsed,
         privateKey: privateKeyFor(parsed.connection, secretKey, baseDir, own.sshPrivateKeyFile !== undefined ? `hosts[${i}].` : ""),
-        providedCertificates: pulumi.secret(provided),
-        splitAuthPasswords: pulumi.secret(splitAuth.passwords),
-        acmeCarryOver: pulumi.secret(carried ?? {}),
-        acmeSecrets: pulumi.secret(acmeSecrets),
+        ...secretOutputs(secrets),
       });
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;

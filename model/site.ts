@@ -4,9 +4,10 @@
  */
 import { PlatformFacts, hostPaths } from "./platforms";
 import { CapacityPlan } from "./capacity";
+import { ProxyKind } from "./proxy";
 import { BruteForceSpec } from "./brute-force";
 
-export type ProxyKind = "nginx" | "apache";
+export type { ProxyKind } from "./proxy";
 export type TlsProfile = "intermediate" | "modern";
 /** selfSigned: a CA + leaf from @pulumi/tls; acme: certbot (webroot); provided: PEMs from secret config. */
 export type CertificateMode = "selfSigned" | "acme" | "provided";
