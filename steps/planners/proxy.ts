@@ -21,13 +21,25 @@ export function proxyFacts(site: SiteSpec) {
   return site.proxy === "nginx" ? site.platform.nginx : site.platform.apache;
 }
 
-/** From the packages to the port-80 vhost (`files`: proxyFiles(site)). */
+/** From the packages to the port-80 vhost (`files`: proxyFiles(site)), in this order. */
 export function proxyBaseSteps<P>(site: SiteSpec, files: ProxyFiles): Step<P>[] {
+  const rateLimit = rateLimitStep<P>(site);
+  const before: Step<P>[] = [
+    packagesStep<P>(site),
+    webRootsStep<P>(site),
+    ...(rateLimit ? [rateLimit] : []),
+    ...(site.proxy === "apache" ? [apacheModulesStep<P>(site, rateLimit !== undefined)] : []),
+    ...(site.selinux !== "off" ? [selinuxStep<P>(site)] : []),
+    ...(site.platform.firewall === "firewalld" ? [firewallStep<P>(site)] : []),
+    capacityStep<P>(site),
+  ];
+  return [...before, httpStep<P>(site, files, before)];
+}
+
+function packagesStep<P>(site: SiteSpec): Step<P> {
   const facts = proxyFacts(site);
   const other = site.proxy === "nginx" ? site.platform.apache : site.platform.nginx;
-  const steps: Step<P>[] = [];
-  const add = (step: Step<P>) => steps.push(step);
-  add({
+  return {
     name: "proxy-packages",
     owner: "proxy",
     script: "packages",
@@ -43,8 +55,11 @@ export function proxyBaseSteps<P>(site: SiteSpec, files: ProxyFiles): Step<P>[] 
     secret: false,
     after: ["preflight"],
     replaceOn: site.proxy,
-  });
-  add({
+  };
+}
+
+function webRootsStep<P>(site: SiteSpec): Step<P> {
+  return {
     name: "web-roots",
     owner: "proxy",
     script: "web-roots",
@@ -54,63 +69,73 @@ export function proxyBaseSteps<P>(site: SiteSpec, files: ProxyFiles): Step<P>[] 
     // After the packages: a web root under /var/www must not race the package creating /var/www,
     // or neither would know to remove it on destroy.
     after: ["proxy-packages"],
-  });
+  };
+}
+
+function rateLimitStep<P>(site: SiteSpec): Step<P> | undefined {
   const rateLimit = site.platform.apache.loginRateLimit;
-  if (site.proxy === "apache" && site.bruteForce && rateLimit.kind === "mod_qos") {
-    // The login rate limit's module (model/platforms.ts), its own package set: undo purges it only
-    // if this step installed it, without touching Apache's unit or our vhosts (a module, not a
-    // server: `module` in the payload). Its own step, so that turning the protection off removes it.
-    add({
-      name: "rate-limit-packages",
-      owner: "proxy",
-      script: "packages",
-      payload: kvPayload({
-        set: "apache-rate-limit",
-        manager: site.platform.packageManager,
-        packages: rateLimit.packages.join(" "),
-        service: site.platform.apache.service,
-        module: "yes",
-        leftovers: "",
-        conflicts: "",
-      }),
-      secret: false,
-      after: ["proxy-packages"],
-    });
-  }
-  if (site.proxy === "apache") {
-    add({
-      name: "apache-modules",
-      owner: "proxy",
-      script: "apache-modules",
-      payload: kvPayload({
-        modules: apacheModules(site).join(" "),
-        mechanism: site.platform.apache.modules.kind,
-        service: site.platform.apache.service,
-        configtest: site.platform.apache.configTest,
-        ...(site.platform.apache.modules.kind === "conf.modules.d" ? { modules_dir: site.platform.apache.modules.dir } : {}),
-      }),
-      secret: false,
-      after: ["proxy-packages", ...(steps.some((st) => st.name === "rate-limit-packages") ? ["rate-limit-packages"] : [])],
-    });
-  }
-  // ---- SELinux: before the proxy serves anything (it must reach the hub and read the web roots),
-  // after the web roots exist. Files written later (certificates) get their labels from the
-  // file-context rules this step adds: the files step restorecons what it writes.
-  if (site.selinux !== "off") {
-    add({ name: "selinux", owner: "proxy", script: "selinux", payload: selinuxPayload(site), secret: false, after: ["proxy-packages", "web-roots"] });
-  }
-  if (site.platform.firewall === "firewalld") {
-    // Port 80 must be reachable before certbot's HTTP-01 challenge; the HTTPS port with it.
-    add({
-      name: "firewall",
-      owner: "proxy",
-      script: "firewall",
-      payload: kvPayload({ firewall: site.platform.firewall, ports: [...new Set([80, site.httpsPort])].map((p) => `${p}/tcp`).join(" ") }),
-      secret: false,
-      after: ["preflight"],
-    });
-  }
-  add({
+  if (!(site.proxy === "apache" && site.bruteForce && rateLimit.kind === "mod_qos")) return undefined;
+  // The login rate limit's module (model/platforms.ts), its own package set: undo purges it only
+  // if this step installed it, without touching Apache's unit or our vhosts (a module, not a
+  // server: `module` in the payload). Its own step, so that turning the protection off removes it.
+  return {
+    name: "rate-limit-packages",
+    owner: "proxy",
+    script: "packages",
+    payload: kvPayload({
+      set: "apache-rate-limit",
+      manager: site.platform.packageManager,
+      packages: rateLimit.packages.join(" "),
+      service: site.platform.apache.service,
+      module: "yes",
+      leftovers: "",
+      conflicts: "",
+    }),
+    secret: false,
+    after: ["proxy-packages"],
+  };
+}
+
+function apacheModulesStep<P>(site: SiteSpec, afterRateLimit: boolean): Step<P> {
+  return {
+    name: "apache-modules",
+    owner: "proxy",
+    script: "apache-modules",
+    payload: kvPayload({
+      modules: apacheModules(site).join(" "),
+      mechanism: site.platform.apache.modules.kind,
+      service: site.platform.apache.service,
+      configtest: site.platform.apache.configTest,
+      ...(site.platform.apache.modules.kind === "conf.modules.d" ? { modules_dir: site.platform.apache.modules.dir } : {}),
+    }),
+    secret: false,
+    after: ["proxy-packages", ...(afterRateLimit ? ["rate-limit-packages"] : [])],
+  };
+}
+
+/**
+ * SELinux: before the proxy serves anything (it must reach the hub and read the web roots), after
+ * the web roots exist. Files written later (certificates) get their labels from the file-context
+ * rules this step adds: the files step restorecons what it writes.
+ */
+function selinuxStep<P>(site: SiteSpec): Step<P> {
+  return { name: "selinux", owner: "proxy", script: "selinux", payload: selinuxPayload(site), secret: false, after: ["proxy-packages", "web-roots"] };
+}
+
+function firewallStep<P>(site: SiteSpec): Step<P> {
+  // Port 80 must be reachable before certbot's HTTP-01 challenge; the HTTPS port with it.
+  return {
+    name: "firewall",
+    owner: "proxy",
+    script: "firewall",
+    payload: kvPayload({ firewall: site.platform.firewall, ports: [...new Set([80, site.httpsPort])].map((p) => `${p}/tcp`).join(" ") }),
+    secret: false,
+    after: ["preflight"],
+  };
+}
+
+function capacityStep<P>(site: SiteSpec): Step<P> {
+  return {
     name: "proxy-capacity",
     owner: "proxy",
     script: "capacity",
@@ -120,20 +145,25 @@ export function proxyBaseSteps<P>(site: SiteSpec, files: ProxyFiles): Step<P>[] 
     // restart for new MPM limits never cuts live websockets at the first `up`.
     after: site.proxy === "apache" ? ["proxy-packages", "apache-modules"] : ["proxy-packages"],
     replaceOn: site.proxy,
-  });
-  // Port 80 first: redirects, and the ACME challenges certbot needs answered before any HTTPS
-  // vhost can name its certificate.
-  add({
+  };
+}
+
+/**
+ * Port 80 first: redirects, and the ACME challenges certbot needs answered before any HTTPS vhost
+ * can name its certificate. After every proxy step `before` it.
+ */
+function httpStep<P>(site: SiteSpec, files: ProxyFiles, before: Step<P>[]): Step<P> {
+  const facts = proxyFacts(site);
+  return {
     name: "proxy-http",
     owner: "proxy",
     script: "files",
     payload: `after ${facts.service}\n` + filesPayload([files.http]),
     secret: false,
     // After every step above (the host's two excepted, which they follow already).
-    after: steps.map((s) => s.name),
+    after: before.map((s) => s.name),
     replaceOn: site.proxy,
-  });
-  return steps;
+  };
 }
 
 /** The DHE parameters the HTTPS vhosts name, generated once per host. */
