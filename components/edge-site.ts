@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectionSpec, SiteSpec, allSites, hubBindUrl, hubUrl } from "../model/site";
 import * as command from "@pulumi/command";
-import { CertificateMaterial, acmeDomains, acmeSecretsPayload, carryOverImportPayload, certificatePayload, parseCarryOverExport, planSteps } from "../steps/plan";
+import { CertificateMaterial, Step, StepOwner, acmeDomains, acmeSecretsPayload, carryOverImportPayload, certificatePayload, parseCarryOverExport, planSteps } from "../steps/plan";
 import { AcmeSecretValues } from "../render/acme";
 import { SelfSignedCertificates } from "./certificates";
 import { AcmeCertificates } from "./acme-certificates";
@@ -70,43 +70,39 @@ export class EdgeSite extends pulumi.ComponentResource {
     const secretsPayload: StepPayload = pulumi.secret(pulumi.output(args.acmeSecrets ?? {}).apply((secrets) => acmeSecretsPayload(site, secrets)));
     const usesAcmeSecrets = site.acme?.dns !== undefined || site.acme?.eabKeyId !== undefined;
     const steps = planSteps<StepPayload>(site, tlsPayload, splitAuth?.htpasswdPayload, importPayload, usesAcmeSecrets ? secretsPayload : undefined);
-    const byName = (n: string) => steps.find((s) => s.name === n);
     const registry: StepRegistry = new Map();
 
-    const host = new Host(
-      `${name}-host`,
-      { connection: args.connection, privateKey: args.privateKey, scripts: byName("scripts")!, preflight: byName("preflight")!, registry },
-      { parent: this },
-    );
+    const host = new Host(`${name}-host`, { connection: args.connection, privateKey: args.privateKey, registry }, { parent: this });
     const stepArgs = { connection: host.connection, user: args.connection.user, registry };
-    const proxySteps = ["proxy-packages", "rate-limit-packages", "web-roots", "apache-modules", "selinux", "firewall", "proxy-capacity", "proxy-http"];
     const proxy = new ReverseProxy(
       // One stable name whichever proxy runs: switching nginx ⇄ apache replaces the steps in place
       // (old undone first) instead of creating the new proxy beside the old one.
       `${name}-proxy`,
-      { ...stepArgs, proxy: site.proxy, steps: steps.filter((s) => proxySteps.includes(s.name)) },
+      { ...stepArgs, proxy: site.proxy, renderedConfig: steps.find((s) => s.name === "proxy-config")!.payload },
       { parent: this },
     );
-    // Certificate files go to the host as a step of whoever owns them.
-    const tlsStep = byName("tls-files");
-    if (tlsStep) remoteStep(`${name}-certs`, tlsStep, stepArgs, { parent: selfSigned ?? this });
-    if (site.acme) {
-      new AcmeCertificates(
-        `${name}-acme`,
-        { ...stepArgs, steps: steps.filter((s) => ["certbot-packages", "acme-secrets", "acme-import", "acme-certificates", "acme-export"].includes(s.name)) },
-        { parent: this },
-      );
-    }
-    const usersStep = byName("split-auth-users");
-    if (splitAuth && usersStep) splitAuth.install(usersStep, stepArgs);
-    const dhparam = byName("dhparam");
-    if (dhparam) remoteStep(`${name}-proxy`, dhparam, stepArgs, { parent: proxy });
-    proxy.configure(byName("proxy-config")!, stepArgs);
-    const bruteForceSteps = steps.filter((s) => ["fail2ban-packages", "fail2ban-jail"].includes(s.name));
-    if (bruteForceSteps.length) new BruteForceProtection(`${name}-bruteforce`, { ...stepArgs, steps: bruteForceSteps }, { parent: this });
-
-    const hubStep = byName("hub-bind-url");
-    if (hubStep) new HubBindUrl(`${name}-hub`, { ...stepArgs, step: hubStep, bindUrl: hubBindUrl(site) }, { parent: this });
+    // The components made only when the plan gives them a step.
+    let acme: AcmeCertificates | undefined;
+    let bruteForce: BruteForceProtection | undefined;
+    let hub: HubBindUrl | undefined;
+    /** Each owner's component creates its steps; a new owner without one does not compile. */
+    const createBy: Record<StepOwner, (step: Step<StepPayload>) => unknown> = {
+      host: (step) => host.createStep(step),
+      proxy: (step) => proxy.createStep(step),
+      // Certificate files go to the host as a step of whoever owns them.
+      certificates: (step) => remoteStep(`${name}-certs`, step, stepArgs, { parent: selfSigned ?? this }),
+      acme: (step) => (acme ??= new AcmeCertificates(`${name}-acme`, stepArgs, { parent: this })).createStep(step),
+      "split-auth": (step) => {
+        if (!splitAuth) throw new Error(`step ${step.name}: split auth is off`);
+        return splitAuth.createStep(step, stepArgs);
+      },
+      "brute-force": (step) => (bruteForce ??= new BruteForceProtection(`${name}-bruteforce`, stepArgs, { parent: this })).createStep(step),
+      hub: (step) => (hub ??= new HubBindUrl(`${name}-hub`, { ...stepArgs, bindUrl: hubBindUrl(site) }, { parent: this })).createStep(step),
+    };
+    // In plan order: every step's `after` steps exist before it (checked by the plan).
+    for (const step of steps) createBy[step.owner](step);
+    const missing = steps.filter((s) => !registry.has(s.name));
+    if (missing.length || registry.size !== steps.length) throw new Error(`steps not created exactly once: ${missing.map((s) => s.name).join(", ")}`);
 
     // Last: it records what every step put there, and a repair re-runs steps that exist by then.
     // Its provider is this package's own plugin, declared explicitly: a default provider would take

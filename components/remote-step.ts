@@ -29,6 +29,7 @@ export function remoteStep(
   args: RemoteStepArgs,
   opts: pulumi.CustomResourceOptions & { parent: pulumi.Resource },
 ): command.remote.Command {
+  if (args.registry.has(step.name)) throw new Error(`step ${step.name} is created twice`);
   const dependsOn = step.after.map((name) => {
     const dep = args.registry.get(name);
     if (!dep) throw new Error(`step ${step.name} needs step ${name}, which has not been created`);

@@ -7,33 +7,30 @@ import { RemoteStepArgs, StepPayload, remoteStep } from "./remote-step";
 export interface ReverseProxyArgs extends RemoteStepArgs {
   /** nginx or apache (documentation only: the steps carry the difference). */
   proxy: ProxyKind;
-  /** The plan's proxy steps: packages, web roots, Apache modules, capacity sizing, the port-80 vhost. */
-  steps: Step<StepPayload>[];
+  /** The rendered HTTPS config as pushed: the payload of the plan's proxy-config step. */
+  renderedConfig: pulumi.Input<string>;
 }
 
 /**
- * The web server: its packages, the web roots, and the rendered vhosts — port 80 first, the HTTPS
- * vhosts once certificates exist (`configure`). Every change is tested before a graceful reload and
- * rolled back when the test fails, so a bad change never takes the site down.
+ * The web server: its packages, the web roots, Apache's modules, capacity sizing, the rendered
+ * vhosts — port 80 first, the HTTPS vhosts once certificates exist — and the dhparam. Its steps
+ * (owner `proxy`) arrive in plan order, between other components' steps. Every change is tested
+ * before a graceful reload and rolled back when the test fails, so a bad change never takes the
+ * site down.
  */
 export class ReverseProxy extends pulumi.ComponentResource {
   /** The rendered HTTPS config as pushed (what `pulumi preview --diff` shows changing). */
   public readonly renderedConfig: pulumi.Output<string>;
   private readonly name: string;
-  private resolveConfig!: (text: string) => void;
 
-  constructor(name: string, args: ReverseProxyArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, private readonly args: ReverseProxyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("jupyterhub-edge:proxy:ReverseProxy", name, {}, opts);
     this.name = name;
-    for (const step of args.steps) remoteStep(name, step, args, { parent: this });
-    this.renderedConfig = pulumi.output(new Promise<string>((resolve) => (this.resolveConfig = resolve)));
+    this.renderedConfig = pulumi.output(args.renderedConfig);
     this.registerOutputs({ renderedConfig: this.renderedConfig });
   }
 
-  /** Adds the HTTPS vhosts, which must wait for the certificates (other components' steps). */
-  configure(step: Step<StepPayload>, args: RemoteStepArgs): command.remote.Command {
-    const resource = remoteStep(this.name, step, args, { parent: this });
-    pulumi.output(step.payload).apply((p) => this.resolveConfig(p));
-    return resource;
+  createStep(step: Step<StepPayload>): command.remote.Command {
+    return remoteStep(this.name, step, this.args, { parent: this });
   }
 }

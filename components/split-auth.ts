@@ -81,8 +81,8 @@ export class SplitAuth extends pulumi.ComponentResource {
     this.registerOutputs({ generatedPasswords: this.generatedPasswords });
   }
 
-  /** Puts the htpasswd file on the host (the plan's split-auth-users step). */
-  install(step: Step<StepPayload>, args: RemoteStepArgs): command.remote.Command {
+  /** Puts the htpasswd file on the host: its step (owner `split-auth`), split-auth-users. */
+  createStep(step: Step<StepPayload>, args: RemoteStepArgs): command.remote.Command {
     return remoteStep(this.name, step, args, { parent: this });
   }
 }

@@ -4,12 +4,11 @@
  * a single-host stack, so every rule and message applies per host; a message about a key the entry
  * set (or a per-host key) names the entry: `jupyterhub-edge:hosts[1].hubDomain: …`.
  */
-import { readSplitAuth } from "./split-auth";
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, HOST_NAME_FIELD, configKeys, notPerHostKeys, perHostKeys } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
 import {
-  LoadedConfig, coerceRaw, lineageNames, loadFromStrings, parseCarryOver, parseProvided, privateKeyFor, providedCoverageProblems, readAcmeSecrets, resolveFileKeys, stackConfigStrings,
+  LoadedConfig, SecretBlocks, coerceRaw, lineageNames, loadFromStrings, privateKeyFor, providedCoverageProblems, readSecretBlocks, resolveFileKeys, secretOutputs, stackConfigStrings,
   unservedCarryOverWarnings, unservedDomainProblems,
 } from "./load";
 import { allDomains } from "../model/site";
@@ -71,6 +70,102 @@ function coerceEntry(entry: Record<string, unknown>, i: number, problems: string
   return { ...raw, ...typed };
 }
 
+/** A fleet being read: what every entry shares, and what the entries read so far hold. */
+interface FleetRead {
+  problems: string[];
+  /** The shared keys' raw config, under each entry's own. */
+  shared: Record<string, unknown>;
+  secrets: SecretBlocks;
+  secretKey: pulumi.Output<string> | undefined;
+  baseDir: string;
+  hosts: LoadedHost[];
+  /** Entry names → index. */
+  names: Map<string, number>;
+  /**
+   * Servers by canonical address and port: one server spelt two ways (`2001:DB8::1` and
+   * `[2001:db8:0::1]`, `Lab.Example.org` and `lab.example.org`) is still one server. A name and an
+   * IP address of the same server cannot be told apart without DNS, which validation does not use.
+   */
+  addresses: Map<string, { index: number; host: string }>;
+  /** Every domain served so far: by which entry, and its hub's base path when it is that entry's hub. */
+  domains: Map<string, { where: string; hubPath?: string }>;
+  lineages: string[];
+}
+
+/** Validates `hosts[i]` over the shared keys, adding the server to `f.hosts` or its problems to `f.problems`. */
+function readEntry(entry: unknown, i: number, f: FleetRead): void {
+  const { problems, shared, secrets, secretKey, baseDir, hosts, names, addresses, domains, lineages } = f;
+  const { provided } = secrets;
+  const at = `${ns}:hosts[${i}]`;
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+    problems.push(`${at}: each entry must be an object {name, host, hubDomain, …}`);
+    return;
+  }
+  const { [HOST_NAME_FIELD]: name, ...fields } = entry as Record<string, unknown>;
+  if (name === undefined) problems.push(`${at}.name: is required (a short name such as room1: it names the server's resources and outputs)`);
+  else if (typeof name !== "string" || !hostNamePattern.test(name)) {
+    problems.push(`${at}.name: must be lowercase letters, digits and hyphens, starting with a letter (at most 31), e.g. room1`);
+  } else if (names.has(name)) problems.push(`${at}.name: ${name} is already the name of hosts[${names.get(name)}]`);
+  else names.set(name, i);
+  for (const key of notPerHostKeys) {
+    if (key in fields) {
+      // Never echo the value: these may be secrets.
+      problems.push(`${at}.${key}: cannot be set per host${key === "hosts" ? " (hosts do not nest)" : key === "removeServers" ? "; it is a stack-wide list of server names" : `; set the shared ${key} (secret) or, for SSH, hosts[${i}].sshPrivateKeyFile`}`);
+      delete fields[key];
+    }
+  }
+  const entryProblems: string[] = [];
+  const own = coerceEntry(fields, i, entryProblems);
+  const entryKeys = new Set(Object.keys(own));
+  try {
+    resolveFileKeys(own, baseDir, entryProblems, `hosts[${i}].`);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    entryProblems.push(...e.problems);
+  }
+  const merged: Record<string, unknown> = { ...shared, ...own };
+  // The entry's own key file replaces the shared secret key for this server.
+  if (own.sshPrivateKeyFile !== undefined) merged.sshPrivateKeyGiven = false;
+  let parsed: ReturnType<typeof parseConfig> | undefined;
+  try {
+    parsed = parseConfig(merged);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    entryProblems.push(...e.problems.map((p) => relocate(p, i, entryKeys)));
+  }
+  problems.push(...entryProblems);
+  if (!parsed || typeof name !== "string") return;
+  const h = parsed.connection.host;
+  const address = `${h.includes(":") && !h.startsWith("[") ? `[${h}]` : h}:${parsed.connection.port}`;
+  const key = `${canonicalAddress(parsed.connection.host)} port ${parsed.connection.port}`;
+  const first = addresses.get(key);
+  if (first) {
+    const spelling = first.host === parsed.connection.host ? "" : `, written ${first.host} there`;
+    problems.push(`${at}.host: ${address} is already hosts[${first.index}]${spelling} (two entries cannot share a server)`);
+  } else addresses.set(key, { index: i, host: parsed.connection.host });
+  problems.push(...providedCoverageProblems(parsed.site, provided));
+  lineages.push(...lineageNames(parsed.site));
+  for (const d of allDomains(parsed.site)) {
+    const hubPath = d === parsed.site.hub.domain ? parsed.site.hub.path : undefined;
+    const first = domains.get(d);
+    if (first) {
+      const message = sharedDomainProblem(d, first, { hubPath, nameFor: (domain) => ownName(domain, name) });
+      problems.push(`${at}${hubPath !== undefined ? ".hubDomain" : `.extraSites[${parsed.site.extraSites.findIndex((s) => s.domain === d)}].domain`}: ${message}`);
+    } else domains.set(d, { where: `hosts[${i}]`, hubPath });
+  }
+  try {
+    hosts.push({
+      name,
+      ...parsed,
+      privateKey: privateKeyFor(parsed.connection, secretKey, baseDir, own.sshPrivateKeyFile !== undefined ? `hosts[${i}].` : ""),
+      ...secretOutputs(secrets),
+    });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    problems.push(...e.problems);
+  }
+}
+
 /** The fleet form: `hosts` entries over the shared keys. */
 function loadFleet(strings: Record<string, string>, entries: unknown, secretKey: pulumi.Output<string> | undefined, baseDir: string): LoadedStack {
   const problems: string[] = [];
@@ -85,16 +180,10 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
     delete shared[key];
   }
   resolveFileKeys(shared, baseDir, problems);
-  const providedDomains: string[] = [];
-  const provided = parseProvided(strings.providedCertificates ?? "", problems, providedDomains);
-  shared.providedDomains = providedDomains;
-  // Split auth is shared too: every server of the fleet gets the same users and passwords.
-  const splitAuth = readSplitAuth(strings.splitAuth ?? "", problems);
-  if (splitAuth.raw !== undefined) shared.splitAuth = splitAuth.raw;
-  const carried = parseCarryOver(strings.acmeCarryOver, problems);
-  if (carried) shared.acmeCarryOverDomains = Object.keys(carried);
-  // The TSIG and EAB keys are shared by every server (one DNS zone, one ACME account's binding).
-  const acmeSecrets = readAcmeSecrets(strings, shared, problems);
+  // Shared by every server: the same certificates, split auth users and passwords, carried-over
+  // bundles, TSIG and EAB keys (one DNS zone, one ACME account's binding).
+  const secrets = readSecretBlocks(strings, shared, problems);
+  const { providedDomains, carried } = secrets;
 
   if (!Array.isArray(entries)) {
     throw new ConfigError([`${ns}:hosts: must be a list of {name, host, hubDomain, …} (set it with \`pulumi config set --path 'hosts[0].name' …\`)`]);
@@ -102,90 +191,9 @@ function loadFleet(strings: Record<string, string>, entries: unknown, secretKey:
   if (entries.length > MAX_HOSTS) {
     throw new ConfigError([`${ns}:hosts: has ${entries.length} entries; at most ${MAX_HOSTS} (split the servers over several stacks)`]);
   }
-  const hosts: LoadedHost[] = [];
-  const names = new Map<string, number>();
-  /**
-   * Servers by canonical address and port: one server spelt two ways (`2001:DB8::1` and
-   * `[2001:db8:0::1]`, `Lab.Example.org` and `lab.example.org`) is still one server. A name and an
-   * IP address of the same server cannot be told apart without DNS, which validation does not use.
-   */
-  const addresses = new Map<string, { index: number; host: string }>();
-  /** Every domain served so far: by which entry, and its hub's base path when it is that entry's hub. */
-  const domains = new Map<string, { where: string; hubPath?: string }>();
-  const lineages: string[] = [];
-  entries.forEach((entry, i) => {
-    const at = `${ns}:hosts[${i}]`;
-    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
-      problems.push(`${at}: each entry must be an object {name, host, hubDomain, …}`);
-      return;
-    }
-    const { [HOST_NAME_FIELD]: name, ...fields } = entry as Record<string, unknown>;
-    if (name === undefined) problems.push(`${at}.name: is required (a short name such as room1: it names the server's resources and outputs)`);
-    else if (typeof name !== "string" || !hostNamePattern.test(name)) {
-      problems.push(`${at}.name: must be lowercase letters, digits and hyphens, starting with a letter (at most 31), e.g. room1`);
-    } else if (names.has(name)) problems.push(`${at}.name: ${name} is already the name of hosts[${names.get(name)}]`);
-    else names.set(name, i);
-    for (const key of notPerHostKeys) {
-      if (key in fields) {
-        // Never echo the value: these may be secrets.
-        problems.push(`${at}.${key}: cannot be set per host${key === "hosts" ? " (hosts do not nest)" : key === "removeServers" ? "; it is a stack-wide list of server names" : `; set the shared ${key} (secret) or, for SSH, hosts[${i}].sshPrivateKeyFile`}`);
-        delete fields[key];
-      }
-    }
-    const entryProblems: string[] = [];
-    const own = coerceEntry(fields, i, entryProblems);
-    const entryKeys = new Set(Object.keys(own));
-    try {
-      resolveFileKeys(own, baseDir, entryProblems, `hosts[${i}].`);
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      entryProblems.push(...e.problems);
-    }
-    const merged: Record<string, unknown> = { ...shared, ...own };
-    // The entry's own key file replaces the shared secret key for this server.
-    if (own.sshPrivateKeyFile !== undefined) merged.sshPrivateKeyGiven = false;
-    let parsed: ReturnType<typeof parseConfig> | undefined;
-    try {
-      parsed = parseConfig(merged);
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      entryProblems.push(...e.problems.map((p) => relocate(p, i, entryKeys)));
-    }
-    problems.push(...entryProblems);
-    if (!parsed || typeof name !== "string") return;
-    const h = parsed.connection.host;
-    const address = `${h.includes(":") && !h.startsWith("[") ? `[${h}]` : h}:${parsed.connection.port}`;
-    const key = `${canonicalAddress(parsed.connection.host)} port ${parsed.connection.port}`;
-    const first = addresses.get(key);
-    if (first) {
-      const spelling = first.host === parsed.connection.host ? "" : `, written ${first.host} there`;
-      problems.push(`${at}.host: ${address} is already hosts[${first.index}]${spelling} (two entries cannot share a server)`);
-    } else addresses.set(key, { index: i, host: parsed.connection.host });
-    problems.push(...providedCoverageProblems(parsed.site, provided));
-    lineages.push(...lineageNames(parsed.site));
-    for (const d of allDomains(parsed.site)) {
-      const hubPath = d === parsed.site.hub.domain ? parsed.site.hub.path : undefined;
-      const first = domains.get(d);
-      if (first) {
-        const message = sharedDomainProblem(d, first, { hubPath, nameFor: (domain) => ownName(domain, name) });
-        problems.push(`${at}${hubPath !== undefined ? ".hubDomain" : `.extraSites[${parsed.site.extraSites.findIndex((s) => s.domain === d)}].domain`}: ${message}`);
-      } else domains.set(d, { where: `hosts[${i}]`, hubPath });
-    }
-    try {
-      hosts.push({
-        name,
-        ...parsed,
-        privateKey: privateKeyFor(parsed.connection, secretKey, baseDir, own.sshPrivateKeyFile !== undefined ? `hosts[${i}].` : ""),
-        providedCertificates: pulumi.secret(provided),
-        splitAuthPasswords: pulumi.secret(splitAuth.passwords),
-        acmeCarryOver: pulumi.secret(carried ?? {}),
-        acmeSecrets: pulumi.secret(acmeSecrets),
-      });
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      problems.push(...e.problems);
-    }
-  });
+  const f: FleetRead = { problems, shared, secrets, secretKey, baseDir, hosts: [], names: new Map(), addresses: new Map(), domains: new Map(), lineages: [] };
+  entries.forEach((entry, i) => readEntry(entry, i, f));
+  const { hosts, domains, lineages } = f;
   if (entries.length === 0) problems.push(`${ns}:hosts: is empty`);
   // Certificates and carried-over bundles are shared: checked against every server's domains, once
   // every entry is known (a domain of an entry that did not parse is not "unserved").

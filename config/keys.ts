@@ -272,14 +272,26 @@ export type ConfigKey = keyof typeof configKeys;
 /** Keys that describe one server: with `hosts`, each entry sets them and the top level must not. */
 export const perHostKeys = ["host", "hostKey", "hostKeyFile", "hubDomain", "extraSites"] as const satisfies readonly ConfigKey[];
 
+/** The keys declared secret above (`secret: true`), as a type. */
+export type SecretKey = { [K in ConfigKey]: (typeof configKeys)[K] extends { secret: true } ? K : never }[ConfigKey];
+
+/** The keys declared secret above. */
+export const secretKeys = (Object.keys(configKeys) as ConfigKey[]).filter((k): k is SecretKey => (configKeys[k] as ConfigKeyDoc).secret === true);
+
+/**
+ * The one list of keys that hold secrets: those declared secret, and splitAuth, whose passwords are
+ * (the block as a whole is not: its user names are not secret). Each is read apart from the other
+ * keys and never echoed, refused when stored in plaintext, shared by every server of a fleet, and its
+ * values are taken out of every message (config/secrets.ts secretValues).
+ */
+export type KeyHoldingSecrets = SecretKey | "splitAuth";
+export const keysHoldingSecrets: readonly KeyHoldingSecrets[] = [...secretKeys, "splitAuth"];
+
 /**
  * Keys a `hosts` entry may not set: secrets stay shared top-level keys (an optional secret cannot be
  * declared per entry), and hosts do not nest.
  */
-export const notPerHostKeys = ["hosts", "removeServers", "sshPrivateKey", "providedCertificates", "splitAuth", "acmeCarryOver", "acmeDnsTsigSecret", "acmeEabHmacKey"] as const satisfies readonly ConfigKey[];
-
-/** The keys declared secret above: handled apart from the others, never echoed, refused in plaintext. */
-export const secretKeys = (Object.keys(configKeys) as ConfigKey[]).filter((k) => (configKeys[k] as ConfigKeyDoc).secret === true);
+export const notPerHostKeys: readonly ConfigKey[] = ["hosts", "removeServers", ...keysHoldingSecrets];
 
 /** A `hosts` entry's own field besides config keys: its stable name (it names the host's resources). */
 export const HOST_NAME_FIELD = "name";

@@ -5,16 +5,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, configKeys, secretKeys } from "./keys";
+import { CONFIG_NAMESPACE, configKeys, keysHoldingSecrets } from "./keys";
 import { ConfigError, parseConfig } from "./schema";
-import { ConnectionSpec, SiteSpec } from "../model/site";
-import { CertificateMaterial } from "../steps/plan";
+import { CertificateMaterial, ConnectionSpec, SiteSpec, allDomains, allSites } from "../model/site";
 import { certificateProblems } from "./certificates";
 import { misplacedKeyLines } from "./messages";
 import { readSplitAuth } from "./split-auth";
 import { fileContentProblem } from "./secrets";
 import { maxLengths, siteNameProblem } from "./rules";
-import { allDomains, allSites } from "../model/site";
 
 /** What each file-path key's file holds, for "looks like <what> contents, not a path". */
 const fileKeyContents: Record<string, string> = {
@@ -54,9 +52,6 @@ function coerceValue(key: string, value: unknown, label: string, problems: strin
   return text;
 }
 
-/** Keys whose values are handled apart from the others and never echoed: the secrets, and splitAuth (its passwords). */
-const keysHandledApart: readonly string[] = [...secretKeys, "splitAuth"];
-
 /** Typed view of string config values: integers and booleans as such, lists as parsed JSON. */
 export function coerceRaw(strings: Record<string, string>): { raw: Record<string, unknown>; problems: string[] } {
   const raw: Record<string, unknown> = {};
@@ -64,7 +59,7 @@ export function coerceRaw(strings: Record<string, string>): { raw: Record<string
   for (const [key, text] of Object.entries(strings)) {
     const doc = (configKeys as Record<string, { type: string; default?: unknown } | undefined>)[key];
     // Secrets (or blocks holding them): handled apart, never echoed.
-    if (keysHandledApart.includes(key)) continue;
+    if ((keysHoldingSecrets as readonly string[]).includes(key)) continue;
     if (doc?.default === "" && text === "") continue; // optional key left at its "not set" default
     const value = coerceValue(key, text, `${CONFIG_NAMESPACE}:${key}`, problems);
     if (value !== undefined) raw[key] = value;
@@ -293,6 +288,44 @@ export function privateKeyFor(connection: ConnectionSpec, secretKey: pulumi.Outp
   return connection.privateKeyFile ? pulumi.secret(readFileFor(`${where}sshPrivateKeyFile`, connection.privateKeyFile, baseDir)) : secretKey!;
 }
 
+/** The config's secret blocks, read by shape only; one set for the stack (every server of a fleet shares them). */
+export interface SecretBlocks {
+  provided: CertificateMaterial[];
+  /** Domains providedCertificates has an entry for (valid or not). */
+  providedDomains: string[];
+  splitAuthPasswords: Record<string, string>;
+  /** undefined: acmeCarryOver not set. */
+  carried?: Record<string, string>;
+  acmeSecrets: AcmeSecrets;
+}
+
+/**
+ * Reads the secret blocks (provided certificates, split auth's passwords, carried-over bundles, the
+ * ACME keys) and notes in `raw` what the schema sees of them: the domains, the split auth block
+ * without its passwords, whether each key was given.
+ */
+export function readSecretBlocks(strings: Record<string, string>, raw: Record<string, unknown>, problems: string[]): SecretBlocks {
+  const providedDomains: string[] = [];
+  const provided = parseProvided(strings.providedCertificates ?? "", problems, providedDomains);
+  raw.providedDomains = providedDomains;
+  const splitAuth = readSplitAuth(strings.splitAuth ?? "", problems);
+  if (splitAuth.raw !== undefined) raw.splitAuth = splitAuth.raw;
+  const carried = parseCarryOver(strings.acmeCarryOver, problems);
+  if (carried) raw.acmeCarryOverDomains = Object.keys(carried);
+  const acmeSecrets = readAcmeSecrets(strings, raw, problems);
+  return { provided, providedDomains, splitAuthPasswords: splitAuth.passwords, carried, acmeSecrets };
+}
+
+/** The secret blocks as a server's secret outputs. */
+export function secretOutputs(b: SecretBlocks): Pick<LoadedConfig, "providedCertificates" | "splitAuthPasswords" | "acmeCarryOver" | "acmeSecrets"> {
+  return {
+    providedCertificates: pulumi.secret(b.provided),
+    splitAuthPasswords: pulumi.secret(b.splitAuthPasswords),
+    acmeCarryOver: pulumi.secret(b.carried ?? {}),
+    acmeSecrets: pulumi.secret(b.acmeSecrets),
+  };
+}
+
 /**
  * Validates the given string config (as `pulumi config` holds it) and resolves files. Things said
  * but not refused (config that does nothing) are added to `warnings` when given.
@@ -305,14 +338,8 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
   }
   const { raw, problems } = coerceRaw(strings);
   resolveFileKeys(raw, baseDir, problems);
-  const providedDomains: string[] = [];
-  const provided = parseProvided(strings.providedCertificates ?? "", problems, providedDomains);
-  raw.providedDomains = providedDomains;
-  const splitAuth = readSplitAuth(strings.splitAuth ?? "", problems);
-  if (splitAuth.raw !== undefined) raw.splitAuth = splitAuth.raw;
-  const carried = parseCarryOver(strings.acmeCarryOver, problems);
-  if (carried) raw.acmeCarryOverDomains = Object.keys(carried);
-  const acmeSecrets = readAcmeSecrets(strings, raw, problems);
+  const secrets = readSecretBlocks(strings, raw, problems);
+  const { provided, providedDomains, carried } = secrets;
   let parsed: ReturnType<typeof parseConfig> | undefined;
   try {
     parsed = parseConfig(raw);
@@ -331,10 +358,7 @@ export function loadFromStrings(strings: Record<string, string>, secretKey: pulu
     site,
     connection,
     privateKey: privateKeyFor(connection, secretKey, baseDir),
-    providedCertificates: pulumi.secret(provided),
-    splitAuthPasswords: pulumi.secret(splitAuth.passwords),
-    acmeCarryOver: pulumi.secret(carried ?? {}),
-    acmeSecrets: pulumi.secret(acmeSecrets),
+    ...secretOutputs(secrets),
   };
 }
 
@@ -371,7 +395,7 @@ export function stackConfigStrings(): { strings: Record<string, string>; secretK
   // Pulumi cannot declare an optional secret (a declared secret must be set in every stack), so
   // the program itself refuses a private key stored in plaintext.
   const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-  for (const key of keysHandledApart) {
+  for (const key of keysHoldingSecrets) {
     // splitAuth is secret as a whole once any password in it was set with --secret.
     const holdsSecret = key === "splitAuth" ? /"password"\s*:\s*"[^"]/.test(strings[key] ?? "") : (strings[key] ?? "") !== "";
     if (holdsSecret && isSecret && !isSecret(`${CONFIG_NAMESPACE}:${key}`)) {

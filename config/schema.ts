@@ -103,8 +103,8 @@ function withDefault<T extends z.ZodType>(key: ConfigKey, schema: T) {
   return schema.prefault(doc.default as never);
 }
 
-/** The raw shape: what Pulumi config (or a test) hands in, before defaults and checks. */
-export const rawConfigSchema = z
+/** The raw shape: what Pulumi config (or a test) hands in, before defaults and the checks across keys. */
+const rawConfigObject = z
   .strictObject({
     host: hostAddress,
     sshPort: withDefault("sshPort", port),
@@ -202,100 +202,135 @@ export const rawConfigSchema = z
     ),
     metricsAllowFrom: withDefault("metricsAllowFrom", metricsAllowFrom),
     embedAllowFrom: withDefault("embedAllowFrom", embedAllowFrom),
-  })
-  .superRefine((c, ctx) => {
-    if (c.sshPrivateKeyGiven === (c.sshPrivateKeyFile !== undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["sshPrivateKeyFile"],
-        message: c.sshPrivateKeyGiven
-          ? "set only one of sshPrivateKey and sshPrivateKeyFile"
-          : "no SSH key: set sshPrivateKeyFile, or sshPrivateKey with `pulumi config set --secret`",
-      });
-    }
-    const seen = new Map<string, string>([[c.hubDomain, "hubDomain"]]);
-    c.extraSites.forEach((s, i) => {
-      const first = seen.get(s.domain);
-      if (first) ctx.addIssue({ code: "custom", path: ["extraSites", i, "domain"], message: `${s.domain} is already served by ${first}` });
-      seen.set(s.domain, `extraSites[${i}]`);
-    });
-    if (c.httpsPort === 80) ctx.addIssue({ code: "custom", path: ["httpsPort"], message: "must not be 80: port 80 serves the HTTP redirect and ACME challenges" });
-    else if (c.httpsPort === c.sshPort) {
-      ctx.addIssue({ code: "custom", path: ["httpsPort"], message: `must not be ${c.sshPort}, SSH's port (sshPort): the proxy could not listen there, and the program reaches the server through it` });
-    }
-    for (const problem of upstreamProblems(c)) ctx.addIssue({ code: "custom", path: ["hubUpstream"], message: problem });
-    const hubConfigDirProblem = (root: string, path: PropertyKey[]) => {
-      const problem = webRootProblem(root) === undefined ? webRootOverHubConfig(root, c.hubConfigPath) : undefined;
-      if (problem) ctx.addIssue({ code: "custom", path, message: problem });
-    };
-    c.extraSites.forEach((s, i) => hubConfigDirProblem(s.root ?? `/var/www/${certificateName(s.domain)}`, ["extraSites", i, s.root === undefined ? "domain" : "root"]));
-    if (c.hubOutsidePath.kind === "webRoot") hubConfigDirProblem(c.hubOutsidePath.root, ["hubOutsidePath"]);
-    if (c.hubPath === "/" && c.hubOutsidePath.kind === "webRoot") {
-      ctx.addIssue({ code: "custom", path: ["hubOutsidePath"], message: "a web root outside the hub needs a hubPath other than /" });
-    }
-    const modes: [string, CertificateMode, PropertyKey[]][] = [
-      [c.hubDomain, c.certificateMode, ["certificateMode"]],
-      ...c.extraSites.map((s, i): [string, CertificateMode, PropertyKey[]] => [s.domain, s.certificateMode ?? c.certificateMode, ["extraSites", i, "certificateMode"]]),
-    ];
-    for (const problem of acmeChallengeProblems(c)) ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
-    if (modes.some(([, m]) => m === "acme") && !c.acmeEmail) {
-      ctx.addIssue({ code: "custom", path: ["acmeEmail"], message: "is required when a certificate comes from ACME (expiry notices go there)" });
-    }
-    for (const [d, m, path] of modes) {
-      if (m === "provided" && !c.providedDomains.includes(d)) {
-        ctx.addIssue({ code: "custom", path, message: `provided, but providedCertificates has no entry for ${d}` });
-      }
-    }
-    if (c.ocspStapling && modes.some(([, m]) => m === "acme") && /letsencrypt\.org/.test(c.acmeServer)) {
-      ctx.addIssue({ code: "custom", path: ["ocspStapling"], message: "Let's Encrypt certificates carry no OCSP URL since 2025; leave stapling off" });
-    }
-    const idle = idleTimeoutFor(c.websocketIdleTimeout, c.hubIdleCullTimeout);
-    if (c.hubIdleCullTimeout > 0 && idle > c.hubIdleCullTimeout + cullSlackSeconds) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["websocketIdleTimeout"],
-        message: `${idle} s is longer than hubIdleCullTimeout ${c.hubIdleCullTimeout} s + ${cullSlackSeconds} s: the culler stops idle servers first; leave it 0 (derived) or lower it`,
-      });
-    }
-    if (c.hubIdleCullTimeout > 0 && c.hubIdleCullTimeout < 60) {
-      ctx.addIssue({ code: "custom", path: ["hubIdleCullTimeout"], message: "must be 0 (no culler) or at least 60 s (Jupyter pings every 30 s)" });
-    }
-    const plan = capacityPlan(c, c.proxy, platforms[c.platform]);
-    if (plan.memory.neededMiB > plan.memory.budgetMiB) {
-      const perConn = platforms[c.platform].capacity[c.proxy].memoryPerConnectionKiB;
-      ctx.addIssue({
-        code: "custom",
-        path: [c.maxConnections > 0 ? "maxConnections" : "expectedParticipants"],
-        message:
-          `${c.maxConnections > 0 ? `maxConnections ${plan.connections}` : `${plan.basis} = ${plan.connections}`} connections need about ${plan.memory.neededMiB} MiB in ${c.proxy} (${perConn} KiB each, measured), ` +
-          `more than the ${plan.memory.budgetMiB} MiB it may use (half of ${plan.memory.hostMiB} MiB ` +
-          (plan.memory.hostMemoryDeclared ? "hostMemoryMb" : "assumed: declare jupyterhub-edge:hostMemoryMb if the server has more") +
-          "); lower it or use a bigger server",
-      });
-    }
-    if (c.openFilesLimit < 4 * platforms[c.platform].capacity.reservedFiles) {
-      ctx.addIssue({ code: "custom", path: ["openFilesLimit"], message: `must be at least ${4 * platforms[c.platform].capacity.reservedFiles} (each proxy process keeps ${platforms[c.platform].capacity.reservedFiles} for itself)` });
-    }
-    for (const family of [32, 128] as const) {
-      const entries = c.trustedSources.filter((t) => cidrFamily(t) === family);
-      if (entries.length > 1 && coversEverything(entries, family)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["trustedSources"],
-          message: `together ${entries.join(", ")} trust every ${family === 32 ? "IPv4" : "IPv6"} address, so no one would ever be banned; list only the networks to trust, or set bruteForceProtection false`,
-        });
-      }
-    }
-    if (!c.bruteForceProtection) {
-      for (const key of ["banRetries", "banFindTime", "banTime", "trustedSources"] as const) {
-        const set = key === "trustedSources" ? c.trustedSources.length > 0 : c[key] !== (configKeys[key] as { default: number }).default;
-        if (set) ctx.addIssue({ code: "custom", path: [key], message: "has no effect with bruteForceProtection false: remove it, or turn the protection on" });
-      }
-    }
-    if (c.hstsMaxAge > 0 && c.hstsMaxAge < 86400) {
-      ctx.addIssue({ code: "custom", path: ["hstsMaxAge"], message: "must be 0 (off) or at least 86400; 15552000+ for an SSL Labs A+" });
-    }
   });
+
+/** The raw config once each key is valid on its own: what the checks across keys read. */
+type CheckedConfig = z.output<typeof rawConfigObject>;
+type RefinementCtx = z.core.$RefinementCtx<CheckedConfig>;
+
+export const rawConfigSchema = rawConfigObject.superRefine((c, ctx) => {
+  sshKeyProblem(c, ctx);
+  siteProblems(c, ctx);
+  certificateModeProblems(c, ctx);
+  timeoutProblems(c, ctx);
+  capacityProblems(c, ctx);
+  protectionProblems(c, ctx);
+});
+
+/** An SSH key, given one way only. */
+function sshKeyProblem(c: CheckedConfig, ctx: RefinementCtx): void {
+  if (c.sshPrivateKeyGiven === (c.sshPrivateKeyFile !== undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["sshPrivateKeyFile"],
+      message: c.sshPrivateKeyGiven
+        ? "set only one of sshPrivateKey and sshPrivateKeyFile"
+        : "no SSH key: set sshPrivateKeyFile, or sshPrivateKey with `pulumi config set --secret`",
+    });
+  }
+}
+
+/** Each domain served once, the HTTPS port free, the hub reachable privately, web roots clear of the hub's config. */
+function siteProblems(c: CheckedConfig, ctx: RefinementCtx): void {
+  const seen = new Map<string, string>([[c.hubDomain, "hubDomain"]]);
+  c.extraSites.forEach((s, i) => {
+    const first = seen.get(s.domain);
+    if (first) ctx.addIssue({ code: "custom", path: ["extraSites", i, "domain"], message: `${s.domain} is already served by ${first}` });
+    seen.set(s.domain, `extraSites[${i}]`);
+  });
+  if (c.httpsPort === 80) ctx.addIssue({ code: "custom", path: ["httpsPort"], message: "must not be 80: port 80 serves the HTTP redirect and ACME challenges" });
+  else if (c.httpsPort === c.sshPort) {
+    ctx.addIssue({ code: "custom", path: ["httpsPort"], message: `must not be ${c.sshPort}, SSH's port (sshPort): the proxy could not listen there, and the program reaches the server through it` });
+  }
+  for (const problem of upstreamProblems(c)) ctx.addIssue({ code: "custom", path: ["hubUpstream"], message: problem });
+  const hubConfigDirProblem = (root: string, path: PropertyKey[]) => {
+    const problem = webRootProblem(root) === undefined ? webRootOverHubConfig(root, c.hubConfigPath) : undefined;
+    if (problem) ctx.addIssue({ code: "custom", path, message: problem });
+  };
+  c.extraSites.forEach((s, i) => hubConfigDirProblem(s.root ?? `/var/www/${certificateName(s.domain)}`, ["extraSites", i, s.root === undefined ? "domain" : "root"]));
+  if (c.hubOutsidePath.kind === "webRoot") hubConfigDirProblem(c.hubOutsidePath.root, ["hubOutsidePath"]);
+  if (c.hubPath === "/" && c.hubOutsidePath.kind === "webRoot") {
+    ctx.addIssue({ code: "custom", path: ["hubOutsidePath"], message: "a web root outside the hub needs a hubPath other than /" });
+  }
+}
+
+/** What each certificate mode needs: an ACME e-mail, a provided certificate, no stapling for Let's Encrypt. */
+function certificateModeProblems(c: CheckedConfig, ctx: RefinementCtx): void {
+  const modes: [string, CertificateMode, PropertyKey[]][] = [
+    [c.hubDomain, c.certificateMode, ["certificateMode"]],
+    ...c.extraSites.map((s, i): [string, CertificateMode, PropertyKey[]] => [s.domain, s.certificateMode ?? c.certificateMode, ["extraSites", i, "certificateMode"]]),
+  ];
+  for (const problem of acmeChallengeProblems(c)) ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
+  if (modes.some(([, m]) => m === "acme") && !c.acmeEmail) {
+    ctx.addIssue({ code: "custom", path: ["acmeEmail"], message: "is required when a certificate comes from ACME (expiry notices go there)" });
+  }
+  for (const [d, m, path] of modes) {
+    if (m === "provided" && !c.providedDomains.includes(d)) {
+      ctx.addIssue({ code: "custom", path, message: `provided, but providedCertificates has no entry for ${d}` });
+    }
+  }
+  if (c.ocspStapling && modes.some(([, m]) => m === "acme") && /letsencrypt\.org/.test(c.acmeServer)) {
+    ctx.addIssue({ code: "custom", path: ["ocspStapling"], message: "Let's Encrypt certificates carry no OCSP URL since 2025; leave stapling off" });
+  }
+}
+
+/** The websocket idle timeout and the hub's culler agree. */
+function timeoutProblems(c: CheckedConfig, ctx: RefinementCtx): void {
+  const idle = idleTimeoutFor(c.websocketIdleTimeout, c.hubIdleCullTimeout);
+  if (c.hubIdleCullTimeout > 0 && idle > c.hubIdleCullTimeout + cullSlackSeconds) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["websocketIdleTimeout"],
+      message: `${idle} s is longer than hubIdleCullTimeout ${c.hubIdleCullTimeout} s + ${cullSlackSeconds} s: the culler stops idle servers first; leave it 0 (derived) or lower it`,
+    });
+  }
+  if (c.hubIdleCullTimeout > 0 && c.hubIdleCullTimeout < 60) {
+    ctx.addIssue({ code: "custom", path: ["hubIdleCullTimeout"], message: "must be 0 (no culler) or at least 60 s (Jupyter pings every 30 s)" });
+  }
+}
+
+/** The class fits the server's memory, and each proxy process has its reserve of open files. */
+function capacityProblems(c: CheckedConfig, ctx: RefinementCtx): void {
+  const plan = capacityPlan(c, c.proxy, platforms[c.platform]);
+  if (plan.memory.neededMiB > plan.memory.budgetMiB) {
+    const perConn = platforms[c.platform].capacity[c.proxy].memoryPerConnectionKiB;
+    ctx.addIssue({
+      code: "custom",
+      path: [c.maxConnections > 0 ? "maxConnections" : "expectedParticipants"],
+      message:
+        `${c.maxConnections > 0 ? `maxConnections ${plan.connections}` : `${plan.basis} = ${plan.connections}`} connections need about ${plan.memory.neededMiB} MiB in ${c.proxy} (${perConn} KiB each, measured), ` +
+        `more than the ${plan.memory.budgetMiB} MiB it may use (half of ${plan.memory.hostMiB} MiB ` +
+        (plan.memory.hostMemoryDeclared ? "hostMemoryMb" : "assumed: declare jupyterhub-edge:hostMemoryMb if the server has more") +
+        "); lower it or use a bigger server",
+    });
+  }
+  if (c.openFilesLimit < 4 * platforms[c.platform].capacity.reservedFiles) {
+    ctx.addIssue({ code: "custom", path: ["openFilesLimit"], message: `must be at least ${4 * platforms[c.platform].capacity.reservedFiles} (each proxy process keeps ${platforms[c.platform].capacity.reservedFiles} for itself)` });
+  }
+}
+
+/** Brute-force protection's keys make sense together; HSTS is off or long enough. */
+function protectionProblems(c: CheckedConfig, ctx: RefinementCtx): void {
+  for (const family of [32, 128] as const) {
+    const entries = c.trustedSources.filter((t) => cidrFamily(t) === family);
+    if (entries.length > 1 && coversEverything(entries, family)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["trustedSources"],
+        message: `together ${entries.join(", ")} trust every ${family === 32 ? "IPv4" : "IPv6"} address, so no one would ever be banned; list only the networks to trust, or set bruteForceProtection false`,
+      });
+    }
+  }
+  if (!c.bruteForceProtection) {
+    for (const key of ["banRetries", "banFindTime", "banTime", "trustedSources"] as const) {
+      const set = key === "trustedSources" ? c.trustedSources.length > 0 : c[key] !== (configKeys[key] as { default: number }).default;
+      if (set) ctx.addIssue({ code: "custom", path: [key], message: "has no effect with bruteForceProtection false: remove it, or turn the protection on" });
+    }
+  }
+  if (c.hstsMaxAge > 0 && c.hstsMaxAge < 86400) {
+    ctx.addIssue({ code: "custom", path: ["hstsMaxAge"], message: "must be 0 (off) or at least 86400; 15552000+ for an SSL Labs A+" });
+  }
+}
 
 export type RawConfig = z.input<typeof rawConfigSchema>;
 

@@ -5,6 +5,7 @@
  * `redactSecrets`, whatever the key; file-path keys use `fileContentProblem` to say that a value is
  * the file's contents without showing it.
  */
+import { KeyHoldingSecrets, keysHoldingSecrets } from "./keys";
 
 export const NOT_SHOWN = "[not shown]";
 
@@ -71,8 +72,8 @@ export function fileContentProblem(value: string, what: string): string | undefi
 }
 
 /**
- * The values of the config's secret keys (the SSH key, split-auth passwords, provided private keys,
- * carry-over bundles): given in a wrong place as well, they are still secrets, and a rule may have
+ * The values of the config's keys holding secrets (config/keys.ts keysHoldingSecrets: the SSH key,
+ * the TSIG and EAB keys, split-auth passwords, provided private keys, carry-over bundles): given in a wrong place as well, they are still secrets, and a rule may have
  * changed them before quoting them (a domain is lowercased), so `withoutSecretValues` removes them
  * from a message in any letter case. Found by the config property test (a bundle pasted into a domain).
  */
@@ -82,32 +83,40 @@ export function secretValues(strings: Record<string, string>): string[] {
     if (typeof v !== "string") return;
     out.push(v, ...v.split(/\r?\n/).map((l) => l.trim()));
   };
-  const json = (text: string | undefined): unknown => {
-    try {
-      return JSON.parse(text ?? "");
-    } catch {
-      return undefined;
-    }
-  };
-  add(strings.sshPrivateKey);
-  add(strings.acmeCarryOver);
-  const bundles = json(strings.acmeCarryOver);
-  if (bundles && typeof bundles === "object") Object.values(bundles).forEach(add);
-  const provided = json(strings.providedCertificates);
-  if (provided && typeof provided === "object") Object.values(provided).forEach((e) => add((e as { privateKey?: unknown } | null)?.privateKey));
-  // Every `password` in the block, wherever it ended up (a users list moved into allowFrom).
-  const passwords = (v: unknown): void => {
-    if (Array.isArray(v)) v.forEach(passwords);
-    else if (v && typeof v === "object") {
-      for (const [k, x] of Object.entries(v)) {
-        if (k === "password") add(x);
-        else passwords(x);
-      }
-    }
-  };
-  passwords(json(strings.splitAuth));
+  for (const key of keysHoldingSecrets) {
+    if (strings[key] !== undefined) secretsIn[key](strings[key]).forEach(add);
+  }
   return [...new Set(out)].filter((v) => v.length >= 8 && !/^-----/.test(v));
 }
+
+const json = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+const entries = (doc: unknown): unknown[] => (doc && typeof doc === "object" ? Object.values(doc) : []);
+
+/** Every `password` in a block, wherever it ended up (a users list moved into allowFrom). */
+function passwordsIn(v: unknown): unknown[] {
+  if (Array.isArray(v)) return v.flatMap(passwordsIn);
+  if (v && typeof v === "object") return Object.entries(v).flatMap(([k, x]) => (k === "password" ? [x] : passwordsIn(x)));
+  return [];
+}
+
+/** The secret values of each key holding secrets (a new one does not compile without its entry). */
+const secretsIn: Record<KeyHoldingSecrets, (text: string) => unknown[]> = {
+  sshPrivateKey: (text) => [text],
+  acmeDnsTsigSecret: (text) => [text],
+  acmeEabHmacKey: (text) => [text],
+  // The whole value, and each bundle.
+  acmeCarryOver: (text) => [text, ...entries(json(text))],
+  // The private keys only: the certificates are public.
+  providedCertificates: (text) => entries(json(text)).map((e) => (e as { privateKey?: unknown } | null)?.privateKey),
+  // The passwords only: user names are not secret.
+  splitAuth: (text) => passwordsIn(json(text)),
+};
 
 export function withoutSecretValues(line: string, secrets: string[]): string {
   let out = line;

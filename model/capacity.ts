@@ -53,7 +53,7 @@
  * MemTotal before anything changes.
  */
 import { PlatformFacts } from "./platforms";
-import { ProxyKind } from "./site";
+import { ProxyKind } from "./proxy";
 
 /** The rule of thumb above, as data (documented there). */
 export const perParticipant = {

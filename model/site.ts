@@ -4,9 +4,10 @@
  */
 import { PlatformFacts, hostPaths } from "./platforms";
 import { CapacityPlan } from "./capacity";
+import { ProxyKind } from "./proxy";
 import { BruteForceSpec } from "./brute-force";
 
-export type ProxyKind = "nginx" | "apache";
+export type { ProxyKind } from "./proxy";
 export type TlsProfile = "intermediate" | "modern";
 /** selfSigned: a CA + leaf from @pulumi/tls; acme: certbot (webroot); provided: PEMs from secret config. */
 export type CertificateMode = "selfSigned" | "acme" | "provided";
@@ -149,6 +150,14 @@ export interface SiteSpec {
   embedding?: { allowFrom: string[] };
 }
 
+/** PEM material of one domain's certificate, as pushed to the host (self-signed, or provided in config). */
+export interface CertificateMaterial {
+  domain: string;
+  /** Leaf first, then intermediates (what the proxies call the full chain). */
+  fullchainPem: string;
+  privateKeyPem: string;
+}
+
 export interface ConnectionSpec {
   host: string;
   port: number;
@@ -220,9 +229,74 @@ export function subdomainHost(site: SiteSpec): string | undefined {
   return site.hub.userSubdomains ? publicOrigin(site) : undefined;
 }
 
+/**
+ * A hub path inside a regular expression (PCRE, and JavaScript's): validated hub paths hold only
+ * letters, digits and `. _ ~ - /`, so only `.` needs escaping. `dot` is its spelling: `[.]`, or `\.`
+ * as Apache's RewriteRule patterns have always written it (kept so the rendered files stay as they are).
+ */
+export function pathPattern(path: string, dot: "[.]" | "\\." = "[.]"): string {
+  return path.replace(/\./g, dot);
+}
+
+/** Where the hub listens behind the proxy, as the routes see it. */
+export type UpstreamRoute =
+  | { kind: "tcp"; /** http://HOST:PORT */ origin: string; /** as in the origin: an IPv6 address in brackets */ host: string; port: number; /** `<origin><base>` */ atBase: string }
+  | { kind: "unix"; socketPath: string; /** `http://localhost<base>`, asked through the socket */ atBase: string };
+
+/**
+ * The hub's routes, derived here once from `hub.path` and `hub.upstream`: what the renderers, the
+ * plan and the status board match, proxy to and probe. Paths are as sent on the wire (with the base
+ * path); `patterns` are the same as regular expressions (pathPattern), anchoring left to the caller.
+ */
+export interface HubRoutes {
+  /** "/" or "/seg/…/": everything the hub serves is under it. */
+  base: string;
+  /** `<base>hub/`: the hub's own pages (login, admin, spawn). */
+  pages: string;
+  /** `<base>hub/api/`: the REST API (token auth). */
+  api: string;
+  /** `<base>hub/health`. */
+  health: string;
+  /** `<base>hub/metrics` (Prometheus). */
+  metrics: string;
+  patterns: { base: string; /** `<base>hub`, without the slash */ hub: string; api: string; metrics: string };
+  upstream: UpstreamRoute;
+  /** c.JupyterHub.bind_url: the upstream with the base path, so that the hub's routes line up with the proxy's location. */
+  bindUrl: string;
+  /** Where the hub's health is probed on the host: an URL, and the socket to ask it through. */
+  healthCheck: { url: string; socket?: string };
+}
+
+export function hubRoutes(site: SiteSpec): HubRoutes {
+  const base = site.hub.path;
+  const pages = `${base}hub/`;
+  const up = site.hub.upstream;
+  const upstream: UpstreamRoute =
+    up.kind === "tcp"
+      ? { kind: "tcp", origin: up.origin, ...hostAndPort(up.origin), atBase: `${up.origin}${base}` }
+      : { kind: "unix", socketPath: up.socketPath, atBase: `http://localhost${base}` };
+  const literal = pathPattern(base);
+  return {
+    base,
+    pages,
+    api: `${pages}api/`,
+    health: `${pages}health`,
+    metrics: `${pages}metrics`,
+    patterns: { base: literal, hub: `${literal}hub`, api: `${literal}hub/api/`, metrics: `${literal}hub/metrics` },
+    upstream,
+    bindUrl: upstream.kind === "tcp" ? upstream.atBase : `unix+http://${encodeURIComponent(upstream.socketPath)}${base}`,
+    healthCheck: { url: `${upstream.atBase}hub/health`, ...(upstream.kind === "unix" ? { socket: upstream.socketPath } : {}) },
+  };
+}
+
+/** The host and port of a validated `http://HOST:PORT` origin (config/rules.ts parseUpstream writes it so). */
+function hostAndPort(origin: string): { host: string; port: number } {
+  const url = new URL(origin);
+  // The URL parser drops a scheme's default port (:80).
+  return { host: url.hostname, port: url.port === "" ? 80 : Number(url.port) };
+}
+
 /** The URL the hub must bind to so that its routes line up with the proxy's location. */
 export function hubBindUrl(site: SiteSpec): string {
-  const up = site.hub.upstream;
-  if (up.kind === "tcp") return `${up.origin}${site.hub.path}`;
-  return `unix+http://${encodeURIComponent(up.socketPath)}${site.hub.path}`;
+  return hubRoutes(site).bindUrl;
 }

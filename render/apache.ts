@@ -3,14 +3,14 @@
  * the ACME path exempt, the hub proxied with websocket upgrade and unbuffered streaming, other
  * domains from their own roots, HSTS on every response, TLS 1.2/1.3. Pure.
  */
-import { ServedSite, SiteSpec, StaticSite, TlsFiles, allNames, hubUrl, isWildcard, portSuffix, publicOrigin } from "../model/site";
+import { ServedSite, SiteSpec, StaticSite, TlsFiles, allNames, hubRoutes, hubUrl, isWildcard, pathPattern, portSuffix, publicOrigin } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeApache } from "./directives";
 import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
 import { ProxyFiles } from "./files";
 import { credentialParamPattern, logFormatNames, redactedMarker } from "./access-log";
 import { hubDownPage } from "./hub-down";
-import { hubPagesRegex, literal, rawPathTailInRequestLine } from "./split-auth";
+import { hubPagesRegex, rawPathTailInRequestLine } from "./split-auth";
 import { frameAncestors, metricsPathRegex, rawAmbiguousMetricsInRequestLine } from "./public-edge";
 import { apacheLoginLimitGlobal, apacheLoginLimitOn, apacheLoginLimitVhost } from "./brute-force";
 
@@ -54,13 +54,13 @@ function tlsDirectives(site: SiteSpec, files: TlsFiles): Node[] {
   ];
 }
 
-/** A path as a literal inside a PCRE pattern (hub paths hold letters, digits and . _ ~ -). */
-const regexLiteral = (text: string): string => text.replace(/[.]/g, "\\.");
+/** A path inside a RewriteRule pattern (model/site.ts pathPattern: `\.` as these have always been spelt). */
+const rewritePattern = (text: string): string => pathPattern(text, "\\.");
 
+/** ProxyPass's target: the upstream at the base path, through the socket for a unix one. */
 function upstreamFor(site: SiteSpec): string {
-  const up = site.hub.upstream;
-  const path = site.hub.path;
-  return up.kind === "tcp" ? `${up.origin}${path}` : `unix:${up.socketPath}|http://localhost${path}`;
+  const up = hubRoutes(site).upstream;
+  return up.kind === "tcp" ? up.atBase : `unix:${up.socketPath}|${up.atBase}`;
 }
 
 function hubVhost(site: SiteSpec): Node {
@@ -75,7 +75,7 @@ function hubVhost(site: SiteSpec): Node {
     proxy.push(
       d("RewriteEngine", "on"),
       d("RewriteCond", "%{HTTP:Upgrade}", "=websocket", "[NC]"),
-      d("RewriteRule", `^${regexLiteral(hub.path)}(.*)$`, `${ws}$1`, "[P,L]"),
+      d("RewriteRule", `^${rewritePattern(hub.path)}(.*)$`, `${ws}$1`, "[P,L]"),
       d("ProxyPass", hub.path, target, "flushpackets=on", `timeout=${timeout}`, "retry=0"),
     );
   } else {
@@ -89,8 +89,8 @@ function hubVhost(site: SiteSpec): Node {
   const outside: Node[] = [];
   if (hub.path !== "/") {
     // hubPath may hold '.', which a RewriteRule pattern would read as "any character".
-    const bare = regexLiteral(hub.path.replace(/\/$/, ""));
-    const rest = regexLiteral(hub.path.slice(1));
+    const bare = rewritePattern(hub.path.replace(/\/$/, ""));
+    const rest = rewritePattern(hub.path.slice(1));
     outside.push(d("RewriteEngine", "on"), d("RewriteRule", `^${bare}$`, `${base}${hub.path}`, "[R=301,L]"));
     if (hub.outsidePath.kind === "redirect") outside.push(d("RewriteRule", `^/(?!${rest})`, `${base}${hub.path}`, "[R=302,L]"));
     else if (hub.outsidePath.kind === "notFound") outside.push(d("RewriteRule", `^/(?!${rest})`, "-", "[R=404,L]"));
@@ -194,7 +194,7 @@ function embeddingHeaders(site: SiteSpec): Node[] {
 function splitAuthSection(site: SiteSpec): Node[] {
   const auth = site.splitAuth;
   if (!auth) return [];
-  const rawApi = `^[A-Z]+ ${literal(site.hub.path)}hub/api/${rawPathTailInRequestLine}[? ]`;
+  const rawApi = `^[A-Z]+ ${hubRoutes(site).patterns.api}${rawPathTailInRequestLine}[? ]`;
   return [
     ...comment("Split auth: the hub's own pages need an allow-listed source or a password; the API keeps the hub's token auth."),
     block("LocationMatch", [quoted(`(?i)${hubPagesRegex(site)}`)], [

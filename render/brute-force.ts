@@ -3,12 +3,12 @@
  * Apache mod_qos where the platform has it), and the fail2ban jail + filter that read the proxy's
  * own access log. Pure.
  */
-import { SiteSpec } from "../model/site";
+import { SiteSpec, hubRoutes } from "../model/site";
 import { BruteForceSpec, LOOPBACK } from "../model/brute-force";
 import { Node, blank, block, comment, d, quoted } from "./directives";
 import { RenderedFile, filesPayload } from "./files";
 import { managedBanner } from "./tls-policy";
-import { hubPagesRegex, literal } from "./split-auth";
+import { hubPagesRegex } from "./split-auth";
 
 /** The jail's (and filter's) name in fail2ban, and the file names under jail.d / filter.d. */
 export const JAIL_NAME = "jupyterhub-edge";
@@ -42,7 +42,7 @@ export function nginxLoginLimitHttp(site: SiteSpec): Node[] {
     block("geo", [trustedVar], [d("default", 0), ...[...loopback, ...bf.neverBanned].map((c) => d(c, 1))]),
     block("map", [quoted(`${trustedVar}:$request_method:$uri`), loginKeyVar], [
       d("default", quoted("")),
-      d(quoted(`~*^0:POST:${literal(site.hub.path)}hub/+login/*$`), "$binary_remote_addr"),
+      d(quoted(`~*^0:POST:${hubRoutes(site).patterns.hub}/+login/*$`), "$binary_remote_addr"),
     ]),
     d("limit_req_zone", loginKeyVar, `zone=${loginZone}:4m`, `rate=${ratePerSecond}r/s`),
     blank,
@@ -119,7 +119,7 @@ export function apacheLoginLimitVhost(site: SiteSpec): Node[] {
   return [
     ...comment("Brute-force protection: what the server-wide mod_qos rules count (splitAuth.allowFrom and trustedSources exempt)."),
     d("ErrorDocument", 429, quoted("Too many login attempts from your address: wait a minute, then try again.")),
-    block("LocationMatch", [quoted(`(?i)^${literal(site.hub.path)}hub/+login/*$`)], [
+    block("LocationMatch", [quoted(`(?i)^${hubRoutes(site).patterns.hub}/+login/*$`)], [
       d("SetEnvIfExpr", quoted(`%{REQUEST_METHOD} == 'POST' && ${untrusted}`), `${qosLogin}=1`, "QS_Cond=login"),
     ]),
     ...(site.splitAuth

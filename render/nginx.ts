@@ -1,7 +1,7 @@
 /**
  * SiteSpec → nginx vhost file. Pure: the same model always gives the same bytes.
  */
-import { HubSite, SiteSpec, StaticSite, TlsFiles, allNames, hubUrl, portSuffix } from "../model/site";
+import { SiteSpec, StaticSite, TlsFiles, allNames, hubRoutes, hubUrl, portSuffix } from "../model/site";
 import { hostPaths } from "../model/platforms";
 import { Node, blank, block, comment, d, quoted, serializeNginx } from "./directives";
 import { hstsValue, managedBanner, needsDhparam, tlsPolicy } from "./tls-policy";
@@ -56,8 +56,10 @@ function tlsServerDirectives(site: SiteSpec, files: TlsFiles): Node[] {
   ];
 }
 
-function upstreamUrl(hub: HubSite): string {
-  return hub.upstream.kind === "tcp" ? hub.upstream.origin : `http://unix:${hub.upstream.socketPath}:`;
+/** proxy_pass's target: the upstream without a path (the request's own path goes up unchanged). */
+function upstreamUrl(site: SiteSpec): string {
+  const up = hubRoutes(site).upstream;
+  return up.kind === "tcp" ? up.origin : `http://unix:${up.socketPath}:`;
 }
 
 /**
@@ -78,12 +80,11 @@ function hubProxyLocation(site: SiteSpec): Node {
 }
 
 function hubProxyDirectives(site: SiteSpec): Node[] {
-  const hub = site.hub;
   const timeout = `${site.limits.websocketIdleTimeoutSeconds}s`;
   return [
     // No URI part on proxy_pass: the request path goes upstream unchanged, and the hub's bind_url
     // carries the same prefix, so there is nothing to rewrite (and no redirect loop).
-    d("proxy_pass", upstreamUrl(hub)),
+    d("proxy_pass", upstreamUrl(site)),
     d("proxy_http_version", "1.1"),
     // Jupyter Server compares Origin with Host on websockets: Host must carry the public port.
     d("proxy_set_header", "Host", publicHostExpr(site)),

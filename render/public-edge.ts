@@ -10,12 +10,11 @@
  * before this check). Any raw path holding a backslash in any spelling (or a tab or line break) and
  * the word `metrics` is refused too (fail closed: a scraper never sends either).
  */
-import { SiteSpec } from "../model/site";
-import { literal } from "./split-auth";
+import { SiteSpec, hubRoutes } from "../model/site";
 
 /** The hub's metrics under the base path, matched case-insensitively on the normalised path by the caller. */
 export function metricsPathRegex(site: SiteSpec): string {
-  return `^${literal(site.hub.path)}hub/metrics`;
+  return `^${hubRoutes(site).patterns.metrics}`;
 }
 
 /** A backslash as `\x5C` (see render/split-auth.ts), raw or percent-encoded once or more, or a tab or line break. */

@@ -17,21 +17,18 @@
  * saw `/hub/login`. JupyterHub and JupyterLab never put a backslash in a path; a file name holding
  * one is the only honest source, and it gets the password prompt (fail closed).
  */
-import { SiteSpec, SplitAuthSpec } from "../model/site";
+import { SiteSpec, SplitAuthSpec, hubRoutes } from "../model/site";
 import { RenderedFile, filesPayload } from "./files";
 import { SHA_CRYPT_MIN_ROUNDS } from "./sha-crypt";
 
-/** A path as a regex matching itself: validated hub paths hold only [A-Za-z0-9._~-/]. */
-export const literal = (path: string): string => path.replace(/\./g, "[.]");
-
 /** `<base>hub` then `/` or the end: the hub's pages, matched case-insensitively by the caller. */
 export function hubPagesRegex(site: SiteSpec): string {
-  return `^${literal(site.hub.path)}hub(?:/|$)`;
+  return `^${hubRoutes(site).patterns.hub}(?:/|$)`;
 }
 
 /** The raw path (as sent, query included) of a plain `<base>hub/api/` request. */
 export function rawHubApiRegex(site: SiteSpec): string {
-  return `^${literal(site.hub.path)}hub/api/${rawPathTail}(?:[?]|$)`;
+  return `^${hubRoutes(site).patterns.api}${rawPathTail}(?:[?]|$)`;
 }
 
 /**
@@ -63,7 +60,7 @@ export const rawPathTailInRequestLine = pathTail(" ");
 export const rawAmbiguousPathRegex = `^[^?]*(?:${backslash}|%${encodedBackslashRest}|[\\x09\\x0A\\x0D])`;
 
 export function hubApiPrefix(site: SiteSpec): string {
-  return `${site.hub.path}hub/api/`;
+  return hubRoutes(site).api;
 }
 
 export interface HtpasswdEntry {

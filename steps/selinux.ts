@@ -7,7 +7,7 @@
  * guest, the port label alone is not enough — `httpd_t` may `name_connect` to `http_port_t` only
  * with `httpd_can_network_relay`; `httpd_can_network_connect` (any port) is never needed.
  */
-import { SiteSpec } from "../model/site";
+import { SiteSpec, hubRoutes } from "../model/site";
 import { hostPaths } from "../model/platforms";
 
 /** The TCP port type the proxy may connect to (and bind) once the boolean below is on. */
@@ -29,8 +29,8 @@ const standardWebContent = [/^\/var\/www(\/|$)/];
 const standardHttpPorts = new Set([80, 81, 443, 488, 8008, 8009, 8443, 9000]);
 
 function hubPort(site: SiteSpec): number | undefined {
-  const up = site.hub.upstream;
-  return up.kind === "tcp" ? Number(/:(\d+)$/.exec(up.origin)![1]) : undefined;
+  const up = hubRoutes(site).upstream;
+  return up.kind === "tcp" ? up.port : undefined;
 }
 
 /** A unix socket's directory gets the label (the hub recreates the socket at each start; new files inherit it), unless it is a shared one. */
