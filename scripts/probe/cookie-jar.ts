@@ -1,6 +1,10 @@
 /** The probe's cookie jar: what a browser would store and send back (RFC 6265 subset). */
 import * as net from "node:net";
-import { bareHost } from "./http-client";
+
+/** A URL's host name without IPv6 brackets (`[::1]` → `::1`): what cookies and dialling compare. */
+export function bareHost(hostname: string): string {
+  return hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
+}
 
 interface StoredCookie {
   name: string;

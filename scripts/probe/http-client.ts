@@ -7,7 +7,9 @@ import * as http from "node:http";
 import * as https from "node:https";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { CookieJar } from "./cookie-jar";
+import { type CookieJar, bareHost } from "./cookie-jar";
+
+export { bareHost };
 
 /** Dial this address instead of resolving the URL's host (like `curl --connect-to`). */
 export interface ConnectTo {
@@ -117,10 +119,6 @@ export function htmlUnescape(s: string): string {
     .replace(/&#39;|&#x27;/g, "'")
     .replace(/&lt;/g, "<")
     .replace(/&gt;/g, ">");
-}
-
-export function bareHost(hostname: string): string {
-  return hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
 }
 
 function defaultPort(protocol: string): number {
