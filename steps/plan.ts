@@ -9,6 +9,7 @@ import { renderNginx } from "../render/nginx";
 import { apacheModules, renderApache } from "../render/apache";
 import { renderHubBlock } from "../render/hub-config";
 import { ProxyFiles, RenderedFile, filesPayload } from "../render/files";
+import { files as fileEntries, records, text, values, wire } from "../render/wire";
 import { needsDhparam } from "../render/tls-policy";
 import { installedScript, scriptBundle } from "./remote-scripts";
 import { selinuxPayload } from "./selinux";
@@ -93,12 +94,7 @@ export function certificateFiles(site: SiteSpec, material: CertificateMaterial[]
 }
 
 export function kvPayload(entries: Record<string, string>): string {
-  return Object.entries(entries)
-    .map(([k, v]) => {
-      if (/[\n\r]/.test(v)) throw new Error(`payload value for ${k} must be one line`);
-      return `${k} ${v}\n`;
-    })
-    .join("");
+  return wire(values(entries));
 }
 
 export function hubHealthUrl(site: SiteSpec): { url: string; socket?: string } {
@@ -123,7 +119,7 @@ export function pushedCertificateDomains(site: SiteSpec): string[] {
 }
 
 /** `|`-prefixed lines of a text block, as the scripts read them. */
-const blockLines = (text: string): string => text.replace(/\n$/, "").split("\n").map((l) => `|${l}\n`).join("");
+const blockLines = (block: string): string => wire(text(block));
 
 /**
  * The steps for a site, in dependency order. `certificatePayload` is the (secret) files payload of
@@ -182,7 +178,7 @@ export function planSteps<P>(
     name: "web-roots",
     script: "web-roots",
     // The ACME webroot (answered on port 80 for every domain) and each extra site's root.
-    payload: [`acme ${hostPaths.acmeWebroot}`, ...site.extraSites.map((s) => `root ${s.root} ${s.domain}`)].join("\n") + "\n",
+    payload: wire(records("acme", [[hostPaths.acmeWebroot]]), records("root", site.extraSites.map((s) => [s.root, s.domain]))),
     secret: false,
     // After the packages: a web root under /var/www must not race the package creating /var/www,
     // or neither would know to remove it on destroy.
@@ -312,7 +308,7 @@ export function planSteps<P>(
         // One lineage per site: its name, how it is validated, and every name it covers.
         allSites(site)
           .filter((s) => s.certificate === "acme")
-          .map((s) => `lineage ${s.certificateName} ${s.acmeChallenge} ${s.names.join(" ")}\n`)
+          .map((s) => wire(records("lineage", [[s.certificateName, `${s.acmeChallenge}`, ...s.names]])))
           .join("") +
         (site.acme.caBundlePem ? blockLines(site.acme.caBundlePem) : ""),
       secret: false,
@@ -323,7 +319,7 @@ export function planSteps<P>(
       add({
         name: "acme-export",
         script: "acme-carry-over",
-        payload: "action export\n" + domains.map((d) => `domain ${d}\n`).join(""),
+        payload: wire(values({ action: "export" }), records("domain", domains.map((d) => [d]))),
         secret: true,
         after: ["acme-certificates"],
       });
@@ -442,7 +438,7 @@ export function capacityPayload(site: SiteSpec): string {
 
 /** The files payload of the pushed certificates (keys 0600), for the secret tls-files step. */
 export function certificatePayload(site: SiteSpec, material: CertificateMaterial[]): string {
-  return "after none\n" + filesPayload(certificateFiles(site, material));
+  return wire(values({ after: "none" }), fileEntries(certificateFiles(site, material)));
 }
 
 
@@ -453,12 +449,12 @@ export function acmeDomains(site: SiteSpec): string[] {
 
 /** The acme-secrets payload (secret): the TSIG credentials and EAB files certbot reads. */
 export function acmeSecretsPayload(site: SiteSpec, secrets: AcmeSecretValues): string {
-  return "after none\n" + filesPayload(acmeSecretFiles(site, secrets));
+  return wire(values({ after: "none" }), fileEntries(acmeSecretFiles(site, secrets)));
 }
 
 /** The acme-import payload: the carried-over bundles of the given domains (secret). */
 export function carryOverImportPayload(bundles: Record<string, string>): string {
-  return "action import\n" + Object.entries(bundles).map(([d, b]) => `bundle ${d} ${b}\n`).join("");
+  return wire(values({ action: "import" }), records("bundle", Object.entries(bundles)));
 }
 
 /** The acme-export step's output → {domain: bundle}. */

@@ -36,7 +36,7 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-read_kv_payload modules mechanism service configtest
+read_payload modules! mechanism! service! configtest! modules_dir
 service=${PAYLOAD[service]}
 [[ $service =~ ^(apache2|httpd)$ ]] || die "bad service"
 [[ ${PAYLOAD[configtest]} =~ ^(apache2ctl|apachectl)$ ]] || die "bad configtest"

@@ -1,9 +1,6 @@
 # files: put a set of rendered files in place, as one transaction, and own them until undo.
 # The set is named after the step (jhe-<step>), so each file step undoes only its own files.
-# payload (see render/files.ts):   after ACTION / [handshake PORT NAME] / then records:
-#     file /abs/path MODE [GROUP]      (owner root; group root unless given)
-#     |content line …
-#     end
+# payload (lib.sh's wire format; steps/wire.ts): after ACTION / [handshake PORT NAME] / file entries.
 # ACTION: none | nginx | apache2 | httpd (Debian's apache2, RHEL's httpd) | fail2ban — after writing, test the service's config and reload it gracefully;
 #   if the test or the reload fails, every file goes back to what it was and the proxy keeps serving.
 # optional `handshake PORT SERVERNAME`: after the reload, a real TLS handshake on 127.0.0.1:PORT
@@ -98,33 +95,14 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-# ---- apply: parse the payload into a staging directory. Staging left by a killed apply goes first
-# (no other step runs: lib.sh holds the host's step lock).
-rm -rf "$JHE_STATE"/.files.*
-work=$(mktemp -d "$JHE_STATE/.files.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-after=none count=0 current='' handshake=''
-: >"$work/index"
-while IFS= read -r line || [[ -n $line ]]; do
-  case $line in
-    "|"*) [[ -n $current ]] || die "content line outside a file record"; printf '%s\n' "${line:1}" >>"$current" ;;
-    "after "*) after=${line#after } ;;
-    "handshake "*)
-      handshake=${line#handshake }
-      [[ $handshake =~ ^[0-9]{1,5}\ [a-z0-9][a-z0-9.-]*$ ]] || die "malformed handshake line" ;;
-    "file "*)
-      read -r _ path mode group extra <<<"$line"
-      [[ -z ${extra:-} ]] && safe_path "$path" || die "file record needs a safe absolute path and a mode"
-      [[ $mode =~ ^0[0-7]{3}$ ]] || die "bad mode for $path"
-      group=${group:-root}
-      [[ $group =~ ^[a-z_][a-z0-9_-]*$ ]] && getent group "$group" >/dev/null || die "no group '$group' on this host for $path"
-      count=$((count + 1)); current=$work/$count; : >"$current"
-      printf '%s %s %s\n' "$mode" "$group" "$path" >>"$work/index" ;;
-    end) current='' ;;
-    '') ;;
-    *) die "malformed payload line $((count)) records in" ;;
-  esac
-done
+# ---- apply: the payload, staged by lib.sh's reader
+read_payload after handshake file
+after=${PAYLOAD[after]:-none} handshake=${PAYLOAD[handshake]:-}
+[[ -z $handshake || $handshake =~ ^[0-9]{1,5}\ [a-z0-9][a-z0-9.-]*$ ]] || die "malformed handshake line"
+work=$PAYLOAD_DIR
+[[ -n $work ]] || die "payload holds no files"
+payload_files >"$work/index"; count=$(wc -l <"$work/index")
+while read -r _ group path; do getent group "$group" >/dev/null || die "no group '$group' on this host for $path"; done <"$work/index"
 case $after in none|nginx|apache2|httpd|fail2ban) ;; *) die "unknown after-action '$after'" ;; esac
 ((count > 0)) || die "payload holds no files"
 
@@ -172,8 +150,8 @@ while read -r mode group path; do
   parent=$(dirname "$path") missing_dirs=()
   while [[ ! -d $parent ]]; do missing_dirs=("$parent" "${missing_dirs[@]}"); parent=$(dirname "$parent"); done
   for p in "${missing_dirs[@]}"; do echo "$p" >>"$dir/created-dirs"; install -d -m 0755 "$p"; restore_label "$p"; done
-  if [[ -f $path ]] && cmp -s "$work/$i" "$path" && [[ $(stat -c '%a %G' "$path") == "${mode#0} $group" ]]; then continue; fi
-  install -m "$mode" -o root -g "$group" "$work/$i" "$path.jhe-new"
+  if [[ -f $path ]] && cmp -s "$work/content/$i" "$path" && [[ $(stat -c '%a %G' "$path") == "${mode#0} $group" ]]; then continue; fi
+  install -m "$mode" -o root -g "$group" "$work/content/$i" "$path.jhe-new"
   mv -f "$path.jhe-new" "$path"
   restore_label "$path"
   changed=1

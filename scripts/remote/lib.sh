@@ -67,20 +67,83 @@ valid_cert_domain() { valid_domain "${1#\*.}"; }
 # A certificate's lineage (directory) name: a domain, or `_wildcard.<domain>` standing for `*.<domain>`.
 valid_lineage() { valid_domain "${1#_wildcard.}"; }
 
-# Reads `key value` lines from stdin into the associative array PAYLOAD (last one wins) and,
-# for keys listed in $@, requires them. Keys are [a-z_]+; values are taken verbatim.
+# ---- The payload: the one wire format every step reads on stdin (written by steps/wire.ts).
+#   KEY VALUE               a value; KEY in [a-z_]+, VALUE verbatim to the end of the line. A key may
+#                           repeat: its lines are records, kept in order
+#   file PATH MODE [GROUP]  opens a file entry (owner root, group root unless given); its content
+#                           follows as `|` lines, `end` closes it
+#   |LINE                   a content line: of the open file entry, else of the payload's text block
+#   # …, blank lines        ignored
+# read_payload KEY…: reads stdin; only the listed keys may appear (`file` allows file entries, `text`
+# a text block, `*` any key), and a listed KEY! must appear with a non-empty value. Then:
+#   PAYLOAD[KEY]            the value (the last one, if the key repeats)
+#   payload_values KEY      every value of KEY, in order, one a line
+#   payload_records         every `KEY VALUE` line, in order (records of several kinds)
+#   payload_files           `MODE GROUP PATH` a line, in order; the Nth entry's content is
+#                           $PAYLOAD_DIR/content/N (staged in a 0700 directory removed when the step ends)
+#   payload_text            the text block (nothing if none)
+# Nothing here prints payload content: it may hold private keys.
 declare -A PAYLOAD=()
-read_kv_payload() {
-  local key value
-  while IFS= read -r line || [[ -n $line ]]; do
-    [[ -z $line || $line == \#* ]] && continue
-    key=${line%% *}
-    value=${line#"$key"}; value=${value# }
-    [[ $key =~ ^[a-z_]+$ ]] || die "malformed payload line (key '${key:0:20}')"
-    PAYLOAD[$key]=$value
-  done
-  for key in "$@"; do [[ -n ${PAYLOAD[$key]:-} ]] || die "payload lacks '$key'"; done
+PAYLOAD_RECORDS=() PAYLOAD_DIR=''
+JHE_CLEANUP=()
+jhe_cleanup() { ((${#JHE_CLEANUP[@]} == 0)) || rm -rf -- "${JHE_CLEANUP[@]}"; }
+trap jhe_cleanup EXIT
+payload_staging() {
+  [[ -n $PAYLOAD_DIR ]] && return 0
+  [[ -d $JHE_STATE ]] || die "$JHE_STATE is missing (the preflight step makes it)"
+  # What a killed step left staged (no other step runs: this one holds the host's step lock).
+  rm -rf -- "$JHE_STATE"/.payload.* "$JHE_STATE"/.files.* "$JHE_STATE"/.capacity.*
+  PAYLOAD_DIR=$(mktemp -d "$JHE_STATE/.payload.XXXXXX")
+  JHE_CLEANUP+=("$PAYLOAD_DIR")
+  mkdir "$PAYLOAD_DIR/content"; : >"$PAYLOAD_DIR/files"
 }
+read_payload() {
+  local -A allowed=() required=()
+  local key value line current='' mode group path extra n=0
+  for key in "$@"; do allowed[${key%!}]=1; [[ $key == *! ]] && required[${key%!}]=1; done
+  while IFS= read -r line || [[ -n $line ]]; do
+    case $line in
+      "|"*)
+        if [[ -n $current ]]; then printf '%s\n' "${line:1}" >>"$current"
+        else
+          [[ -n ${allowed[text]:-} ]] || die "malformed payload: a text line outside a file entry"
+          payload_staging; printf '%s\n' "${line:1}" >>"$PAYLOAD_DIR/text"
+        fi ;;
+      end) [[ -n $current ]] || die "malformed payload: 'end' outside a file entry"; current='' ;;
+      '') ;;
+      \#*) [[ -z $current ]] || die "malformed payload line in file entry $n" ;;
+      *)
+        [[ -z $current ]] || die "malformed payload line in file entry $n (content lines start with '|')"
+        key=${line%% *}
+        value=${line#"$key"}; value=${value# }
+        [[ $key =~ ^[a-z_]+$ ]] || die "malformed payload line (key '${key:0:20}')"
+        [[ -n ${allowed[$key]:-}${allowed['*']:-} ]] || die "unexpected payload key '$key'"
+        if [[ $key == file ]]; then
+          read -r path mode group extra <<<"$value"
+          [[ -z ${extra:-} ]] && safe_path "${path:-}" || die "file entry needs a safe absolute path and a mode"
+          [[ ${mode:-} =~ ^0[0-7]{3}$ ]] || die "bad mode for $path"
+          group=${group:-root}
+          [[ $group =~ ^[a-z_][a-z0-9_-]*$ ]] || die "bad group for $path"
+          payload_staging
+          n=$((n + 1)); current=$PAYLOAD_DIR/content/$n; : >"$current"
+          printf '%s %s %s\n' "$mode" "$group" "$path" >>"$PAYLOAD_DIR/files"
+        else
+          PAYLOAD[$key]=$value
+          PAYLOAD_RECORDS+=("$key $value")
+        fi ;;
+    esac
+  done
+  [[ -z $current ]] || die "malformed payload: file entry $n has no 'end'"
+  for key in "${!required[@]}"; do [[ -n ${PAYLOAD[$key]:-} ]] || die "payload lacks '$key'"; done
+}
+payload_values() {
+  local r
+  for r in "${PAYLOAD_RECORDS[@]}"; do [[ ${r%% *} == "$1" ]] && printf '%s\n' "${r#* }"; done
+  return 0
+}
+payload_records() { ((${#PAYLOAD_RECORDS[@]} == 0)) || printf '%s\n' "${PAYLOAD_RECORDS[@]}"; }
+payload_files() { [[ -z $PAYLOAD_DIR ]] || cat "$PAYLOAD_DIR/files"; }
+payload_text() { [[ -z $PAYLOAD_DIR || ! -f $PAYLOAD_DIR/text ]] || cat "$PAYLOAD_DIR/text"; }
 
 # Waits until a URL answers 200, for at most SECONDS in all (a hub that accepts connections but
 # never answers must not make the step hang): the hub's health endpoint after a restart.
