@@ -11,7 +11,7 @@ import { renderHubBlock } from "../render/hub-config";
 import { ProxyFiles, RenderedFile, filesPayload } from "../render/files";
 import { files as fileEntries, records, text, values, wire } from "../render/wire";
 import { needsDhparam } from "../render/tls-policy";
-import { installedScript, scriptBundle } from "./remote-scripts";
+import { certbotRenewalDropIn, installedScript, scriptBundle } from "./remote-scripts";
 import { selinuxPayload } from "./selinux";
 import { renderCapacity, serviceUnit } from "../render/capacity";
 import { acmeSecretFiles, AcmeSecretValues } from "../render/acme";
@@ -214,7 +214,9 @@ export function planSteps<P>(
         mechanism: site.platform.apache.modules.kind,
         service: site.platform.apache.service,
         configtest: site.platform.apache.configTest,
-        ...(site.platform.apache.modules.kind === "conf.modules.d" ? { modules_dir: site.platform.apache.modules.dir } : {}),
+        ...(site.platform.apache.modules.kind === "conf.modules.d"
+          ? { modules_dir: site.platform.apache.modules.dir, module_libraries: site.platform.apache.modules.libraryDirs.join(" ") }
+          : { mods_available: site.platform.apache.modules.availableDir, mods_enabled: site.platform.apache.modules.enabledDir }),
       }),
       secret: false,
       after: ["proxy-packages", ...(steps.some((st) => st.name === "rate-limit-packages") ? ["rate-limit-packages"] : [])],
@@ -302,6 +304,8 @@ export function planSteps<P>(
           webroot: hostPaths.acmeWebroot,
           reload: facts.service,
           revoke: String(site.acme.revokeOnDestroy),
+          system_ca_bundle: site.platform.certbot.systemCaBundle,
+          renewal_dropin: certbotRenewalDropIn(site.platform),
           ...(site.acme.dns ? { dns_credentials: hostPaths.acmeDnsCredentials, dns_propagation: String(site.acme.dns.propagationSeconds) } : {}),
           ...(site.acme.eabKeyId !== undefined ? { eab_config: hostPaths.acmeEabConfig } : {}),
         }) +

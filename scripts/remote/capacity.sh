@@ -31,20 +31,11 @@ restore_main() {
   # The package that owns it was purged already: nothing to put back, and nothing to recreate.
   [[ -f $main ]] || { rm -f "$state/main.orig" "$state/main.ours"; return 0; }
   if cmp -s "$main" "$state/main.ours"; then
-    cp -p "$state/main.orig" "$main"
+    copy_atomic "$state/main.orig" "$main"
   else
     grep -vxF -- "$inc" "$main" | sed "s/^${MARK}//" >"$main.jhe-new" && chmod --reference="$main" "$main.jhe-new" && mv -f "$main.jhe-new" "$main"
   fi
   rm -f "$state/main.orig" "$state/main.ours"
-}
-
-# Puts our files back as they were before this apply (from $1, a snapshot directory).
-restore_files() {
-  local snap=$1 path key
-  while IFS= read -r path; do
-    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-    if [[ -e $snap/$key ]]; then cp -p "$snap/$key" "$path"; else rm -f "$path"; fi
-  done <"$snap/paths"
 }
 
 # ServerLimit/ThreadLimit of Apache's running parent ($1, its PID): as recorded when an apply last
@@ -66,11 +57,8 @@ reload_or_restart() {   # $1 unit, $2 reload|restart
 if [[ $JHE_MODE == undo ]]; then
   [[ -d $state ]] || exit 0
   unit=$(cat "$state/service") proxy=$(cat "$state/proxy")
-  while IFS= read -r path; do
-    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-    if [[ -f $state/originals/$key ]]; then cp -p "$state/originals/$key" "$path"; else rm -f "$path"; fi
-  done <"$state/paths"
-  [[ -f $state/created-dirs ]] && tac "$state/created-dirs" | while IFS= read -r d; do rmdir "$d" 2>/dev/null || true; done
+  # A file set (lib.sh) whose manifest is called `paths`.
+  fileset_undo "$state" paths
   [[ -f $state/main-config ]] && restore_main "$(cat "$state/main-config")" "$(cat "$state/main-include-line")"
   systemctl daemon-reload
   if systemctl is-active --quiet "$unit"; then
@@ -92,10 +80,10 @@ read_payload proxy! service! nofile! file_max! tasks! memory_mib! memory_share_p
   server_limit thread_limit stock_server_limit stock_thread_limit files_needed file
 work=$PAYLOAD_DIR
 [[ -n $work ]] || die "payload must hold the sizing file and the drop-in"
-payload_files | cut -d' ' -f1,3- >"$work/index"; count=$(wc -l <"$work/index")
+payload_files >"$work/index"; count=$(wc -l <"$work/index")
 for key in nofile file_max tasks memory_mib memory_share_percent; do [[ ${PAYLOAD[$key]} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
 proxy=${PAYLOAD[proxy]} unit=${PAYLOAD[service]}
-case $proxy in nginx|apache2|httpd) ;; *) die "unknown proxy '$proxy'" ;; esac
+has_config_test "$proxy" || die "unknown proxy '$proxy'"
 if [[ $proxy != nginx ]]; then
   for key in server_limit thread_limit stock_server_limit stock_thread_limit files_needed; do [[ ${PAYLOAD[$key]:-} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
 fi
@@ -143,33 +131,19 @@ fi
 install -d -m 0700 "$state" "$state/originals"
 touch "$state/paths" "$state/created-dirs"
 snap=$work/snapshot; mkdir "$snap"
-cut -d' ' -f2- "$work/index" >"$snap/paths"
+cut -d' ' -f3- "$work/index" >"$snap/paths"
 [[ -n $main ]] && echo "$main" >>"$snap/paths"
-while IFS= read -r path; do
-  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-  [[ -e $path ]] && cp -p "$path" "$snap/$key"
-done <"$snap/paths"
+snapshot_paths "$snap" <"$snap/paths"
 had_main_orig=0; [[ -f $state/main.orig ]] && had_main_orig=1
 
 rollback() {
-  restore_files "$snap"
+  restore_paths "$snap" <"$snap/paths"
   if [[ -n $main ]] && ((had_main_orig == 0)); then rm -f "$state/main.orig" "$state/main.ours"; fi
   systemctl daemon-reload
 }
 
-changed=0 i=0
-while read -r mode path; do
-  i=$((i + 1))
-  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-  if ! grep -qxF "$path" "$state/paths" && [[ -e $path && ! -e $state/originals/$key ]]; then cp -p "$path" "$state/originals/$key"; fi
-  grep -qxF "$path" "$state/paths" || echo "$path" >>"$state/paths"
-  parent=$(dirname "$path")
-  if [[ ! -d $parent ]]; then install -d -m 0755 "$parent"; echo "$parent" >>"$state/created-dirs"; fi
-  if [[ -f $path ]] && cmp -s "$work/content/$i" "$path"; then continue; fi
-  install -m "$mode" -o root -g root "$work/content/$i" "$path.jhe-new"
-  mv -f "$path.jhe-new" "$path"
-  changed=1
-done <"$work/index"
+fileset_put "$state" paths
+changed=$FILESET_CHANGED
 
 if [[ -n $main ]] && ! grep -qxF -- "$inc" "$main"; then
   [[ -f $state/main.orig ]] || cp -p "$main" "$state/main.orig"

@@ -1,5 +1,7 @@
 # certbot: certificates from an ACME CA; certbot never edits our vhosts.
 # payload: server URL / email ADDR / webroot DIR / reload UNIT / revoke true|false /
+#   system_ca_bundle FILE (the system's trust store) / renewal_dropin FILE (a drop-in of the
+#   distribution's renewal service; both from the platform table, model/platforms.ts) /
 #   optional dns_credentials FILE + dns_propagation SECONDS (dns-01) / optional eab_config FILE /
 #   `lineage NAME CHALLENGE DOMAIN...` lines (one lineage per site: its name, http-01 or dns-01, the
 #   names it covers, wildcards included) / optional `|`-prefixed PEM lines: a CA for a private ACME
@@ -21,7 +23,6 @@
 rec=$JHE_STATE/certbot
 hook=/etc/letsencrypt/renewal-hooks/deploy/jupyterhub-edge
 bundle=/etc/jupyterhub-edge/acme-ca-bundle.pem
-dropin=/etc/systemd/system/certbot.service.d/jupyterhub-edge.conf
 certbot_dirs=(/etc/letsencrypt /var/lib/letsencrypt /var/log/letsencrypt)
 
 if [[ $JHE_MODE == undo ]]; then
@@ -29,6 +30,9 @@ if [[ $JHE_MODE == undo ]]; then
   revoke=$(cat "$rec/revoke" 2>/dev/null || echo false)
   [[ -f $rec/ca ]] && export REQUESTS_CA_BUNDLE=$bundle
   server=$(cat "$rec/server" 2>/dev/null || true)
+  # The renewal service's drop-in as recorded by the apply (versions that kept none: theirs).
+  dropin=$(cat "$rec/renewal-dropin" 2>/dev/null || echo "$JHE_LEGACY_CERTBOT_DROPIN")
+  safe_path "$dropin" || die "bad drop-in path in $rec/renewal-dropin"
   while read -r domain; do
     valid_lineage "$domain" || continue
     if [[ $revoke == true && -f /etc/letsencrypt/live/$domain/cert.pem ]]; then
@@ -46,7 +50,9 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-read_payload server! email! webroot! reload! revoke dns_credentials dns_propagation eab_config lineage text
+read_payload server! email! webroot! reload! revoke dns_credentials dns_propagation eab_config system_ca_bundle! renewal_dropin! lineage text
+dropin=${PAYLOAD[renewal_dropin]} system_ca=${PAYLOAD[system_ca_bundle]}
+safe_path "$dropin" && safe_path "$system_ca" || die "bad renewal_dropin or system_ca_bundle"
 declare -A SPEC=() ; lineages=()
 ca=$(mktemp); JHE_CLEANUP+=("$ca")
 payload_text >"$ca"
@@ -80,12 +86,16 @@ for dir in "${certbot_dirs[@]}"; do
   [[ -e $dir ]] || grep -qxF -- "$dir" "$rec/created-dirs" || echo "$dir" >>"$rec/created-dirs"
 done
 echo "${PAYLOAD[server]}" >"$rec/server"
+# A drop-in an earlier apply wrote elsewhere goes (undo then knows only this one).
+old_dropin=$(cat "$rec/renewal-dropin" 2>/dev/null || true)
+if [[ -n $old_dropin && $old_dropin != "$dropin" ]] && safe_path "$old_dropin"; then rm -f "$old_dropin"; rmdir "$(dirname "$old_dropin")" 2>/dev/null || true; fi
+echo "$dropin" >"$rec/renewal-dropin"
 echo "${PAYLOAD[revoke]:-false}" >"$rec/revoke"
 
 if [[ -s $ca ]]; then
   # REQUESTS_CA_BUNDLE replaces the trust store: the system CAs plus the private ACME server's.
   install -d -m 0755 "$(dirname "$bundle")"
-  cat /etc/ssl/certs/ca-certificates.crt "$ca" >"$bundle.new" && chmod 0644 "$bundle.new" && mv "$bundle.new" "$bundle"
+  cat "$system_ca" "$ca" >"$bundle.new" && chmod 0644 "$bundle.new" && mv "$bundle.new" "$bundle"
   export REQUESTS_CA_BUNDLE=$bundle
   install -d -m 0755 "$(dirname "$dropin")"
   printf '# jupyterhub-edge: renewals must trust the private ACME server this host uses.\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=%s\n' "$bundle" | write_atomic "$dropin" 0644

@@ -12,8 +12,7 @@
 # A hub that does not come up is reported within 90 s (wait_http_ok's deadline), never waited on.
 
 rec=$JHE_STATE/hub-config
-begin_re='^# BEGIN jupyterhub-edge managed block'
-end_re='^# END jupyterhub-edge managed block'
+begin_re="^$JHE_HUB_BLOCK_BEGIN" end_re="^$JHE_HUB_BLOCK_END"
 
 strip_block() {  # stdin → stdout without the managed block
   awk -v b="$begin_re" -v e="$end_re" '$0 ~ b {skip = 1; next} skip && $0 ~ e {skip = 0; next} !skip {print}'

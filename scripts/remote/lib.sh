@@ -3,11 +3,14 @@
 #   bash /usr/local/lib/jupyterhub-edge/<hash>/<script>.sh <step> apply|undo   payload on stdin.
 # Only this committed text travels as shell; stack values arrive as data on stdin and are never
 # evaluated. Scripts must never print payload content (it may hold private keys).
+# In front of it, in the installed file: the constants the program defines once (steps/
+# remote-scripts.ts, from model/platforms.ts): JHE_STATE, JHE_INSTALL_ROOT, JHE_LOCK, the hub block
+# markers JHE_HUB_BLOCK_BEGIN/END, JHE_CONFIG_TEST (unit → config test argv), and the facts undo
+# assumes for records older versions wrote (JHE_LEGACY_*).
 set -euo pipefail
 umask 022
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
-readonly JHE_STATE=/var/lib/jupyterhub-edge
 readonly JHE_STEP=${1:-}
 readonly JHE_MODE=${2:-apply}
 
@@ -22,7 +25,7 @@ case $JHE_MODE in apply|undo) ;; *) die "mode must be apply or undo, not '$JHE_M
 # steps but never run two at once, so no file set, record or managed block is written by both; the
 # second waits, says so, and fails clearly after JHE_LOCK_WAIT seconds. Released when the step's
 # process ends, however it ends (a cut connection included).
-readonly JHE_LOCK=/run/lock/jupyterhub-edge.lock JHE_LOCK_WAIT=600
+readonly JHE_LOCK_WAIT=600
 exec {jhe_lock_fd}>>"$JHE_LOCK"
 if ! flock -n "$jhe_lock_fd"; then
   say "waiting for another jupyterhub-edge step on this host ($(cat "$JHE_LOCK.holder" 2>/dev/null || echo unknown))"
@@ -145,6 +148,67 @@ payload_records() { ((${#PAYLOAD_RECORDS[@]} == 0)) || printf '%s\n' "${PAYLOAD_
 payload_files() { [[ -z $PAYLOAD_DIR ]] || cat "$PAYLOAD_DIR/files"; }
 payload_text() { [[ -z $PAYLOAD_DIR || ! -f $PAYLOAD_DIR/text ]] || cat "$PAYLOAD_DIR/text"; }
 
+# ---- File sets (files.sh, capacity.sh): files one step owns, in its record directory DIR.
+# DIR/MANIFEST lists each path before its file is written (a cut-off apply's new file is still known
+# to be ours); DIR/originals/<key> keeps a file that was there before the first write (restored on
+# undo); DIR/created-dirs the directories made for them. Every write and restore is a rename.
+path_key() { printf '%s' "$1" | sha256sum | cut -c1-16; }
+# On an SELinux host a new file takes its directory's type; the policy's (and the selinux step's)
+# file-context rules say what it should be — e.g. cert_t for our certificates.
+restore_label() { if command -v selinuxenabled >/dev/null && selinuxenabled; then restorecon "$1" || true; fi; }
+# Puts the payload's file entries in place (mode, group, content); FILESET_CHANGED=1 if any changed.
+fileset_put() {   # DIR MANIFEST
+  local dir=$1 manifest=$1/$2 mode group path key parent p i=0 missing_dirs
+  FILESET_CHANGED=0
+  while read -r mode group path; do
+    i=$((i + 1)); key=$(path_key "$path")
+    # First touch of a file that was already there (not ours): keep the original for undo.
+    if ! grep -qxF -- "$path" "$manifest" && [[ -e $path && ! -e $dir/originals/$key ]]; then
+      copy_atomic "$path" "$dir/originals/$key"
+    fi
+    grep -qxF -- "$path" "$manifest" || echo "$path" >>"$manifest"
+    clean_partial "$path"
+    parent=$(dirname "$path") missing_dirs=()
+    while [[ ! -d $parent ]]; do missing_dirs=("$parent" "${missing_dirs[@]}"); parent=$(dirname "$parent"); done
+    for p in "${missing_dirs[@]}"; do echo "$p" >>"$dir/created-dirs"; install -d -m 0755 "$p"; restore_label "$p"; done
+    if [[ -f $path ]] && cmp -s "$PAYLOAD_DIR/content/$i" "$path" && [[ $(stat -c '%a %G' "$path") == "${mode#0} $group" ]]; then continue; fi
+    install -m "$mode" -o root -g "$group" "$PAYLOAD_DIR/content/$i" "$path.jhe-new"
+    mv -f "$path.jhe-new" "$path"
+    restore_label "$path"
+    FILESET_CHANGED=1
+  done < <(payload_files)
+  return 0
+}
+# Undo: every file of the set back to its original, or removed; then the directories made for them.
+fileset_undo() {   # DIR MANIFEST
+  local dir=$1 path key
+  [[ -f $dir/$2 ]] || return 0
+  while IFS= read -r path; do
+    key=$(path_key "$path")
+    if [[ -f $dir/originals/$key ]]; then copy_atomic "$dir/originals/$key" "$path"; else rm -f "$path"; fi
+    clean_partial "$path"
+  done <"$dir/$2"
+  if [[ -f $dir/created-dirs ]]; then
+    tac "$dir/created-dirs" | while IFS= read -r path; do rmdir "$path" 2>/dev/null || true; done
+  fi
+  return 0
+}
+# Before a change that may be rolled back: copies of the paths on stdin (those that exist) in SNAP.
+snapshot_paths() {   # SNAP
+  local path
+  while IFS= read -r path; do if [[ -e $path ]]; then cp -p "$path" "$1/$(path_key "$path")"; fi; done
+  return 0
+}
+# Rollback: each path on stdin back as snapshot_paths saw it (removed if it did not exist).
+restore_paths() {   # SNAP
+  local path key
+  while IFS= read -r path; do
+    key=$(path_key "$path")
+    if [[ -e $1/$key ]]; then copy_atomic "$1/$key" "$path"; else rm -f "$path"; fi
+  done
+  return 0
+}
+
 # Waits until a URL answers 200, for at most SECONDS in all (a hub that accepts connections but
 # never answers must not make the step hang): the hub's health endpoint after a restart.
 wait_http_ok() {
@@ -165,13 +229,12 @@ PY
   return 1
 }
 
-# The proxy's own config test (its output is the error a user sees), by unit name.
+# A unit's own config test (its output is the error a user sees): the platform table's argv for
+# that unit (JHE_CONFIG_TEST), run as an argv, never through a shell.
+has_config_test() { valid_unit "$1" && [[ -n ${JHE_CONFIG_TEST[$1]:-} ]]; }
 proxy_test() {
-  case $1 in
-    nginx) nginx -t -q 2>&1 ;;
-    apache2) apache2ctl configtest 2>&1 ;;
-    httpd) apachectl configtest 2>&1 ;;
-    # Parses every jail and filter as the server would (a broken regex fails here, not at reload).
-    fail2ban) fail2ban-client --test 2>&1 ;;
-  esac
+  has_config_test "$1" || { echo "no config test known for unit '$1'"; return 1; }
+  local -a argv
+  read -ra argv <<<"${JHE_CONFIG_TEST[$1]}"
+  "${argv[@]}" 2>&1
 }
