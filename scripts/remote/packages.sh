@@ -138,7 +138,8 @@ case $manager in
 esac
 read -r -a wanted <<<"${PAYLOAD[packages]}"
 read -r -a repositories <<<"${PAYLOAD[repositories]:-}"
-for p in "${repositories[@]}" "${wanted[@]}"; do [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || die "bad package name '$p'"; done
+# Package names: Debian's [a-z0-9+.-], RPM's also _ and capitals (mod_ssl); never a leading -.
+for p in "${repositories[@]}" "${wanted[@]}"; do [[ $p =~ ^[A-Za-z0-9][A-Za-z0-9_+.-]+$ ]] || die "bad package name '$p'"; done
 service=${PAYLOAD[service]}
 valid_unit "$service" || die "bad unit name"
 install -d -m 0700 "$record_dir"
