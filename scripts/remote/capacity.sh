@@ -100,14 +100,14 @@ fi
 # ---- checks: the host must be able to give what the sizing asks, before anything changes
 nofile=${PAYLOAD[nofile]}
 mem_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
-allowed_mib=$((mem_kib / 1024 * PAYLOAD[memory_share_percent] / 100))
-((PAYLOAD[memory_mib] <= allowed_mib)) ||
+allowed_mib=$((mem_kib / 1024 * ${PAYLOAD[memory_share_percent]} / 100))
+((${PAYLOAD[memory_mib]} <= allowed_mib)) ||
   die "the sizing needs about ${PAYLOAD[memory_mib]} MiB for the proxy, but this host has $((mem_kib / 1024)) MiB (the proxy may use ${PAYLOAD[memory_share_percent]} %: $allowed_mib MiB); lower jupyterhub-edge:expectedParticipants or use a bigger server"
 nr_open=$(cat /proc/sys/fs/nr_open)
 ((nofile <= nr_open)) || die "jupyterhub-edge:openFilesLimit $nofile is above this kernel's fs.nr_open $nr_open (not raised by this program): lower it, or raise fs.nr_open yourself"
 file_max=$(cat /proc/sys/fs/file-max)
 ((PAYLOAD[file_max] <= file_max)) || die "the proxy may hold ${PAYLOAD[file_max]} open files at once, above this kernel's fs.file-max $file_max (not raised by this program): raise fs.file-max or lower expectedParticipants"
-if ((PAYLOAD[tasks] > 0)); then
+if ((${PAYLOAD[tasks]} > 0)); then
   # Every thread takes a PID, and pid_max bounds all tasks on the machine at once (a container
   # shares its host kernel's). What already runs needs its PIDs too, except the proxy's own. The
   # kernel's own count of tasks (loadavg's "running/total"), not a walk of /proc, which races with
@@ -188,12 +188,12 @@ if [[ $proxy != nginx ]] && systemctl is-active --quiet "$unit"; then
   # The open-files limit the parent had before the first apply: undo gives it back.
   [[ -f $state/parent-nofile ]] || awk '/^Max open files/ {print $4 ":" $5}' "/proc/$pid/limits" >"$state/parent-nofile"
   read -r parent_sl parent_tl < <(parent_limits "$pid")
-  if ((PAYLOAD[server_limit] > parent_sl || PAYLOAD[thread_limit] > parent_tl)); then action=restart
+  if ((${PAYLOAD[server_limit]} > parent_sl || ${PAYLOAD[thread_limit]} > parent_tl)); then action=restart
   elif ! prlimit --pid "$pid" --nofile="$nofile:$nofile" 2>/dev/null; then
     # Raising another process's limit takes CAP_SYS_RESOURCE. Without it, a running limit that
     # covers one child's files is enough until the next start; a smaller one needs a new parent.
     running_nofile=$(awk '/^Max open files/ {print $4}' "/proc/$pid/limits")
-    if ((running_nofile >= PAYLOAD[files_needed])); then
+    if ((running_nofile >= ${PAYLOAD[files_needed]})); then
       kept="; the running parent keeps its $running_nofile open files (a child needs ${PAYLOAD[files_needed]}) until its next start"
     else action=restart; fi
   fi

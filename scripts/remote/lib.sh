@@ -175,6 +175,7 @@ fileset_put() {   # DIR MANIFEST
     install -m "$mode" -o root -g "$group" "$PAYLOAD_DIR/content/$i" "$path.jhe-new"
     mv -f "$path.jhe-new" "$path"
     restore_label "$path"
+    # shellcheck disable=SC2034  # read by the caller
     FILESET_CHANGED=1
   done < <(payload_files)
   return 0
