@@ -45,6 +45,8 @@ export interface NginxFacts extends PackageFacts {
   accessLog: string;
   /** The distro's error log. */
   errorLog: string;
+  /** The config test, as an argv (run by the remote scripts, never through a shell). */
+  configTestCommand: string[];
 }
 
 export interface ApacheFacts extends PackageFacts {
@@ -65,7 +67,9 @@ export interface ApacheFacts extends PackageFacts {
    * — packages drop `LoadModule` files into conf.modules.d, and a module that is not loaded gets a
    * `LoadModule` line in a file of our own there.
    */
-  modules: { kind: "a2enmod" } | { kind: "conf.modules.d"; dir: string };
+  modules:
+    | { kind: "a2enmod"; /** a2enmod's source and target of `<module>.load` links */ availableDir: string; enabledDir: string }
+    | { kind: "conf.modules.d"; dir: string; /** Where the packages' `mod_<name>.so` files are (any of them). */ libraryDirs: string[] };
   /** Runtime directory for server-wide caches (OCSP stapling); Debian's envvars define APACHE_RUN_DIR. */
   runDir: string;
   /**
@@ -114,6 +118,8 @@ export interface Fail2banFacts {
   filterDir: string;
   /** What the packages' purge leaves behind (deepest first). */
   purgeLeftovers: string[];
+  /** Parses every jail and filter as the server would (a broken regex fails here, not at reload). */
+  configTestCommand: string[];
   /**
    * The stock sshd jail must read sshd's journal for fail2ban to start at all: Debian 12's reads
    * /var/log/auth.log, which a Debian 12 without rsyslog does not have, and fail2ban refuses to start
@@ -134,6 +140,10 @@ export interface CertbotFacts {
   repositoryPackages: string[];
   /** The distro's renewal timer: Debian enables `certbot.timer`; Fedora/EPEL ship `certbot-renew.timer` disabled. */
   renewalTimer: string;
+  /** The service the timer starts: a private ACME CA's trust goes into its drop-in. */
+  renewalService: string;
+  /** The system's CA bundle: with a private ACME CA, certbot trusts this file plus that CA. */
+  systemCaBundle: string;
 }
 
 export interface PlatformFacts {
@@ -202,7 +212,14 @@ export interface CapacityFacts {
 const debianBase: Pick<PlatformFacts, "packageManager" | "firewall" | "certbot" | "fail2ban"> = {
   packageManager: "apt",
   firewall: "none",
-  certbot: { packages: ["certbot"], dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"], repositoryPackages: [], renewalTimer: "certbot.timer" },
+  certbot: {
+    packages: ["certbot"],
+    dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"],
+    repositoryPackages: [],
+    renewalTimer: "certbot.timer",
+    renewalService: "certbot.service",
+    systemCaBundle: "/etc/ssl/certs/ca-certificates.crt",
+  },
   // Debian's stock sshd jail reads the journal (`backend = systemd`, no auth.log since Debian 12):
   // without python3-systemd (only Recommended on 12, which --no-install-recommends skips)
   // fail2ban does not start at all. nftables: the `nft` tool the ban action runs.
@@ -214,12 +231,14 @@ const debianBase: Pick<PlatformFacts, "packageManager" | "firewall" | "certbot" 
     jailDir: "/etc/fail2ban/jail.d",
     filterDir: "/etc/fail2ban/filter.d",
     purgeLeftovers: [],
+    configTestCommand: ["fail2ban-client", "--test"],
   },
 };
 const debianNginxDirs = {
   confDir: "/etc/nginx/conf.d",
   accessLog: "/var/log/nginx/access.log",
   errorLog: "/var/log/nginx/error.log",
+  configTestCommand: ["nginx", "-t", "-q"],
   service: "nginx",
   user: "www-data",
   group: "www-data",
@@ -258,7 +277,7 @@ const debianApacheDirs: Omit<ApacheFacts, "packages" | "version" | "websocketMod
   group: "www-data",
   confDir: "/etc/apache2/sites-enabled",
   configTest: "apache2ctl",
-  modules: { kind: "a2enmod" },
+  modules: { kind: "a2enmod", availableDir: "/etc/apache2/mods-available", enabledDir: "/etc/apache2/mods-enabled" },
   runDir: "${APACHE_RUN_DIR}",
   ulimitEnvironment: "APACHE_ULIMIT_MAX_FILES",
   accessLog: "${APACHE_LOG_DIR}/access.log",
@@ -288,6 +307,7 @@ const rhelNginx = {
   confDir: "/etc/nginx/conf.d",
   accessLog: "/var/log/nginx/access.log",
   errorLog: "/var/log/nginx/error.log",
+  configTestCommand: ["nginx", "-t", "-q"],
   // `dnf remove` takes the package's files; nothing outside them is created.
   purgeLeftovers: [],
 };
@@ -300,7 +320,7 @@ const rhelApache: Omit<ApacheFacts, "version" | "websocketMode"> = {
   group: "apache",
   confDir: "/etc/httpd/conf.d",
   configTest: "apachectl",
-  modules: { kind: "conf.modules.d", dir: "/etc/httpd/conf.modules.d" },
+  modules: { kind: "conf.modules.d", dir: "/etc/httpd/conf.modules.d", libraryDirs: ["/etc/httpd/modules", "/usr/lib64/httpd/modules"] },
   runDir: "/run/httpd",
   accessLog: "logs/access_log",
   accessLogPath: "/var/log/httpd/access_log",
@@ -318,10 +338,19 @@ const rhelFail2ban: Fail2banFacts = {
   jailDir: "/etc/fail2ban/jail.d",
   filterDir: "/etc/fail2ban/filter.d",
   purgeLeftovers: [],
+  configTestCommand: ["fail2ban-client", "--test"],
 };
 // RHEL's nginx.conf has the same top-level worker_processes / events{} (1024 connections); httpd's
 // event MPM runs on compiled-in defaults (ServerLimit 16 × 25 threads = 400) and includes conf.d last.
 // Memory figures measured on Debian, assumed here.
+const rhelCertbot: CertbotFacts = {
+  packages: ["certbot", "python3-certbot"],
+  dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"],
+  repositoryPackages: [],
+  renewalTimer: "certbot-renew.timer",
+  renewalService: "certbot-renew.service",
+  systemCaBundle: "/etc/pki/tls/certs/ca-bundle.crt",
+};
 const rhelCapacity: CapacityFacts = {
   ...debianCapacity,
   nginx: { ...debianCapacity.nginx, stockWorkerConnections: 1024 },
@@ -335,7 +364,7 @@ const rhel9: Omit<PlatformFacts, "id" | "osRelease"> = {
   apache: { ...rhelApache, version: "2.4.62", websocketMode: "proxypass-upgrade" },
   // certbot is in EPEL, not in RHEL: epel-release (Rocky's and Alma's extras repositories carry it;
   // on RHEL itself EPEL must be enabled first — the packages step says so if epel-release is missing).
-  certbot: { packages: ["certbot", "python3-certbot"], dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"], repositoryPackages: ["epel-release"], renewalTimer: "certbot-renew.timer" },
+  certbot: { ...rhelCertbot, repositoryPackages: ["epel-release"] },
   fail2ban: { ...rhelFail2ban, repositoryPackages: ["epel-release"] },
   openssl: "3.0",
   capacity: rhelCapacity,
@@ -346,7 +375,7 @@ const fedora = (version: string, nginx: string, httpd: string, openssl: string):
   firewall: "firewalld",
   nginx: { ...rhelNginx, packages: ["nginx"], version: nginx, http2Directive: "server-directive" },
   apache: { ...rhelApache, version: httpd, websocketMode: "proxypass-upgrade" },
-  certbot: { packages: ["certbot", "python3-certbot"], dnsRfc2136Packages: ["python3-certbot-dns-rfc2136"], repositoryPackages: [], renewalTimer: "certbot-renew.timer" },
+  certbot: rhelCertbot,
   fail2ban: rhelFail2ban,
   openssl,
   capacity: rhelCapacity,
@@ -417,6 +446,10 @@ export const platformIds = Object.keys(platforms) as PlatformId[];
 /** Where the project keeps its own state on a host (manifests, backups, ACME webroot). */
 export const hostPaths = {
   stateDir: "/var/lib/jupyterhub-edge",
+  /** The remote scripts, each under its content hash (steps/remote-scripts.ts). */
+  installRoot: "/usr/local/lib/jupyterhub-edge",
+  /** Held by every step while it runs: one step at a time on a host (scripts/remote/lib.sh). */
+  stepLock: "/run/lock/jupyterhub-edge.lock",
   /** Outside the 0700 state directory: the proxy's workers must read challenge files here. */
   acmeWebroot: "/var/lib/jupyterhub-edge-acme",
   configDir: "/etc/jupyterhub-edge",

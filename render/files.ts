@@ -1,3 +1,5 @@
+import { files, wire } from "./wire";
+
 /** A file the program puts on the host: rendered text, where it goes, and its mode. */
 export interface RenderedFile {
   path: string;
@@ -8,20 +10,9 @@ export interface RenderedFile {
   content: string;
 }
 
-/**
- * The line-oriented payload the remote file steps read on stdin. Human-readable on purpose: it is
- * what `pulumi preview --diff` shows, so a reviewer sees the rendered config change line by line.
- * Every content line is prefixed with `|`, so no content can be mistaken for a record marker.
- */
-export function filesPayload(files: RenderedFile[]): string {
-  return files
-    .map((f) => {
-      if (!f.content.endsWith("\n")) throw new Error(`rendered file ${f.path} must end with a newline`);
-      const body = f.content.slice(0, -1).split("\n").map((line) => `|${line}`);
-      return [`file ${f.path} ${f.mode}${f.group ? ` ${f.group}` : ""}`, ...body, "end"].join("\n");
-    })
-    .join("\n")
-    .concat("\n");
+/** The file entries of a payload (render/wire.ts), e.g. for a files step. */
+export function filesPayload(list: RenderedFile[]): string {
+  return wire(files(list));
 }
 
 /**

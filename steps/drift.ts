@@ -14,6 +14,7 @@
  */
 import { createHash } from "crypto";
 import { Step, remoteCommand } from "./plan";
+import { parseWire } from "../render/wire";
 
 /** The resource that watches one server (components/server-state.ts), served by this package's provider. */
 export const SERVER_STATE_TYPE = "jupyterhub-edge:index:ServerState";
@@ -46,34 +47,9 @@ export function isWatched(step: Pick<Step<unknown>, "script">): boolean {
   return WATCHED_SCRIPTS.has(step.script);
 }
 
-/** `key value` lines (kvPayload), up to the first line that is not one. */
-function kvLines(payload: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of payload.split("\n")) {
-    const m = /^([a-z_]+) (.*)$/.exec(line);
-    if (m && !(m[1] in out)) out[m[1]] = m[2];
-  }
-  return out;
-}
-
-/** The `file PATH MODE [GROUP]` / `|line` / `end` records of a files payload (render/files.ts filesPayload). */
+/** The file entries of a payload (render/wire.ts). */
 export function parseFileRecords(payload: string): { path: string; mode: string; group: string; content: string }[] {
-  const out: { path: string; mode: string; group: string; content: string }[] = [];
-  let current: { path: string; mode: string; group: string; lines: string[] } | undefined;
-  for (const line of payload.split("\n")) {
-    if (current) {
-      if (line === "end") {
-        out.push({ path: current.path, mode: current.mode, group: current.group, content: current.lines.join("\n") + "\n" });
-        current = undefined;
-      } else if (line.startsWith("|")) current.lines.push(line.slice(1));
-      else throw new Error(`files payload: unexpected line in the record of ${current.path}`);
-      continue;
-    }
-    const m = /^file (\S+) ([0-7]{3,4})(?: (\S+))?$/.exec(line);
-    if (m) current = { path: m[1], mode: m[2].padStart(4, "0"), group: m[3] ?? "root", lines: [] };
-  }
-  if (current) throw new Error(`files payload: the record of ${current.path} has no end`);
-  return out;
+  return parseWire(payload).files;
 }
 
 /** What a step owns on the server, from the payload it applies. */
@@ -91,12 +67,11 @@ export function watchItems(step: Pick<Step<unknown>, "name" | "script" | "secret
         ...(step.secret ? {} : { content: f.content }),
       }));
     case "hub-managed-block": {
-      const kv = kvLines(payload);
-      const block = payload.split("\n").filter((l) => l.startsWith("|")).map((l) => l.slice(1)).join("\n") + "\n";
-      return [{ kind: "block", step: step.name, path: kv.config, sha256: sha256(block), content: block }];
+      const { values, text } = parseWire(payload);
+      return [{ kind: "block", step: step.name, path: values.config, sha256: sha256(text), content: text }];
     }
     case "packages": {
-      const kv = kvLines(payload);
+      const kv = parseWire(payload).values;
       const packages = (kv.packages ?? "").split(" ").filter(Boolean);
       return [
         ...packages.map((name): WatchItem => ({ kind: "package", step: step.name, manager: kv.manager, name })),
@@ -105,8 +80,8 @@ export function watchItems(step: Pick<Step<unknown>, "name" | "script" | "secret
     }
     case "selinux":
       // steps/selinux.ts: `boolean NAME on|off`, `port PROTO PORT TYPE`, `fcontext PATH TYPE tree|file`.
-      return payload.split("\n").flatMap((line): WatchItem[] => {
-        const [kind, a, b, c] = line.split(" ");
+      return parseWire(payload).records.flatMap(({ key: kind, value }): WatchItem[] => {
+        const [a, b, c] = value.split(" ");
         if (kind === "boolean") return [{ kind: "selinuxBoolean", step: step.name, name: a, value: b }];
         if (kind === "port") return [{ kind: "selinuxPort", step: step.name, proto: a, port: b, type: c }];
         if (kind === "fcontext") return [{ kind: "selinuxLabel", step: step.name, path: a, type: b }];

@@ -4,20 +4,16 @@
  */
 import { CertificateMaterial, SiteSpec, allSites } from "../model/site";
 import { RenderedFile, filesPayload } from "../render/files";
+import { files as fileEntries, records, text, values, wire } from "../render/wire";
 import { renderCapacity, serviceUnit } from "../render/capacity";
 import { acmeSecretFiles, AcmeSecretValues } from "../render/acme";
 
 export function kvPayload(entries: Record<string, string>): string {
-  return Object.entries(entries)
-    .map(([k, v]) => {
-      if (/[\n\r]/.test(v)) throw new Error(`payload value for ${k} must be one line`);
-      return `${k} ${v}\n`;
-    })
-    .join("");
+  return wire(values(entries));
 }
 
 /** `|`-prefixed lines of a text block, as the scripts read them. */
-export const blockLines = (text: string): string => text.replace(/\n$/, "").split("\n").map((l) => `|${l}\n`).join("");
+export const blockLines = (block: string): string => wire(text(block));
 
 /** The key + certificate files of every pushed (non-ACME) domain; keys 0600. This payload is secret. */
 export function certificateFiles(site: SiteSpec, material: CertificateMaterial[]): RenderedFile[] {
@@ -70,7 +66,7 @@ export function capacityPayload(site: SiteSpec): string {
 
 /** The files payload of the pushed certificates (keys 0600), for the secret tls-files step. */
 export function certificatePayload(site: SiteSpec, material: CertificateMaterial[]): string {
-  return "after none\n" + filesPayload(certificateFiles(site, material));
+  return wire(values({ after: "none" }), fileEntries(certificateFiles(site, material)));
 }
 
 /** The lineage names of the certificates that come from ACME (the domain; `_wildcard.<rest>` for `*.<rest>`). */
@@ -80,12 +76,12 @@ export function acmeDomains(site: SiteSpec): string[] {
 
 /** The acme-secrets payload (secret): the TSIG credentials and EAB files certbot reads. */
 export function acmeSecretsPayload(site: SiteSpec, secrets: AcmeSecretValues): string {
-  return "after none\n" + filesPayload(acmeSecretFiles(site, secrets));
+  return wire(values({ after: "none" }), fileEntries(acmeSecretFiles(site, secrets)));
 }
 
 /** The acme-import payload: the carried-over bundles of the given domains (secret). */
 export function carryOverImportPayload(bundles: Record<string, string>): string {
-  return "action import\n" + Object.entries(bundles).map(([d, b]) => `bundle ${d} ${b}\n`).join("");
+  return wire(values({ action: "import" }), records("bundle", Object.entries(bundles)));
 }
 
 /** The acme-export step's output → {domain: bundle}. */

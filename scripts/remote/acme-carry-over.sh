@@ -1,7 +1,7 @@
 # acme-carry-over: ACME accounts and certificates kept in (secret) stack config, so that a rebuilt
 # server with the same domain serves the certificate it had instead of ordering a new one (Let's
 # Encrypt allows 5 duplicate certificates a week). certbot renews from there as usual.
-# payload: `action import|export`, then
+# payload (lib.sh's wire format): `action import|export`, then records:
 #   import: `bundle DOMAIN BASE64` lines — a tar.gz of certbot's files for DOMAIN (relative to
 #     /etc/letsencrypt: renewal/DOMAIN.conf, archive/DOMAIN/, live/DOMAIN/, accounts/… of its account)
 #   export: `domain DOMAIN` lines
@@ -19,17 +19,10 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-action=""
-bundles=() domains=()
-while IFS= read -r line || [[ -n $line ]]; do
-  case $line in
-    "action "*) action=${line#action } ;;
-    "bundle "*) bundles+=("${line#bundle }") ;;
-    "domain "*) domains+=("${line#domain }") ;;
-    '') ;;
-    *) die "malformed payload line" ;;
-  esac
-done
+read_payload action! bundle domain
+action=${PAYLOAD[action]}
+mapfile -t bundles < <(payload_values bundle)
+mapfile -t domains < <(payload_values domain)
 
 case $action in
   import)

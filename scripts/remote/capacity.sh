@@ -1,6 +1,6 @@
 # capacity: size the proxy for the workshop (numbers from model/capacity.ts, rendered by
 # render/capacity.ts) and give its service the open-files limit that needs.
-# payload: `key value` lines, then file records as in files.sh (`file PATH MODE`, `|line`…, `end`):
+# payload (lib.sh's wire format): values, then two file entries:
 #   proxy nginx|apache2|httpd · service UNIT · nofile N · file_max N · tasks N (0 = not counted)
 #   memory_mib N · memory_share_percent N · [main_config PATH · main_include PATH] (nginx)
 #   [server_limit N · thread_limit N · stock_server_limit N · stock_thread_limit N · files_needed N] (Apache)
@@ -31,20 +31,11 @@ restore_main() {
   # The package that owns it was purged already: nothing to put back, and nothing to recreate.
   [[ -f $main ]] || { rm -f "$state/main.orig" "$state/main.ours"; return 0; }
   if cmp -s "$main" "$state/main.ours"; then
-    cp -p "$state/main.orig" "$main"
+    copy_atomic "$state/main.orig" "$main"
   else
     grep -vxF -- "$inc" "$main" | sed "s/^${MARK}//" >"$main.jhe-new" && chmod --reference="$main" "$main.jhe-new" && mv -f "$main.jhe-new" "$main"
   fi
   rm -f "$state/main.orig" "$state/main.ours"
-}
-
-# Puts our files back as they were before this apply (from $1, a snapshot directory).
-restore_files() {
-  local snap=$1 path key
-  while IFS= read -r path; do
-    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-    if [[ -e $snap/$key ]]; then cp -p "$snap/$key" "$path"; else rm -f "$path"; fi
-  done <"$snap/paths"
 }
 
 # ServerLimit/ThreadLimit of Apache's running parent ($1, its PID): as recorded when an apply last
@@ -53,7 +44,7 @@ parent_limits() {
   local pid sl tl
   if read -r pid sl tl 2>/dev/null <"$state/parent-limits" && [[ $pid == "$1" ]]; then echo "$sl $tl"
   elif read -r sl tl 2>/dev/null <"$state/applied-limits"; then echo "$sl $tl"
-  else echo "${P[stock_server_limit]} ${P[stock_thread_limit]}"; fi
+  else echo "${PAYLOAD[stock_server_limit]} ${PAYLOAD[stock_thread_limit]}"; fi
 }
 
 reload_or_restart() {   # $1 unit, $2 reload|restart
@@ -66,11 +57,8 @@ reload_or_restart() {   # $1 unit, $2 reload|restart
 if [[ $JHE_MODE == undo ]]; then
   [[ -d $state ]] || exit 0
   unit=$(cat "$state/service") proxy=$(cat "$state/proxy")
-  while IFS= read -r path; do
-    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-    if [[ -f $state/originals/$key ]]; then cp -p "$state/originals/$key" "$path"; else rm -f "$path"; fi
-  done <"$state/paths"
-  [[ -f $state/created-dirs ]] && tac "$state/created-dirs" | while IFS= read -r d; do rmdir "$d" 2>/dev/null || true; done
+  # A file set (lib.sh) whose manifest is called `paths`.
+  fileset_undo "$state" paths
   [[ -f $state/main-config ]] && restore_main "$(cat "$state/main-config")" "$(cat "$state/main-include-line")"
   systemctl daemon-reload
   if systemctl is-active --quiet "$unit"; then
@@ -87,56 +75,39 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-# ---- apply: parse
-work=$(mktemp -d "$JHE_STATE/.capacity.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-declare -A P=()
-count=0 current=''
-: >"$work/index"
-while IFS= read -r line || [[ -n $line ]]; do
-  case $line in
-    "|"*) [[ -n $current ]] || die "content line outside a file record"; printf '%s\n' "${line:1}" >>"$current" ;;
-    "file "*)
-      read -r _ path mode extra <<<"$line"
-      [[ -z ${extra:-} ]] && safe_path "$path" && [[ $mode =~ ^0[0-7]{3}$ ]] || die "file record needs a safe absolute path and a mode"
-      count=$((count + 1)); current=$work/$count; : >"$current"
-      printf '%s %s\n' "$mode" "$path" >>"$work/index" ;;
-    end) current='' ;;
-    '') ;;
-    *)
-      key=${line%% *}
-      [[ $key =~ ^[a-z_]+$ && -z $current ]] || die "malformed payload line"
-      P[$key]=${line#"$key" } ;;
-  esac
-done
-for key in proxy service nofile file_max tasks memory_mib memory_share_percent; do [[ -n ${P[$key]:-} ]] || die "payload lacks '$key'"; done
-for key in nofile file_max tasks memory_mib memory_share_percent; do [[ ${P[$key]} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
-proxy=${P[proxy]} unit=${P[service]}
-case $proxy in nginx|apache2|httpd) ;; *) die "unknown proxy '$proxy'" ;; esac
+# ---- apply: the payload, staged by lib.sh's reader
+read_payload proxy! service! nofile! file_max! tasks! memory_mib! memory_share_percent! main_config main_include \
+  server_limit thread_limit stock_server_limit stock_thread_limit files_needed file
+work=$PAYLOAD_DIR
+[[ -n $work ]] || die "payload must hold the sizing file and the drop-in"
+payload_files >"$work/index"; count=$(wc -l <"$work/index")
+for key in nofile file_max tasks memory_mib memory_share_percent; do [[ ${PAYLOAD[$key]} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
+proxy=${PAYLOAD[proxy]} unit=${PAYLOAD[service]}
+has_config_test "$proxy" || die "unknown proxy '$proxy'"
 if [[ $proxy != nginx ]]; then
-  for key in server_limit thread_limit stock_server_limit stock_thread_limit files_needed; do [[ ${P[$key]:-} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
+  for key in server_limit thread_limit stock_server_limit stock_thread_limit files_needed; do [[ ${PAYLOAD[$key]:-} =~ ^[0-9]+$ ]] || die "payload '$key' must be a number"; done
 fi
 [[ $unit =~ ^[A-Za-z0-9@._-]+$ ]] || die "bad unit name"
 ((count == 2)) || die "payload must hold the sizing file and the drop-in"
 main='' inc=''
 if [[ $proxy == nginx ]]; then
-  main=${P[main_config]:-} include_file=${P[main_include]:-}
+  main=${PAYLOAD[main_config]:-} include_file=${PAYLOAD[main_include]:-}
   safe_path "$main" && safe_path "$include_file" || die "nginx needs main_config and main_include paths"
   [[ -f $main ]] || die "$main not found: is nginx installed?"
   inc="include $include_file; # jupyterhub-edge capacity: model/capacity.ts"
 fi
 
 # ---- checks: the host must be able to give what the sizing asks, before anything changes
-nofile=${P[nofile]}
+nofile=${PAYLOAD[nofile]}
 mem_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
-allowed_mib=$((mem_kib / 1024 * P[memory_share_percent] / 100))
-((P[memory_mib] <= allowed_mib)) ||
-  die "the sizing needs about ${P[memory_mib]} MiB for the proxy, but this host has $((mem_kib / 1024)) MiB (the proxy may use ${P[memory_share_percent]} %: $allowed_mib MiB); lower jupyterhub-edge:expectedParticipants or use a bigger server"
+allowed_mib=$((mem_kib / 1024 * ${PAYLOAD[memory_share_percent]} / 100))
+((${PAYLOAD[memory_mib]} <= allowed_mib)) ||
+  die "the sizing needs about ${PAYLOAD[memory_mib]} MiB for the proxy, but this host has $((mem_kib / 1024)) MiB (the proxy may use ${PAYLOAD[memory_share_percent]} %: $allowed_mib MiB); lower jupyterhub-edge:expectedParticipants or use a bigger server"
 nr_open=$(cat /proc/sys/fs/nr_open)
 ((nofile <= nr_open)) || die "jupyterhub-edge:openFilesLimit $nofile is above this kernel's fs.nr_open $nr_open (not raised by this program): lower it, or raise fs.nr_open yourself"
 file_max=$(cat /proc/sys/fs/file-max)
-((P[file_max] <= file_max)) || die "the proxy may hold ${P[file_max]} open files at once, above this kernel's fs.file-max $file_max (not raised by this program): raise fs.file-max or lower expectedParticipants"
-if ((P[tasks] > 0)); then
+((PAYLOAD[file_max] <= file_max)) || die "the proxy may hold ${PAYLOAD[file_max]} open files at once, above this kernel's fs.file-max $file_max (not raised by this program): raise fs.file-max or lower expectedParticipants"
+if ((${PAYLOAD[tasks]} > 0)); then
   # Every thread takes a PID, and pid_max bounds all tasks on the machine at once (a container
   # shares its host kernel's). What already runs needs its PIDs too, except the proxy's own. The
   # kernel's own count of tasks (loadavg's "running/total"), not a walk of /proc, which races with
@@ -145,10 +116,10 @@ if ((P[tasks] > 0)); then
   running=$(awk '{ split($4, n, "/"); print n[2] }' /proc/loadavg)
   own=$(systemctl show -p TasksCurrent --value "$unit" 2>/dev/null); [[ $own =~ ^[0-9]+$ ]] || own=0
   free=$((pid_max - running + own))
-  ((P[tasks] <= free)) ||
-    die "Apache may run ${P[tasks]} threads (its TasksMax: ServerLimit × (ThreadsPerChild + 4) + 64, a graceful reload's second generation included), but kernel.pid_max is $pid_max and $((running - own)) tasks already run here, leaving $free (not raised by this program): raise kernel.pid_max (systemd's default is 4194304) or lower jupyterhub-edge:expectedParticipants"
+  ((PAYLOAD[tasks] <= free)) ||
+    die "Apache may run ${PAYLOAD[tasks]} threads (its TasksMax: ServerLimit × (ThreadsPerChild + 4) + 64, a graceful reload's second generation included), but kernel.pid_max is $pid_max and $((running - own)) tasks already run here, leaving $free (not raised by this program): raise kernel.pid_max (systemd's default is 4194304) or lower jupyterhub-edge:expectedParticipants"
   threads_max=$(cat /proc/sys/kernel/threads-max)
-  ((P[tasks] <= threads_max)) || die "Apache needs ${P[tasks]} threads, above kernel.threads-max $threads_max: lower expectedParticipants"
+  ((PAYLOAD[tasks] <= threads_max)) || die "Apache needs ${PAYLOAD[tasks]} threads, above kernel.threads-max $threads_max: lower expectedParticipants"
 fi
 # systemd sets LimitNOFILE itself; a container or a hard limit it cannot raise would make the
 # proxy fail to start. Ask it for real, with a throwaway unit.
@@ -160,33 +131,19 @@ fi
 install -d -m 0700 "$state" "$state/originals"
 touch "$state/paths" "$state/created-dirs"
 snap=$work/snapshot; mkdir "$snap"
-cut -d' ' -f2- "$work/index" >"$snap/paths"
+cut -d' ' -f3- "$work/index" >"$snap/paths"
 [[ -n $main ]] && echo "$main" >>"$snap/paths"
-while IFS= read -r path; do
-  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-  [[ -e $path ]] && cp -p "$path" "$snap/$key"
-done <"$snap/paths"
+snapshot_paths "$snap" <"$snap/paths"
 had_main_orig=0; [[ -f $state/main.orig ]] && had_main_orig=1
 
 rollback() {
-  restore_files "$snap"
+  restore_paths "$snap" <"$snap/paths"
   if [[ -n $main ]] && ((had_main_orig == 0)); then rm -f "$state/main.orig" "$state/main.ours"; fi
   systemctl daemon-reload
 }
 
-changed=0 i=0
-while read -r mode path; do
-  i=$((i + 1))
-  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-  if ! grep -qxF "$path" "$state/paths" && [[ -e $path && ! -e $state/originals/$key ]]; then cp -p "$path" "$state/originals/$key"; fi
-  grep -qxF "$path" "$state/paths" || echo "$path" >>"$state/paths"
-  parent=$(dirname "$path")
-  if [[ ! -d $parent ]]; then install -d -m 0755 "$parent"; echo "$parent" >>"$state/created-dirs"; fi
-  if [[ -f $path ]] && cmp -s "$work/$i" "$path"; then continue; fi
-  install -m "$mode" -o root -g root "$work/$i" "$path.jhe-new"
-  mv -f "$path.jhe-new" "$path"
-  changed=1
-done <"$work/index"
+fileset_put "$state" paths
+changed=$FILESET_CHANGED
 
 if [[ -n $main ]] && ! grep -qxF -- "$inc" "$main"; then
   [[ -f $state/main.orig ]] || cp -p "$main" "$state/main.orig"
@@ -231,13 +188,13 @@ if [[ $proxy != nginx ]] && systemctl is-active --quiet "$unit"; then
   # The open-files limit the parent had before the first apply: undo gives it back.
   [[ -f $state/parent-nofile ]] || awk '/^Max open files/ {print $4 ":" $5}' "/proc/$pid/limits" >"$state/parent-nofile"
   read -r parent_sl parent_tl < <(parent_limits "$pid")
-  if ((P[server_limit] > parent_sl || P[thread_limit] > parent_tl)); then action=restart
+  if ((${PAYLOAD[server_limit]} > parent_sl || ${PAYLOAD[thread_limit]} > parent_tl)); then action=restart
   elif ! prlimit --pid "$pid" --nofile="$nofile:$nofile" 2>/dev/null; then
     # Raising another process's limit takes CAP_SYS_RESOURCE. Without it, a running limit that
     # covers one child's files is enough until the next start; a smaller one needs a new parent.
     running_nofile=$(awk '/^Max open files/ {print $4}' "/proc/$pid/limits")
-    if ((running_nofile >= P[files_needed])); then
-      kept="; the running parent keeps its $running_nofile open files (a child needs ${P[files_needed]}) until its next start"
+    if ((running_nofile >= ${PAYLOAD[files_needed]})); then
+      kept="; the running parent keeps its $running_nofile open files (a child needs ${PAYLOAD[files_needed]}) until its next start"
     else action=restart; fi
   fi
 fi
@@ -249,8 +206,8 @@ fi
 if [[ $proxy != nginx ]]; then
   newpid=$(systemctl show -p MainPID --value "$unit")
   # A new parent read the limits just written; a reloaded one keeps those it started with.
-  [[ $newpid == "$pid" ]] || { parent_sl=${P[server_limit]} parent_tl=${P[thread_limit]}; }
+  [[ $newpid == "$pid" ]] || { parent_sl=${PAYLOAD[server_limit]} parent_tl=${PAYLOAD[thread_limit]}; }
   echo "$newpid $parent_sl $parent_tl" >"$state/parent-limits"
-  echo "${P[server_limit]} ${P[thread_limit]}" >"$state/applied-limits"
+  echo "${PAYLOAD[server_limit]} ${PAYLOAD[thread_limit]}" >"$state/applied-limits"
 fi
 say "$unit sized: LimitNOFILE=$nofile, ${action}ed$kept"

@@ -1,5 +1,7 @@
 # certbot: certificates from an ACME CA; certbot never edits our vhosts.
 # payload: server URL / email ADDR / webroot DIR / reload UNIT / revoke true|false /
+#   system_ca_bundle FILE (the system's trust store) / renewal_dropin FILE (a drop-in of the
+#   distribution's renewal service; both from the platform table, model/platforms.ts) /
 #   optional dns_credentials FILE + dns_propagation SECONDS (dns-01) / optional eab_config FILE /
 #   `lineage NAME CHALLENGE DOMAIN...` lines (one lineage per site: its name, http-01 or dns-01, the
 #   names it covers, wildcards included) / optional `|`-prefixed PEM lines: a CA for a private ACME
@@ -21,7 +23,6 @@
 rec=$JHE_STATE/certbot
 hook=/etc/letsencrypt/renewal-hooks/deploy/jupyterhub-edge
 bundle=/etc/jupyterhub-edge/acme-ca-bundle.pem
-dropin=/etc/systemd/system/certbot.service.d/jupyterhub-edge.conf
 certbot_dirs=(/etc/letsencrypt /var/lib/letsencrypt /var/log/letsencrypt)
 
 if [[ $JHE_MODE == undo ]]; then
@@ -29,6 +30,9 @@ if [[ $JHE_MODE == undo ]]; then
   revoke=$(cat "$rec/revoke" 2>/dev/null || echo false)
   [[ -f $rec/ca ]] && export REQUESTS_CA_BUNDLE=$bundle
   server=$(cat "$rec/server" 2>/dev/null || true)
+  # The renewal service's drop-in as recorded by the apply (versions that kept none: theirs).
+  dropin=$(cat "$rec/renewal-dropin" 2>/dev/null || echo "$JHE_LEGACY_CERTBOT_DROPIN")
+  safe_path "$dropin" || die "bad drop-in path in $rec/renewal-dropin"
   while read -r domain; do
     valid_lineage "$domain" || continue
     if [[ $revoke == true && -f /etc/letsencrypt/live/$domain/cert.pem ]]; then
@@ -46,36 +50,33 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-declare -A P=() SPEC=() ; lineages=() ; ca=$(mktemp) ; trap 'rm -f "$ca"' EXIT
-while IFS= read -r line || [[ -n $line ]]; do
-  case $line in
-    "|"*) printf '%s\n' "${line:1}" >>"$ca" ;;
-    "lineage "*)
-      # read -a splits without globbing: `*.example.org` stays a name, never a file list.
-      read -r _ name challenge names <<<"$line"
-      read -ra names_list <<<"$names"
-      valid_lineage "$name" || die "bad lineage name"
-      [[ $challenge == http-01 || $challenge == dns-01 ]] || die "bad challenge for $name"
-      ((${#names_list[@]})) || die "lineage $name names no domain"
-      for d in "${names_list[@]}"; do valid_cert_domain "$d" || die "bad domain in lineage $name"; done
-      lineages+=("$name"); SPEC[$name]="$challenge ${names_list[*]}" ;;
-    server\ *|email\ *|webroot\ *|reload\ *|revoke\ *|dns_credentials\ *|dns_propagation\ *|eab_config\ *) P[${line%% *}]=${line#* } ;;
-    '') ;;
-    *) die "malformed payload line" ;;
-  esac
-done
-[[ ${P[server]:-} =~ ^https://[A-Za-z0-9.:/_~-]+$ ]] || die "bad ACME server URL"
-[[ ${P[email]:-} =~ ^[^-[:space:]@][^[:space:]@]*@[^[:space:]@]+$ ]] || die "bad email"
-safe_path "${P[webroot]:-}" || die "bad webroot"
-valid_unit "${P[reload]:-}" || die "bad unit"
-if [[ -n ${P[dns_credentials]:-} ]]; then
-  safe_path "${P[dns_credentials]}" || die "bad dns credentials path"
-  [[ ${P[dns_propagation]:-} =~ ^[0-9]{1,4}$ ]] || die "bad dns propagation"
-  [[ -f ${P[dns_credentials]} ]] || die "the DNS credentials file ${P[dns_credentials]} is missing (the acme-secrets step writes it)"
+read_payload server! email! webroot! reload! revoke dns_credentials dns_propagation eab_config system_ca_bundle! renewal_dropin! lineage text
+dropin=${PAYLOAD[renewal_dropin]} system_ca=${PAYLOAD[system_ca_bundle]}
+safe_path "$dropin" && safe_path "$system_ca" || die "bad renewal_dropin or system_ca_bundle"
+declare -A SPEC=() ; lineages=()
+ca=$(mktemp); JHE_CLEANUP+=("$ca")
+payload_text >"$ca"
+while read -r name challenge names; do
+  # read -a splits without globbing: `*.example.org` stays a name, never a file list.
+  read -ra names_list <<<"$names"
+  valid_lineage "$name" || die "bad lineage name"
+  [[ $challenge == http-01 || $challenge == dns-01 ]] || die "bad challenge for $name"
+  ((${#names_list[@]})) || die "lineage $name names no domain"
+  for d in "${names_list[@]}"; do valid_cert_domain "$d" || die "bad domain in lineage $name"; done
+  lineages+=("$name"); SPEC[$name]="$challenge ${names_list[*]}"
+done < <(payload_values lineage)
+[[ ${PAYLOAD[server]:-} =~ ^https://[A-Za-z0-9.:/_~-]+$ ]] || die "bad ACME server URL"
+[[ ${PAYLOAD[email]:-} =~ ^[^-[:space:]@][^[:space:]@]*@[^[:space:]@]+$ ]] || die "bad email"
+safe_path "${PAYLOAD[webroot]:-}" || die "bad webroot"
+valid_unit "${PAYLOAD[reload]:-}" || die "bad unit"
+if [[ -n ${PAYLOAD[dns_credentials]:-} ]]; then
+  safe_path "${PAYLOAD[dns_credentials]}" || die "bad dns credentials path"
+  [[ ${PAYLOAD[dns_propagation]:-} =~ ^[0-9]{1,4}$ ]] || die "bad dns propagation"
+  [[ -f ${PAYLOAD[dns_credentials]} ]] || die "the DNS credentials file ${PAYLOAD[dns_credentials]} is missing (the acme-secrets step writes it)"
 fi
-if [[ -n ${P[eab_config]:-} ]]; then
-  safe_path "${P[eab_config]}" || die "bad EAB options path"
-  [[ -f ${P[eab_config]} ]] || die "the EAB options file ${P[eab_config]} is missing (the acme-secrets step writes it)"
+if [[ -n ${PAYLOAD[eab_config]:-} ]]; then
+  safe_path "${PAYLOAD[eab_config]}" || die "bad EAB options path"
+  [[ -f ${PAYLOAD[eab_config]} ]] || die "the EAB options file ${PAYLOAD[eab_config]} is missing (the acme-secrets step writes it)"
 fi
 command -v certbot >/dev/null || die "certbot is not installed"
 
@@ -84,13 +85,17 @@ touch "$rec/domains" "$rec/created-dirs"
 for dir in "${certbot_dirs[@]}"; do
   [[ -e $dir ]] || grep -qxF -- "$dir" "$rec/created-dirs" || echo "$dir" >>"$rec/created-dirs"
 done
-echo "${P[server]}" >"$rec/server"
-echo "${P[revoke]:-false}" >"$rec/revoke"
+echo "${PAYLOAD[server]}" >"$rec/server"
+# A drop-in an earlier apply wrote elsewhere goes (undo then knows only this one).
+old_dropin=$(cat "$rec/renewal-dropin" 2>/dev/null || true)
+if [[ -n $old_dropin && $old_dropin != "$dropin" ]] && safe_path "$old_dropin"; then rm -f "$old_dropin"; rmdir "$(dirname "$old_dropin")" 2>/dev/null || true; fi
+echo "$dropin" >"$rec/renewal-dropin"
+echo "${PAYLOAD[revoke]:-false}" >"$rec/revoke"
 
 if [[ -s $ca ]]; then
   # REQUESTS_CA_BUNDLE replaces the trust store: the system CAs plus the private ACME server's.
   install -d -m 0755 "$(dirname "$bundle")"
-  cat /etc/ssl/certs/ca-certificates.crt "$ca" >"$bundle.new" && chmod 0644 "$bundle.new" && mv "$bundle.new" "$bundle"
+  cat "$system_ca" "$ca" >"$bundle.new" && chmod 0644 "$bundle.new" && mv "$bundle.new" "$bundle"
   export REQUESTS_CA_BUNDLE=$bundle
   install -d -m 0755 "$(dirname "$dropin")"
   printf '# jupyterhub-edge: renewals must trust the private ACME server this host uses.\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=%s\n' "$bundle" | write_atomic "$dropin" 0644
@@ -103,7 +108,7 @@ fi
 # After every renewal (certbot.timer), reload whichever proxy serves the certificates.
 install -d -m 0755 "$(dirname "$hook")"
 clean_partial "$hook"; clean_partial "$dropin"
-printf '#!/bin/sh\n# jupyterhub-edge: serve renewed certificates.\nsystemctl try-reload-or-restart -- %s\n' "${P[reload]}" | write_atomic "$hook" 0755
+printf '#!/bin/sh\n# jupyterhub-edge: serve renewed certificates.\nsystemctl try-reload-or-restart -- %s\n' "${PAYLOAD[reload]}" | write_atomic "$hook" 0755
 
 # A carried-over lineage (tar.gz staged by acme-carry-over): only certbot's own files of that
 # domain and its account, symlinks only within live/DOMAIN pointing into archive/DOMAIN.
@@ -128,10 +133,10 @@ unpack_carried() {
 # certbot's options for how one lineage proves its names.
 challenge_options() {
   case $1 in
-    http-01) printf '%s\n' --webroot --webroot-path="${P[webroot]}" ;;
+    http-01) printf '%s\n' --webroot --webroot-path="${PAYLOAD[webroot]}" ;;
     dns-01)
-      [[ -n ${P[dns_credentials]:-} ]] || die "lineage $2 uses dns-01, but the payload names no DNS credentials"
-      printf '%s\n' --dns-rfc2136 --dns-rfc2136-credentials="${P[dns_credentials]}" --dns-rfc2136-propagation-seconds="${P[dns_propagation]}" ;;
+      [[ -n ${PAYLOAD[dns_credentials]:-} ]] || die "lineage $2 uses dns-01, but the payload names no DNS credentials"
+      printf '%s\n' --dns-rfc2136 --dns-rfc2136-credentials="${PAYLOAD[dns_credentials]}" --dns-rfc2136-propagation-seconds="${PAYLOAD[dns_propagation]}" ;;
   esac
 }
 
@@ -159,23 +164,23 @@ for name in "${lineages[@]}"; do
     say "certificate for $name was issued as '$issued', the stack now says '${SPEC[$name]}': requesting it again once"
     force=(--force-renewal)
   else
-    say "requesting a certificate for $name ($names) by $challenge from ${P[server]}"
+    say "requesting a certificate for $name ($names) by $challenge from ${PAYLOAD[server]}"
   fi
   domain_args=()
   for d in "${names_list[@]}"; do domain_args+=(--domains="$d"); done
   mapfile -t how < <(challenge_options "$challenge" "$name")
   eab=()
-  [[ -n ${P[eab_config]:-} ]] && eab=(--config="${P[eab_config]}")
+  [[ -n ${PAYLOAD[eab_config]:-} ]] && eab=(--config="${PAYLOAD[eab_config]}")
   # --opt=value: a value is never taken for an option, whatever it starts with. Bounded: an ACME
   # server that accepts connections but never answers must not hang `up`.
-  if ! out=$(timeout 300 certbot certonly "${eab[@]}" --non-interactive --agree-tos --no-eff-email --email="${P[email]}" --server="${P[server]}" \
+  if ! out=$(timeout 300 certbot certonly "${eab[@]}" --non-interactive --agree-tos --no-eff-email --email="${PAYLOAD[email]}" --server="${PAYLOAD[server]}" \
       "${how[@]}" --cert-name="$name" "${domain_args[@]}" "${force[@]}" 2>&1); then
     if [[ $challenge == dns-01 ]]; then
       hint="is that server reachable from this host, and does the DNS server take the TSIG-signed updates for _acme-challenge of $names?"
     else
       hint="is that server reachable from this host, and port 80 of $names reaching this host?"
     fi
-    die "certbot could not get a certificate for $name from the ACME server ${P[server]} ($hint); the sites already configured keep serving. certbot said:"$'\n'"$(tail -n 15 <<<"$out" | grep -v -i -e secret -e hmac)"
+    die "certbot could not get a certificate for $name from the ACME server ${PAYLOAD[server]} ($hint); the sites already configured keep serving. certbot said:"$'\n'"$(tail -n 15 <<<"$out" | grep -v -i -e secret -e hmac)"
   fi
   echo "${SPEC[$name]}" >"$rec/issued/$name"
   grep -qxF -- "$name" "$rec/domains" || echo "$name" >>"$rec/domains"

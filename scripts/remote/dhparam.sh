@@ -10,7 +10,7 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-read_kv_payload path bits
+read_payload path! bits!
 safe_path "${PAYLOAD[path]}" || die "bad path"
 [[ ${PAYLOAD[bits]} =~ ^(2048|3072|4096)$ ]] || die "bits must be 2048, 3072 or 4096"
 file=${PAYLOAD[path]}

@@ -1,10 +1,7 @@
 # files: put a set of rendered files in place, as one transaction, and own them until undo.
 # The set is named after the step (jhe-<step>), so each file step undoes only its own files.
-# payload (see render/files.ts):   after ACTION / [handshake PORT NAME] / then records:
-#     file /abs/path MODE [GROUP]      (owner root; group root unless given)
-#     |content line …
-#     end
-# ACTION: none | nginx | apache2 | httpd (Debian's apache2, RHEL's httpd) | fail2ban — after writing, test the service's config and reload it gracefully;
+# payload (lib.sh's wire format; steps/wire.ts): after ACTION / [handshake PORT NAME] / file entries.
+# ACTION: none, or a unit with a config test (JHE_CONFIG_TEST: the proxies, fail2ban) — after writing, test its config and reload it gracefully;
 #   if the test or the reload fails, every file goes back to what it was and the proxy keeps serving.
 # optional `handshake PORT SERVERNAME`: after the reload, a real TLS handshake on 127.0.0.1:PORT
 #   must succeed too (Apache's configtest does not load certificates), or the files are rolled back.
@@ -16,10 +13,6 @@
 # cut off midway (connection lost, process killed) is finished by the next one, never skipped.
 
 sets_dir=$JHE_STATE/files
-
-# On an SELinux host a new file takes its directory's type; the policy's (and the selinux step's)
-# file-context rules say what it should be — e.g. cert_t for our certificates.
-restore_label() { if command -v selinuxenabled >/dev/null && selinuxenabled; then restorecon "$1" || true; fi; }
 
 # A real TLS handshake with the server as reloaded, with whatever client the host has.
 tls_handshake() {
@@ -59,19 +52,6 @@ proxy_reload() {
   systemctl is-active --quiet -- "$unit"
 }
 
-undo_set() {   # $1 = set directory: restore originals, remove ours, remove dirs we created
-  local dir=$1 path key
-  [[ -f $dir/manifest ]] || return 0
-  while IFS= read -r path; do
-    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-    if [[ -f $dir/originals/$key ]]; then copy_atomic "$dir/originals/$key" "$path"; else rm -f "$path"; fi
-    clean_partial "$path"
-  done <"$dir/manifest"
-  if [[ -f $dir/created-dirs ]]; then
-    tac "$dir/created-dirs" | while IFS= read -r path; do rmdir "$path" 2>/dev/null || true; done
-  fi
-}
-
 [[ $JHE_STEP =~ ^[a-z0-9-]+$ ]] || die "bad step name"
 set_name=$JHE_STEP
 
@@ -79,8 +59,8 @@ if [[ $JHE_MODE == undo ]]; then
   dir=$sets_dir/$set_name
   if [[ -d $dir ]]; then
     after=$(cat "$dir/after" 2>/dev/null || echo none)
-    undo_set "$dir"
-    case $after in none|nginx|apache2|httpd|fail2ban) ;; *) die "unknown after-action '$after' in $dir/after" ;; esac
+    fileset_undo "$dir" manifest
+    [[ $after == none ]] || has_config_test "$after" || die "unknown after-action '$after' in $dir/after"
     if [[ $after == fail2ban ]] && systemctl is-active --quiet -- fail2ban && ! proxy_test fail2ban >/dev/null; then
       # Without our files fail2ban's own config does not load (Debian 12's stock sshd jail wants a
       # /var/log/auth.log the host has not got; our jail file made it read the journal): as found,
@@ -98,34 +78,15 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-# ---- apply: parse the payload into a staging directory. Staging left by a killed apply goes first
-# (no other step runs: lib.sh holds the host's step lock).
-rm -rf "$JHE_STATE"/.files.*
-work=$(mktemp -d "$JHE_STATE/.files.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-after=none count=0 current='' handshake=''
-: >"$work/index"
-while IFS= read -r line || [[ -n $line ]]; do
-  case $line in
-    "|"*) [[ -n $current ]] || die "content line outside a file record"; printf '%s\n' "${line:1}" >>"$current" ;;
-    "after "*) after=${line#after } ;;
-    "handshake "*)
-      handshake=${line#handshake }
-      [[ $handshake =~ ^[0-9]{1,5}\ [a-z0-9][a-z0-9.-]*$ ]] || die "malformed handshake line" ;;
-    "file "*)
-      read -r _ path mode group extra <<<"$line"
-      [[ -z ${extra:-} ]] && safe_path "$path" || die "file record needs a safe absolute path and a mode"
-      [[ $mode =~ ^0[0-7]{3}$ ]] || die "bad mode for $path"
-      group=${group:-root}
-      [[ $group =~ ^[a-z_][a-z0-9_-]*$ ]] && getent group "$group" >/dev/null || die "no group '$group' on this host for $path"
-      count=$((count + 1)); current=$work/$count; : >"$current"
-      printf '%s %s %s\n' "$mode" "$group" "$path" >>"$work/index" ;;
-    end) current='' ;;
-    '') ;;
-    *) die "malformed payload line $((count)) records in" ;;
-  esac
-done
-case $after in none|nginx|apache2|httpd|fail2ban) ;; *) die "unknown after-action '$after'" ;; esac
+# ---- apply: the payload, staged by lib.sh's reader
+read_payload after handshake file
+after=${PAYLOAD[after]:-none} handshake=${PAYLOAD[handshake]:-}
+[[ -z $handshake || $handshake =~ ^[0-9]{1,5}\ [a-z0-9][a-z0-9.-]*$ ]] || die "malformed handshake line"
+work=$PAYLOAD_DIR
+[[ -n $work ]] || die "payload holds no files"
+payload_files >"$work/index"; count=$(wc -l <"$work/index")
+while read -r _ group path; do getent group "$group" >/dev/null || die "no group '$group' on this host for $path"; done <"$work/index"
+[[ $after == none ]] || has_config_test "$after" || die "unknown after-action '$after'"
 ((count > 0)) || die "payload holds no files"
 
 dir=$sets_dir/$set_name
@@ -136,18 +97,11 @@ touch "$dir/manifest" "$dir/created-dirs"
 # Snapshot everything this apply may touch, so a failed proxy test restores it exactly.
 snapshot=$work/snapshot; mkdir "$snapshot"
 { cat "$dir/manifest"; cut -d' ' -f3- "$work/index"; } | sort -u >"$work/touched"
-while IFS= read -r path; do
-  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-  [[ -e $path ]] && cp -p "$path" "$snapshot/$key"
-done <"$work/touched"
+snapshot_paths "$snapshot" <"$work/touched"
 cp "$dir/manifest" "$work/old-manifest"; cp "$dir/created-dirs" "$work/old-created-dirs"
 
 rollback() {
-  local path key
-  while IFS= read -r path; do
-    key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-    if [[ -e $snapshot/$key ]]; then copy_atomic "$snapshot/$key" "$path"; else rm -f "$path"; fi
-  done <"$work/touched"
+  restore_paths "$snapshot" <"$work/touched"
   copy_atomic "$work/old-manifest" "$dir/manifest"
   comm -13 <(sort "$work/old-created-dirs") <(sort "$dir/created-dirs") | sort -r | while IFS= read -r p; do rmdir "$p" 2>/dev/null || true; done
   copy_atomic "$work/old-created-dirs" "$dir/created-dirs"
@@ -158,31 +112,13 @@ rollback() {
 changed=0
 [[ -e $dir/pending ]] && { changed=1; touch "$work/was-pending"; say "finishing an earlier apply that was cut off"; }
 touch "$dir/pending"
-i=0
-while read -r mode group path; do
-  i=$((i + 1))
-  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
-  # First touch of a file that was already there (not ours): keep the original for undo.
-  if ! grep -qxF -- "$path" "$dir/manifest" && [[ -e $path && ! -e $dir/originals/$key ]]; then
-    copy_atomic "$path" "$dir/originals/$key"
-  fi
-  # In the manifest before the file exists: a cut-off apply's new file is still known to be ours.
-  grep -qxF -- "$path" "$dir/manifest" || echo "$path" >>"$dir/manifest"
-  clean_partial "$path"
-  parent=$(dirname "$path") missing_dirs=()
-  while [[ ! -d $parent ]]; do missing_dirs=("$parent" "${missing_dirs[@]}"); parent=$(dirname "$parent"); done
-  for p in "${missing_dirs[@]}"; do echo "$p" >>"$dir/created-dirs"; install -d -m 0755 "$p"; restore_label "$p"; done
-  if [[ -f $path ]] && cmp -s "$work/$i" "$path" && [[ $(stat -c '%a %G' "$path") == "${mode#0} $group" ]]; then continue; fi
-  install -m "$mode" -o root -g "$group" "$work/$i" "$path.jhe-new"
-  mv -f "$path.jhe-new" "$path"
-  restore_label "$path"
-  changed=1
-done <"$work/index"
+fileset_put "$dir" manifest
+((FILESET_CHANGED)) && changed=1
 
 # Files the previous apply owned that this payload no longer has.
 cut -d' ' -f3- "$work/index" | sort >"$work/new-manifest"
 comm -23 <(sort "$dir/manifest") "$work/new-manifest" | while IFS= read -r path; do
-  key=$(printf '%s' "$path" | sha256sum | cut -c1-16)
+  key=$(path_key "$path")
   if [[ -f $dir/originals/$key ]]; then copy_atomic "$dir/originals/$key" "$path"; rm -f "$dir/originals/$key"; else rm -f "$path"; fi
   echo changed >"$work/removed"
 done

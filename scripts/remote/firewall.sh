@@ -22,7 +22,7 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-read_kv_payload firewall ports
+read_payload firewall! ports!
 [[ ${PAYLOAD[firewall]} == firewalld ]] || die "unknown firewall '${PAYLOAD[firewall]}'"
 if ! command -v firewall-cmd >/dev/null || ! firewall-cmd --state >/dev/null 2>&1; then
   say "firewalld is not running: no ports to open"

@@ -12,8 +12,7 @@
 # A hub that does not come up is reported within 90 s (wait_http_ok's deadline), never waited on.
 
 rec=$JHE_STATE/hub-config
-begin_re='^# BEGIN jupyterhub-edge managed block'
-end_re='^# END jupyterhub-edge managed block'
+begin_re="^$JHE_HUB_BLOCK_BEGIN" end_re="^$JHE_HUB_BLOCK_END"
 
 strip_block() {  # stdin → stdout without the managed block
   awk -v b="$begin_re" -v e="$end_re" '$0 ~ b {skip = 1; next} skip && $0 ~ e {skip = 0; next} !skip {print}'
@@ -60,17 +59,10 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-block=$(mktemp) ; trap 'rm -f "$block" "${new:-}" "${previous:-}"' EXIT
-declare -A P=()
-while IFS= read -r line || [[ -n $line ]]; do
-  case $line in
-    "|"*) printf '%s\n' "${line:1}" >>"$block" ;;
-    config\ *|service\ *|health\ *|health_socket\ *) P[${line%% *}]=${line#* } ;;
-    '') ;;
-    *) die "malformed payload line" ;;
-  esac
-done
-config=${P[config]:-} service=${P[service]:-} health=${P[health]:-} socket=${P[health_socket]:-}
+read_payload config service health health_socket text
+block=$(mktemp); new=$(mktemp); previous=$(mktemp); JHE_CLEANUP+=("$block" "$new" "$previous")
+payload_text >"$block"
+config=${PAYLOAD[config]:-} service=${PAYLOAD[service]:-} health=${PAYLOAD[health]:-} socket=${PAYLOAD[health_socket]:-}
 safe_path "$config" || die "hub config path must be a safe absolute path"
 valid_unit "$service" || die "bad unit name"
 # http://127.0.0.1:8000/…, http://[::1]:8000/… or http://localhost/… (socket): brackets allowed.
@@ -89,7 +81,6 @@ if [[ ! -f $rec/path ]]; then
 fi
 echo "$service" | write_atomic "$rec/service" 0600
 
-new=$(mktemp)
 if [[ -f $config ]]; then
   if grep -q "$begin_re" "$config"; then
     awk -v b="$begin_re" -v e="$end_re" -v f="$block" '
@@ -136,7 +127,7 @@ if [[ -f $config && ! -f $rec/pending ]] && cmp -s <(code_lines "$new") <(code_l
   exit 0
 fi
 
-previous=$(mktemp); [[ -f $config ]] && cp -p "$config" "$previous"
+[[ -f $config ]] && cp -p "$config" "$previous"
 touch "$rec/pending"
 write_atomic "$config" keep <"$new"
 if ! restart_and_wait "$service" "$health" "$socket"; then
@@ -145,5 +136,5 @@ if ! restart_and_wait "$service" "$health" "$socket"; then
   rm -f "$rec/pending"
   die "the hub is down: $service did not answer $health within 90 s of the restart; the previous config is back. Last log lines:"$'\n'"$journal"
 fi
-rm -f "$previous" "$rec/pending"
+rm -f "$rec/pending"
 say "bind_url block written to $config; $service restarted and healthy at $health"

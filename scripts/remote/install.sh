@@ -11,7 +11,7 @@
 #   whole tree once no bundle is left. A program upgrade installs the new bundle first and undoes
 #   the old one at the end of the update, so steps undone meanwhile still find their old scripts.
 
-readonly JHE_LIB=/usr/local/lib/jupyterhub-edge
+readonly JHE_LIB=$JHE_INSTALL_ROOT
 bundle_id=
 bundle_scripts=()
 

@@ -57,7 +57,7 @@ hold_service_actions() {
   local policy=/usr/sbin/policy-rc.d
   [[ -e $policy ]] && return 0
   printf '#!/bin/sh\n# jupyterhub-edge: held while a module package is installed or purged\nexit 101\n' >"$policy" && chmod 0755 "$policy" && held_policy=$policy
-  trap release_service_actions EXIT
+  trap 'release_service_actions; jhe_cleanup' EXIT
 }
 release_service_actions() { if [[ -n $held_policy ]]; then rm -f "$held_policy"; held_policy=""; fi; }
 
@@ -68,7 +68,8 @@ if [[ $JHE_MODE == undo ]]; then
   # before the steps that depend on it (capacity, vhosts) have removed their files, and the purge
   # would keep the directories holding them. The stored payload names the set; without one (run by
   # hand), every record.
-  [[ -t 0 ]] || read_kv_payload
+  # Any key: a payload stored by an older version may name keys this one no longer reads.
+  [[ -t 0 ]] || read_payload '*'
   own=${PAYLOAD[set]:-}
   [[ -z $own || $own =~ ^[a-z0-9-]+$ ]] || die "bad record name"
   for record in "$record_dir"/${own:-*}.added; do
@@ -126,7 +127,7 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-read_kv_payload set packages service
+read_payload set! manager packages! service! module leftovers conflicts repositories
 name=${PAYLOAD[set]}
 [[ $name =~ ^[a-z0-9-]+$ ]] || die "bad record name"
 manager=${PAYLOAD[manager]:-apt}
@@ -137,7 +138,8 @@ case $manager in
 esac
 read -r -a wanted <<<"${PAYLOAD[packages]}"
 read -r -a repositories <<<"${PAYLOAD[repositories]:-}"
-for p in "${repositories[@]}" "${wanted[@]}"; do [[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || die "bad package name '$p'"; done
+# Package names: Debian's [a-z0-9+.-], RPM's also _ and capitals (mod_ssl); never a leading -.
+for p in "${repositories[@]}" "${wanted[@]}"; do [[ $p =~ ^[A-Za-z0-9][A-Za-z0-9_+.-]+$ ]] || die "bad package name '$p'"; done
 service=${PAYLOAD[service]}
 valid_unit "$service" || die "bad unit name"
 install -d -m 0700 "$record_dir"

@@ -24,7 +24,7 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-read_kv_payload platform os_id os_version
+read_payload platform! os_id! os_version! version_match package_manager shared_dirs
 [[ -r /etc/os-release ]] || die "/etc/os-release is missing: cannot tell which OS this is"
 # shellcheck disable=SC1091
 os_id=$(. /etc/os-release && echo "${ID:-}")

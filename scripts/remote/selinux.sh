@@ -1,7 +1,7 @@
 # selinux: what an enforcing host needs for the proxy (httpd_t) to reach the hub and read what it
 # serves — port labels, booleans, file contexts — all in ONE semanage transaction (each semanage call
 # rebuilds the policy: 10–30 s), and exactly that reverted on undo.
-# payload lines (steps/selinux.ts; `#` lines say why and are ignored):
+# payload (lib.sh's wire format, from steps/selinux.ts; `#` lines say why and are ignored):
 #   require auto|on              auto: nothing happens where selinuxenabled says SELinux is off
 #   port tcp PORT TYPE           label PORT: `-a`, or `-m` where the policy (or a local rule) has it
 #   boolean NAME on|off          persistently (what setsebool -P does)
@@ -91,19 +91,18 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-require=auto wanted=()
-while IFS= read -r line || [[ -n $line ]]; do
-  [[ -z $line || $line == \#* ]] && continue
-  read -r kind a b c extra <<<"$line"
+read_payload require port boolean fcontext
+require=${PAYLOAD[require]:-auto} wanted=()
+[[ $require =~ ^(auto|on)$ ]] || die "require must be auto or on"
+while read -r kind a b c extra; do
   [[ -z ${extra:-} ]] || die "malformed payload line"
   case $kind in
-    require) [[ $a =~ ^(auto|on)$ ]] || die "require must be auto or on"; require=$a ;;
+    require) ;;
     port) [[ $a == tcp && $b =~ ^[0-9]{1,5}$ && $c =~ ^[a-z0-9_]+_t$ ]] || die "malformed port line"; wanted+=("port $a $b $c") ;;
     boolean) [[ $a =~ ^[a-z0-9_]+$ && $b =~ ^(on|off)$ ]] || die "malformed boolean line"; wanted+=("boolean $a $b") ;;
     fcontext) safe_path "$a" && [[ $b =~ ^[a-z0-9_]+_t$ && $c =~ ^(tree|file)$ ]] || die "malformed fcontext line"; wanted+=("fcontext $a $b $c") ;;
-    *) die "unknown payload line '${kind:0:20}'" ;;
   esac
-done
+done < <(payload_records)
 
 if ! selinux_on; then
   [[ $require == on ]] && die "jupyterhub-edge:selinux is on, but SELinux is not enabled on this host (selinuxenabled); set it to auto or off"

@@ -1,5 +1,6 @@
 # web-roots: the directories the proxy serves files from.
-# payload lines:  acme /abs/path            — the ACME HTTP-01 webroot (empty; certbot writes there)
+# payload (lib.sh's wire format), records in order:
+#                 acme /abs/path            — the ACME HTTP-01 webroot (empty; certbot writes there)
 #                 root /abs/path DOMAIN     — an extra site's web root
 # A missing site root is created with a small placeholder page (so the site answers at once); an
 # existing root is never modified.
@@ -22,14 +23,13 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
+read_payload acme root
 touch "$record"
-while read -r kind root domain extra || [[ -n ${kind:-} ]]; do
-  [[ -z ${kind:-} ]] && continue
+while read -r kind root domain extra; do
   [[ -z ${extra:-} ]] && safe_path "$root" || die "malformed payload line"
   case $kind in
     acme) [[ -z ${domain:-} ]] || die "malformed acme line"; domain=- ;;
     root) valid_cert_domain "${domain:-}" || die "malformed root line" ;;
-    *) die "unknown payload kind '$kind'" ;;
   esac
   if [[ ! -e $root ]]; then
     # Record missing parents too (outermost first), so undo can take away all it made.
@@ -44,4 +44,4 @@ while read -r kind root domain extra || [[ -n ${kind:-} ]]; do
   elif [[ ! -d $root ]]; then
     die "$root exists and is not a directory"
   fi
-done
+done < <(payload_records)

@@ -1,6 +1,8 @@
 /** ACME's steps (owner `acme`): certbot's package, the TSIG/EAB secrets, carried-over bundles, the certificates, their export. */
 import { SiteSpec, allSites } from "../../model/site";
 import { hostPaths } from "../../model/platforms";
+import { records, values, wire } from "../../render/wire";
+import { certbotRenewalDropIn } from "../remote-scripts";
 import { acmeDomains, blockLines, kvPayload } from "../payloads";
 import { Planned, Step } from "../step";
 import { proxyFacts } from "./proxy";
@@ -56,13 +58,15 @@ export function acmeSteps<P>(site: SiteSpec, acmeImportPayload: string | P, acme
         webroot: hostPaths.acmeWebroot,
         reload: proxyFacts(site).service,
         revoke: String(site.acme.revokeOnDestroy),
+        system_ca_bundle: site.platform.certbot.systemCaBundle,
+        renewal_dropin: certbotRenewalDropIn(site.platform),
         ...(site.acme.dns ? { dns_credentials: hostPaths.acmeDnsCredentials, dns_propagation: String(site.acme.dns.propagationSeconds) } : {}),
         ...(site.acme.eabKeyId !== undefined ? { eab_config: hostPaths.acmeEabConfig } : {}),
       }) +
       // One lineage per site: its name, how it is validated, and every name it covers.
       allSites(site)
         .filter((s) => s.certificate === "acme")
-        .map((s) => `lineage ${s.certificateName} ${s.acmeChallenge} ${s.names.join(" ")}\n`)
+        .map((s) => wire(records("lineage", [[s.certificateName, `${s.acmeChallenge}`, ...s.names]])))
         .join("") +
       (site.acme.caBundlePem ? blockLines(site.acme.caBundlePem) : ""),
     secret: false,
@@ -75,7 +79,7 @@ export function acmeSteps<P>(site: SiteSpec, acmeImportPayload: string | P, acme
       name: "acme-export",
       owner: "acme",
       script: "acme-carry-over",
-      payload: "action export\n" + domains.map((d) => `domain ${d}\n`).join(""),
+      payload: wire(values({ action: "export" }), records("domain", domains.map((d) => [d]))),
       secret: true,
       after: ["acme-certificates"],
     });

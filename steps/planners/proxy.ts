@@ -8,6 +8,7 @@ import { hostPaths } from "../../model/platforms";
 import { renderNginx } from "../../render/nginx";
 import { apacheModules, renderApache } from "../../render/apache";
 import { ProxyFiles, filesPayload } from "../../render/files";
+import { records, wire } from "../../render/wire";
 import { needsDhparam } from "../../render/tls-policy";
 import { selinuxPayload } from "../selinux";
 import { capacityPayload, kvPayload } from "../payloads";
@@ -64,7 +65,7 @@ function webRootsStep<P>(site: SiteSpec): Step<P> {
     owner: "proxy",
     script: "web-roots",
     // The ACME webroot (answered on port 80 for every domain) and each extra site's root.
-    payload: [`acme ${hostPaths.acmeWebroot}`, ...site.extraSites.map((s) => `root ${s.root} ${s.domain}`)].join("\n") + "\n",
+    payload: wire(records("acme", [[hostPaths.acmeWebroot]]), records("root", site.extraSites.map((s) => [s.root, s.domain]))),
     secret: false,
     // After the packages: a web root under /var/www must not race the package creating /var/www,
     // or neither would know to remove it on destroy.
@@ -106,7 +107,9 @@ function apacheModulesStep<P>(site: SiteSpec, afterRateLimit: boolean): Step<P> 
       mechanism: site.platform.apache.modules.kind,
       service: site.platform.apache.service,
       configtest: site.platform.apache.configTest,
-      ...(site.platform.apache.modules.kind === "conf.modules.d" ? { modules_dir: site.platform.apache.modules.dir } : {}),
+      ...(site.platform.apache.modules.kind === "conf.modules.d"
+        ? { modules_dir: site.platform.apache.modules.dir, module_libraries: site.platform.apache.modules.libraryDirs.join(" ") }
+        : { mods_available: site.platform.apache.modules.availableDir, mods_enabled: site.platform.apache.modules.enabledDir }),
     }),
     secret: false,
     after: ["proxy-packages", ...(afterRateLimit ? ["rate-limit-packages"] : [])],

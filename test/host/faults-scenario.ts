@@ -31,7 +31,7 @@ import { hubDownMarker } from "../../render/hub-down";
 import { redactedMarker } from "../../render/access-log";
 
 const HUB_CONFIG = "/etc/jupyterhub/jupyterhub_config.py";
-const noPartialFiles = "find /etc /var/www /var/lib/jupyterhub-edge /var/lib/jupyterhub-edge-acme -name '*.jhe-new*' 2>/dev/null; ls -d /var/lib/jupyterhub-edge/.files.* 2>/dev/null; true";
+const noPartialFiles = "find /etc /var/www /var/lib/jupyterhub-edge /var/lib/jupyterhub-edge-acme -name '*.jhe-new*' 2>/dev/null; ls -d /var/lib/jupyterhub-edge/.payload.* /var/lib/jupyterhub-edge/.files.* 2>/dev/null; true";
 
 export function faultScenario(proxy: ProxyKind): void {
   const hostName = `faults-${proxy}`;
