@@ -1,7 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
-import { Step } from "../steps/plan";
-import { RemoteStepArgs, StepPayload, remoteStep } from "./remote-step";
+import { RemoteStepArgs, StepOwningComponent } from "./remote-step";
 
 /**
  * Certificates from an ACME CA with certbot in webroot mode — certbot never rewrites our vhosts.
@@ -10,16 +8,9 @@ import { RemoteStepArgs, StepPayload, remoteStep } from "./remote-step";
  * after the vhosts that use them are gone. Its steps (owner `acme`): certbot's package, the ACME
  * secrets, the carried-over bundles, the certificates, their export.
  */
-export class AcmeCertificates extends pulumi.ComponentResource {
-  private readonly name: string;
-
-  constructor(name: string, private readonly args: RemoteStepArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("jupyterhub-edge:tls:AcmeCertificates", name, {}, opts);
-    this.name = name;
+export class AcmeCertificates extends StepOwningComponent {
+  constructor(name: string, args: RemoteStepArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("jupyterhub-edge:tls:AcmeCertificates", name, args, opts);
     this.registerOutputs({});
-  }
-
-  createStep(step: Step<StepPayload>): command.remote.Command {
-    return remoteStep(this.name, step, this.args, { parent: this });
   }
 }

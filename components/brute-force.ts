@@ -1,7 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
-import { Step } from "../steps/plan";
-import { RemoteStepArgs, StepPayload, remoteStep } from "./remote-step";
+import { RemoteStepArgs, StepOwningComponent } from "./remote-step";
 
 /**
  * fail2ban with the jail that bans sources whose failed logins fill the proxy's access log. (The
@@ -9,16 +7,9 @@ import { RemoteStepArgs, StepPayload, remoteStep } from "./remote-step";
  * drops its nftables table — then fail2ban itself if the program installed it. Its steps (owner
  * `brute-force`): fail2ban-packages and fail2ban-jail (model/brute-force.ts, render/brute-force.ts).
  */
-export class BruteForceProtection extends pulumi.ComponentResource {
-  private readonly name: string;
-
-  constructor(name: string, private readonly args: RemoteStepArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("jupyterhub-edge:security:BruteForceProtection", name, {}, opts);
-    this.name = name;
+export class BruteForceProtection extends StepOwningComponent {
+  constructor(name: string, args: RemoteStepArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("jupyterhub-edge:security:BruteForceProtection", name, args, opts);
     this.registerOutputs({});
-  }
-
-  createStep(step: Step<StepPayload>): command.remote.Command {
-    return remoteStep(this.name, step, this.args, { parent: this });
   }
 }

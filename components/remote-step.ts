@@ -61,3 +61,18 @@ export function remoteStep(
   args.registry.set(step.name, resource);
   return resource;
 }
+
+/**
+ * A component that owns plan steps (its owner in steps/step.ts): each step it is handed becomes a
+ * remote command named `<component>-<step>` under it. EdgeSite hands every step to its owner in
+ * plan order, so a component never lists step names of its own.
+ */
+export abstract class StepOwningComponent extends pulumi.ComponentResource {
+  protected constructor(type: string, private readonly componentName: string, private readonly stepArgs: RemoteStepArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(type, componentName, {}, opts);
+  }
+
+  createStep(step: Step<StepPayload>): command.remote.Command {
+    return remoteStep(this.componentName, step, this.stepArgs, { parent: this });
+  }
+}

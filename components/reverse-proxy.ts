@@ -1,8 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
 import { ProxyKind } from "../model/site";
-import { Step } from "../steps/plan";
-import { RemoteStepArgs, StepPayload, remoteStep } from "./remote-step";
+import { RemoteStepArgs, StepOwningComponent } from "./remote-step";
 
 export interface ReverseProxyArgs extends RemoteStepArgs {
   /** nginx or apache (documentation only: the steps carry the difference). */
@@ -18,19 +16,13 @@ export interface ReverseProxyArgs extends RemoteStepArgs {
  * before a graceful reload and rolled back when the test fails, so a bad change never takes the
  * site down.
  */
-export class ReverseProxy extends pulumi.ComponentResource {
+export class ReverseProxy extends StepOwningComponent {
   /** The rendered HTTPS config as pushed (what `pulumi preview --diff` shows changing). */
   public readonly renderedConfig: pulumi.Output<string>;
-  private readonly name: string;
 
-  constructor(name: string, private readonly args: ReverseProxyArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("jupyterhub-edge:proxy:ReverseProxy", name, {}, opts);
-    this.name = name;
+  constructor(name: string, args: ReverseProxyArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("jupyterhub-edge:proxy:ReverseProxy", name, args, opts);
     this.renderedConfig = pulumi.output(args.renderedConfig);
     this.registerOutputs({ renderedConfig: this.renderedConfig });
-  }
-
-  createStep(step: Step<StepPayload>): command.remote.Command {
-    return remoteStep(this.name, step, this.args, { parent: this });
   }
 }
