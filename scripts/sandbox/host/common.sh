@@ -109,14 +109,8 @@ load_env() {
   source "$env_file"
 }
 
-# Whether PID runs (a zombie does not: nobody may reap a detached nspawn on machines whose
+# pid_alive: lib.sh's (a zombie counts as gone: nobody may reap a detached nspawn on machines whose
 # init does not, and the creating script does not wait for it).
-pid_alive() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat%% *} != Z ]]
-}
 
 nspawn_pid() {
   # The pid recorded at start, if that process is still our systemd-nspawn for this root.
