@@ -110,6 +110,8 @@ export interface Fail2banFacts {
   packages: string[];
   /** Packages that enable the repository fail2ban comes from (EPEL on RHEL 9), installed first. */
   repositoryPackages: string[];
+  /** What to enable by hand when those packages cannot be installed (the packages step's error says it). */
+  repositoryHint?: string;
   service: string;
   /** The ban action (action.d/<name>.conf): rules in fail2ban's own nftables table, both families. */
   banaction: string;
@@ -138,6 +140,8 @@ export interface CertbotFacts {
    * installed first; like every package the program adds, removed again on destroy.
    */
   repositoryPackages: string[];
+  /** What to enable by hand when those packages cannot be installed (the packages step's error says it). */
+  repositoryHint?: string;
   /** The distro's renewal timer: Debian enables `certbot.timer`; Fedora/EPEL ship `certbot-renew.timer` disabled. */
   renewalTimer: string;
   /** The service the timer starts: a private ACME CA's trust goes into its drop-in. */
@@ -356,6 +360,8 @@ const rhelCapacity: CapacityFacts = {
   nginx: { ...debianCapacity.nginx, stockWorkerConnections: 1024 },
   apache: { ...debianCapacity.apache, managedConfFile: "/etc/httpd/conf.d/jupyterhub-edge-capacity.conf", stockMaxRequestWorkers: 400 },
 };
+/** On RHEL itself (not its rebuilds) epel-release is not in the enabled repositories. */
+const epelHint = "on RHEL: enable EPEL, see https://docs.fedoraproject.org/en-US/epel/";
 const rhel9: Omit<PlatformFacts, "id" | "osRelease"> = {
   packageManager: "dnf",
   firewall: "firewalld",
@@ -364,8 +370,8 @@ const rhel9: Omit<PlatformFacts, "id" | "osRelease"> = {
   apache: { ...rhelApache, version: "2.4.62", websocketMode: "proxypass-upgrade" },
   // certbot is in EPEL, not in RHEL: epel-release (Rocky's and Alma's extras repositories carry it;
   // on RHEL itself EPEL must be enabled first — the packages step says so if epel-release is missing).
-  certbot: { ...rhelCertbot, repositoryPackages: ["epel-release"] },
-  fail2ban: { ...rhelFail2ban, repositoryPackages: ["epel-release"] },
+  certbot: { ...rhelCertbot, repositoryPackages: ["epel-release"], repositoryHint: epelHint },
+  fail2ban: { ...rhelFail2ban, repositoryPackages: ["epel-release"], repositoryHint: epelHint },
   openssl: "3.0",
   capacity: rhelCapacity,
 };

@@ -2,6 +2,7 @@
 # leaves the package set as it was found.
 # payload: set (name for the record, e.g. nginx), manager (apt | dnf: the platform's package manager),
 #   repositories (optional: packages that enable a repository, e.g. epel-release, installed first),
+#   repository_hint (optional: what to enable by hand when those cannot be installed, from the platform table),
 #   packages (space-separated), service (systemd unit),
 #   leftovers (space-separated paths the packages create that their purge leaves behind),
 #   conflicts (units that must not hold the ports while ours runs — the other proxy),
@@ -127,7 +128,7 @@ if [[ $JHE_MODE == undo ]]; then
   exit 0
 fi
 
-read_payload set! manager packages! service! module leftovers conflicts repositories
+read_payload set! manager packages! service! module leftovers conflicts repositories repository_hint
 name=${PAYLOAD[set]}
 [[ $name =~ ^[a-z0-9-]+$ ]] || die "bad record name"
 manager=${PAYLOAD[manager]:-apt}
@@ -182,7 +183,7 @@ if [[ ! -e $record_dir/$name.added ]]; then
   for p in "${repositories[@]}"; do grep -qxF -- "$p" <<<"$before" || missing_repos+=("$p"); done
   if ((${#missing_repos[@]})); then
     say "installing ${missing_repos[*]} (the repository of ${wanted[*]})"
-    pm_install "${missing_repos[@]}" || die "$manager install ${missing_repos[*]} failed; enable the repository by hand (on RHEL: EPEL, see https://docs.fedoraproject.org/en-US/epel/) and run again"
+    pm_install "${missing_repos[@]}" || die "$manager install ${missing_repos[*]} failed; enable the repository by hand${PAYLOAD[repository_hint]:+ (${PAYLOAD[repository_hint]})} and run again"
   fi
   missing=()
   for p in "${wanted[@]}"; do grep -qxF -- "$p" <<<"$before" || missing+=("$p"); done

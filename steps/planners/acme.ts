@@ -26,6 +26,7 @@ export function acmeSteps<P>(site: SiteSpec, acmeImportPayload: string | P, acme
       // The repository first (EPEL on RHEL 9), in its own transaction: its packages are not
       // visible to the package manager before it is installed.
       ...(site.platform.certbot.repositoryPackages.length ? { repositories: site.platform.certbot.repositoryPackages.join(" ") } : {}),
+      ...(site.platform.certbot.repositoryHint ? { repository_hint: site.platform.certbot.repositoryHint } : {}),
       // The RFC 2136 plugin only when a certificate uses dns-01.
       packages: [...site.platform.certbot.packages, ...(site.acme.dns ? site.platform.certbot.dnsRfc2136Packages : [])].join(" "),
       service: site.platform.certbot.renewalTimer,

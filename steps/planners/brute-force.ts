@@ -18,6 +18,7 @@ export function bruteForceSteps<P>(site: SiteSpec): Step<P>[] {
         set: "fail2ban",
         manager: site.platform.packageManager,
         ...(f2b.repositoryPackages.length ? { repositories: f2b.repositoryPackages.join(" ") } : {}),
+        ...(f2b.repositoryHint ? { repository_hint: f2b.repositoryHint } : {}),
         packages: f2b.packages.join(" "),
         service: f2b.service,
         leftovers: f2b.purgeLeftovers.join(" "),

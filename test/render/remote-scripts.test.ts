@@ -118,3 +118,21 @@ test("a comment edit changes no hash; a code edit changes its own script's hash,
   assert.deepEqual(changedKeys(original, identities({ "lib.sh": (t) => t + "true\n" })), Object.keys(original).sort(), "a prelude change changes every script");
   fs.rmSync(tmp, { recursive: true, force: true });
 });
+
+/**
+ * Distribution facts live in model/platforms.ts and reach the scripts in their payload or the
+ * generated prelude: the scripts' code (comments aside) names no distribution and no path that
+ * differs between distributions. Product names (nginx, certbot, fail2ban) and the package
+ * managers' own tools (apt, dnf, each a payload value) are not distribution facts.
+ */
+test("the remote scripts' code names no distribution and no distribution's path", () => {
+  const forbidden = /\b(?:debian|ubuntu|rhel|fedora|rocky|alma|centos|epel)\b|\/etc\/(?:apache2|httpd|pki)\b|\/etc\/ssl\/certs|\/usr\/lib64\b|\bapache2ctl\b|\bapachectl\b|certbot(?:-renew)?\.(?:service|timer)/i;
+  const found = scriptFiles.flatMap((file) =>
+    stripComments(fs.readFileSync(path.join(scriptsDir, file), "utf8"))
+      .split("\n")
+      .filter((line) => forbidden.test(line))
+      .map((line) => `${file}: ${line.trim()}`),
+  );
+  assert.deepEqual(found, []);
+  assert.ok(forbidden.test('cat /etc/ssl/certs/ca-certificates.crt "$ca"'), "the check can fail: Debian's CA bundle path is caught");
+});
