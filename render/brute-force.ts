@@ -6,7 +6,7 @@
 import { SiteSpec, hubRoutes } from "../model/site";
 import { BruteForceSpec, LOOPBACK } from "../model/brute-force";
 import { Node, blank, block, comment, d, quoted } from "./directives";
-import { RenderedFile, filesPayload } from "./files";
+import { RenderedFile, fileSetPayload } from "./files";
 import { managedBanner } from "./tls-policy";
 import { hubPagesRegex } from "./split-auth";
 
@@ -207,5 +207,5 @@ export function renderFail2banJail(site: SiteSpec): RenderedFile {
 
 /** The fail2ban-jail step's payload: filter and jail, then test + reload fail2ban. */
 export function fail2banJailPayload(site: SiteSpec): string {
-  return `after ${site.platform.fail2ban.service}\n` + filesPayload([renderFail2banFilter(site), renderFail2banJail(site)]);
+  return fileSetPayload(site.platform.fail2ban.service, [renderFail2banFilter(site), renderFail2banJail(site)]);
 }

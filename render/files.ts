@@ -1,4 +1,4 @@
-import { files, wire } from "./wire";
+import { files, values, wire } from "./wire";
 
 /** A file the program puts on the host: rendered text, where it goes, and its mode. */
 export interface RenderedFile {
@@ -13,6 +13,15 @@ export interface RenderedFile {
 /** The file entries of a payload (render/wire.ts), e.g. for a files step. */
 export function filesPayload(list: RenderedFile[]): string {
   return wire(files(list));
+}
+
+/**
+ * A files step's whole payload (scripts/remote/files.sh): the unit whose config test and graceful
+ * reload follow the write (`none`: no unit), optionally a TLS handshake to check on the public port
+ * after the reload, then the files.
+ */
+export function fileSetPayload(after: string, list: RenderedFile[], handshake?: { port: number; servername: string }): string {
+  return wire(values({ after, ...(handshake ? { handshake: `${handshake.port} ${handshake.servername}` } : {}) }), files(list));
 }
 
 /**

@@ -18,7 +18,7 @@
  * one is the only honest source, and it gets the password prompt (fail closed).
  */
 import { SiteSpec, SplitAuthSpec, hubRoutes } from "../model/site";
-import { RenderedFile, filesPayload } from "./files";
+import { RenderedFile, fileSetPayload } from "./files";
 import { SHA_CRYPT_MIN_ROUNDS } from "./sha-crypt";
 
 /** `<base>hub` then `/` or the end: the hub's pages, matched case-insensitively by the caller. */
@@ -132,7 +132,7 @@ export function renderHtpasswd(site: SiteSpec, entries: HtpasswdEntry[]): Render
 /** The files-step payload of the htpasswd file (secret: it holds hashes): reload after a change. */
 export function htpasswdPayload(site: SiteSpec, entries: HtpasswdEntry[]): string {
   const service = site.proxy === "nginx" ? site.platform.nginx.service : site.platform.apache.service;
-  return `after ${service}\n` + filesPayload([renderHtpasswd(site, entries)]);
+  return fileSetPayload(service, [renderHtpasswd(site, entries)]);
 }
 
 export function requireSplitAuth(site: SiteSpec): SplitAuthSpec {

@@ -3,8 +3,8 @@
  * Pure functions of the model (and of secret values the components hold).
  */
 import { CertificateMaterial, SiteSpec, allSites } from "../model/site";
-import { RenderedFile, filesPayload } from "../render/files";
-import { files as fileEntries, records, text, values, wire } from "../render/wire";
+import { RenderedFile, fileSetPayload, filesPayload } from "../render/files";
+import { records, text, values, wire } from "../render/wire";
 import { renderCapacity, serviceUnit } from "../render/capacity";
 import { acmeSecretFiles, AcmeSecretValues } from "../render/acme";
 
@@ -66,7 +66,7 @@ export function capacityPayload(site: SiteSpec): string {
 
 /** The files payload of the pushed certificates (keys 0600), for the secret tls-files step. */
 export function certificatePayload(site: SiteSpec, material: CertificateMaterial[]): string {
-  return wire(values({ after: "none" }), fileEntries(certificateFiles(site, material)));
+  return fileSetPayload("none", certificateFiles(site, material));
 }
 
 /** The lineage names of the certificates that come from ACME (the domain; `_wildcard.<rest>` for `*.<rest>`). */
@@ -76,7 +76,7 @@ export function acmeDomains(site: SiteSpec): string[] {
 
 /** The acme-secrets payload (secret): the TSIG credentials and EAB files certbot reads. */
 export function acmeSecretsPayload(site: SiteSpec, secrets: AcmeSecretValues): string {
-  return wire(values({ after: "none" }), fileEntries(acmeSecretFiles(site, secrets)));
+  return fileSetPayload("none", acmeSecretFiles(site, secrets));
 }
 
 /** The acme-import payload: the carried-over bundles of the given domains (secret). */

@@ -7,7 +7,7 @@ import { SiteSpec } from "../../model/site";
 import { hostPaths } from "../../model/platforms";
 import { renderNginx } from "../../render/nginx";
 import { apacheModules, renderApache } from "../../render/apache";
-import { ProxyFiles, filesPayload } from "../../render/files";
+import { ProxyFiles, fileSetPayload } from "../../render/files";
 import { records, wire } from "../../render/wire";
 import { needsDhparam } from "../../render/tls-policy";
 import { selinuxPayload } from "../selinux";
@@ -161,7 +161,7 @@ function httpStep<P>(site: SiteSpec, files: ProxyFiles, before: Step<P>[]): Step
     name: "proxy-http",
     owner: "proxy",
     script: "files",
-    payload: `after ${facts.service}\n` + filesPayload([files.http]),
+    payload: fileSetPayload(facts.service, [files.http]),
     secret: false,
     // After every step above (the host's two excepted, which they follow already).
     after: before.map((s) => s.name),
@@ -195,7 +195,7 @@ export function proxyConfigStep<P>(site: SiteSpec, files: ProxyFiles, needed: st
     script: "files",
     // `handshake`: after the reload, a real TLS handshake on the public port (Apache's configtest
     // does not load certificates, so a passing test can still leave HTTPS broken).
-    payload: `after ${proxyFacts(site).service}\nhandshake ${site.httpsPort} ${site.hub.domain}\n` + filesPayload([files.https]),
+    payload: fileSetPayload(proxyFacts(site).service, [files.https], { port: site.httpsPort, servername: site.hub.domain }),
     secret: false,
     after: ["proxy-http", ...needed],
     replaceOn: site.proxy,
