@@ -470,3 +470,8 @@ export const hostPaths = {
   /** certbot options file holding the External Account Binding (root 0600): never on a command line. */
   acmeEabConfig: "/etc/jupyterhub-edge/acme-eab.ini",
 } as const;
+
+/** A proxy's config test as an argv: nginx's from its row, Apache's control program with `configtest`. */
+export function proxyConfigTest(platform: PlatformFacts, proxy: "nginx" | "apache"): string[] {
+  return proxy === "nginx" ? platform.nginx.configTestCommand : [platform.apache.configTest, "configtest"];
+}

@@ -14,7 +14,7 @@
  * and the plan's builders both use it.
  * Human-readable on purpose: it is what `pulumi preview --diff` shows, line by line.
  */
-/** A file entry: what render/files.ts's WireFile carries (structural: this module imports nothing). */
+/** A file entry: what render/files.ts's RenderedFile carries (structural: this module imports nothing). */
 export interface WireFile {
   path: string;
   /** Octal mode string, e.g. "0644". */

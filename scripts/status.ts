@@ -21,6 +21,7 @@ import * as path from "path";
 import { LoadedHost, LoadedStack, loadStackFromStrings } from "../config/fleet";
 import { CONFIG_NAMESPACE } from "../config/keys";
 import { SiteSpec, allSites, hubUrl } from "../model/site";
+import { proxyConfigTest } from "../model/platforms";
 import { Step, hubHealthUrl, planSteps } from "../steps/plan";
 import { SERVER_STATE_TYPE, WatchedStep, driftOf, parseProbeOutput, probeRequest, watchPlan } from "../steps/drift";
 import { sshSession } from "./ssh-session";
@@ -109,7 +110,8 @@ export function deployedSecretPayloads(exported: unknown, stack: LoadedStack): R
 /** What host-status.sh reads: the facts to check, from the model; the drift probe follows it. */
 export function statusPayload(site: SiteSpec): string {
   const facts = site.proxy === "nginx" ? site.platform.nginx : site.platform.apache;
-  const configTest = site.proxy === "nginx" ? "nginx" : site.platform.apache.configTest;
+  // The same argv the steps' config test runs (model/platforms.ts), as words.
+  const configTest = proxyConfigTest(site.platform, site.proxy).join(" ");
   const health = hubHealthUrl(site);
   const lines = [`proxy ${facts.service}`, `config_test ${configTest}`];
   if (site.hubConfig.manage) lines.push(`hub ${site.hubConfig.service}`);

@@ -17,7 +17,7 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { hostPaths, platforms } from "../model/platforms";
+import { hostPaths, platforms, proxyConfigTest } from "../model/platforms";
 import { HUB_BLOCK_BEGIN, HUB_BLOCK_END } from "../render/hub-config";
 
 /**
@@ -58,8 +58,8 @@ function configTests(): Record<string, string[]> {
     out[unit] = argv;
   };
   for (const p of Object.values(platforms)) {
-    add(p.nginx.service, p.nginx.configTestCommand);
-    add(p.apache.service, [p.apache.configTest, "configtest"]);
+    add(p.nginx.service, proxyConfigTest(p, "nginx"));
+    add(p.apache.service, proxyConfigTest(p, "apache"));
     add(p.fail2ban.service, p.fail2ban.configTestCommand);
   }
   return out;

@@ -4,7 +4,7 @@
 # probe, so a sick server answers within seconds. Run as `bash -s`: this text, then its payload, on
 # stdin (bash reads a script from a pipe no further than the command it runs, so `main` reads the
 # rest). Payload lines (facts from the stack's model, never from this script):
-#   proxy UNIT / config_test nginx|apache2ctl|apachectl / hub UNIT / health URL [SOCKET]
+#   proxy UNIT / config_test ARGV (the platform table's config test, as words) / hub UNIT / health URL [SOCKET]
 #   cert DOMAIN FILE          a certificate the proxy serves
 #   upstream PORT             the hub's port (websockets are long-lived connections to it)
 #   split_auth FILE           the htpasswd file when split auth is on
@@ -18,12 +18,13 @@ export LC_ALL=C
 probe() { timeout 5 "$@"; }
 
 config_test() {
-  local out rc
-  case $1 in
-    nginx) out=$(probe nginx -t -q 2>&1); rc=$? ;;
-    apache2ctl | apachectl) out=$(probe "$1" configtest 2>&1); rc=$? ;;
-    *) echo "config_test unknown"; return ;;
-  esac
+  local out rc argv
+  read -r -a argv <<<"$1"
+  # Words of the platform table only (never an option first, never shell text): run as an argv.
+  if ((${#argv[@]} == 0)) || [[ ${argv[0]} == -* ]] || grep -qv '^[A-Za-z0-9._=-]*$' < <(printf '%s\n' "${argv[@]}"); then
+    echo "config_test unknown"; return
+  fi
+  out=$(probe "${argv[@]}" 2>&1); rc=$?
   if ((rc == 0)); then echo "config_test ok"; else echo "config_test failed $(grep -m1 -v '^$' <<<"$out" | tr -s ' ' | cut -c1-200)"; fi
 }
 
@@ -46,7 +47,7 @@ main() {
   while read -r kind a b || [[ -n ${kind:-} ]]; do
     case $kind in
       proxy) echo "proxy_active $(systemctl is-active -- "$a" 2>/dev/null || true)" ;;
-      config_test) config_test "$a" ;;
+      config_test) config_test "$a${b:+ $b}" ;;
       hub) echo "hub_active $(systemctl is-active -- "$a" 2>/dev/null || true)" ;;
       health) health "$a" "${b:-}" ;;
       cert) cert_days "$a" "$b" ;;
